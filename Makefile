@@ -1,0 +1,27 @@
+# Melee On-Chain World Model — see README.md.
+PY    := .venv/bin/python
+CRATE := onchain/program
+SO    := build/world_model.so
+
+.PHONY: setup build test bench play clean
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	bash scripts/build_program.sh
+
+# Host unit tests of the crate, then pytest. Run from the repo root (--manifest-path) so the
+# crate's .cargo/config.toml (sBPF linker, build-std) does not apply to the host build.
+test: build
+	env -u RUSTC_BOOTSTRAP RUSTC=/usr/bin/rustc /usr/bin/cargo test --release --manifest-path $(CRATE)/Cargo.toml
+	$(PY) -m pytest -q
+
+bench: build
+	$(PY) -m onchain.bench
+
+play: build
+	$(PY) -m game
+
+clean:
+	rm -rf build $(CRATE)/target .pytest_cache

@@ -1,0 +1,56 @@
+"""A model and one session placed directly into LiteSVM (no upload or session
+instructions), for bit-exact tests and benchmarks of `run_inference`."""
+from __future__ import annotations
+
+import numpy as np
+
+from worldmodel import cartridge as C
+
+from . import accounts as A
+from . import instructions as I
+from .svm import ProgramVM, TxResult
+
+
+class DirectSession:
+    def __init__(self, vm: ProgramVM, cart: C.Cartridge, fighters: np.ndarray,
+                 model_id: int = 1, session_id: int = 1):
+        self.vm, self.cart = vm, cart
+        p = cart.preset
+        self.shape = (p.n_layers, p.d_inner, p.d_state)
+        weights = cart.weights_bytes()
+        self.manifest = vm.put(A.manifest_account(model_id, bytes(32), cart.manifest_bytes(weights)))
+        self.weights = vm.put(A.weights_account(model_id, weights))
+        self.session = vm.put(A.session_account(session_id, model_id, 0, fighters))
+        self.hidden = vm.put(A.hidden_account(session_id, model_id, 0, p.d_model, np.zeros(self.shape, np.int32)))
+        self.input = vm.put(A.input_account(session_id, np.zeros((2, 8), np.int64)))
+        self.session_id = session_id
+
+    def set_controls(self, ctrl: np.ndarray) -> None:
+        self.vm.put(A.input_account(self.session_id, ctrl), key=self.input)
+
+    def run_ix(self, frame: int, layer_count: int = I.ALL_LAYERS):
+        return I.run_inference(self.vm.program_id, self.session, self.hidden, self.input,
+                               self.manifest, self.weights, frame, layer_count)
+
+    def step(self, layers_per_tx: int) -> list[TxResult]:
+        """One frame in ceil(L / layers_per_tx) transactions; stops at the first failure."""
+        frame = self.frame()
+        results = []
+        for _ in range(-(-self.cart.preset.n_layers // layers_per_tx)):
+            res = self.vm.send(self.run_ix(frame, layers_per_tx))
+            results.append(res)
+            if not res.ok:
+                break
+        return results
+
+    def frame(self) -> int:
+        return A.session_frame(self.vm.data(self.session))
+
+    def fighters(self) -> np.ndarray:
+        return A.session_fighters(self.vm.data(self.session))
+
+    def hidden_state(self) -> np.ndarray:
+        return A.hidden_state(self.vm.data(self.hidden), self.cart.preset.d_model, self.shape)
+
+    def next_layer(self) -> int:
+        return A.hidden_next_layer(self.vm.data(self.hidden))

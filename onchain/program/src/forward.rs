@@ -1,0 +1,229 @@
+//! The forward pass, one stage at a time: features -> encoder -> layers -> head -> decode.
+//! Mirrors `worldmodel/intref.py`; the names match its functions.
+use crate::kernels::{clamp, isqrt, matvec, rshift_round, sat16, sat32, sat8};
+use crate::model::*;
+use crate::state::ControllerInput;
+
+/// Working memory for one stage. On-chain it lives at the start of the 32 KiB heap
+/// (the program installs no allocator), on the host in a Box.
+#[repr(C, align(8))]
+pub struct Scratch {
+    pub u: [i8; MAX_IN],
+    pub xn: [i8; MAX_D],
+    pub acc: [i32; MAX_R],
+    pub z: [i8; MAX_E],
+    pub xa: [i8; MAX_E],
+    pub gy: [i8; MAX_E],
+    pub dbx: [i64; MAX_E],
+    pub b: [i64; MAX_N],
+    pub c: [i64; MAX_N],
+    pub dt: [i64; MAX_H],
+    pub decay: [i64; MAX_H],
+}
+
+#[inline(always)]
+fn w_i32(m: &Model, off: usize, i: usize) -> i64 {
+    // SAFETY: Model::parse checked that the blob covers every section and is 8-aligned;
+    // every section offset is a multiple of 4 and `i` indexes within its section.
+    unsafe { core::ptr::read((m.weights.as_ptr().add(off) as *const i32).add(i)) as i64 }
+}
+
+#[inline(always)]
+fn w_u32(m: &Model, off: usize, i: usize) -> i64 {
+    // SAFETY: as w_i32.
+    unsafe { core::ptr::read((m.weights.as_ptr().add(off) as *const u32).add(i)) as i64 }
+}
+
+#[inline(always)]
+fn w_i64(m: &Model, off: usize, i: usize) -> i64 {
+    // SAFETY: as w_i32; i64 sections are 8-aligned.
+    unsafe { core::ptr::read((m.weights.as_ptr().add(off) as *const i64).add(i)) }
+}
+
+#[inline(always)]
+fn w_i8(m: &Model, off: usize, i: usize) -> i64 {
+    m.weights[off + i] as i8 as i64
+}
+
+/// acc[r] = W x (exact i32) for the linear at `lin`, input `x[..cols]`.
+fn matvec(m: &Model, lin: &LinearRef, x: *const i8, acc: &mut [i32]) {
+    // SAFETY: the section holds rows*cols bytes (Model::parse), cols is a multiple of 8,
+    // `x` points to a scratch array of at least `cols` (<= MAX_*) i8 and is 8-aligned,
+    // acc holds at least `rows` entries (MAX_R >= every rows).
+    unsafe { matvec::matvec_packed(m.weights.as_ptr().add(lin.w), x, lin.rows, lin.cols, acc.as_mut_ptr()) }
+}
+
+/// rshift_round((acc + bias) * mult, shift) for row r.
+#[inline(always)]
+fn requant(m: &Model, lin: &LinearRef, acc: i32, r: usize, shift: u32) -> i64 {
+    let v = (acc as i64).wrapping_add(w_i32(m, lin.bias, r));
+    rshift_round(v.wrapping_mul(w_i32(m, lin.mult, r)), shift)
+}
+
+/// int8 features from both fighters and controllers (intref.build_features).
+pub fn build_features(m: &Model, fighters: &[[i16; 16]; 2], ctrl: &[ControllerInput; 2], u: &mut [i8; MAX_IN]) {
+    let mut k = 0;
+    for f in fighters {
+        for (spec, &v) in m.fields.iter().zip(f.iter()) {
+            match spec.enc_kind {
+                ENC_SCALAR => {
+                    u[k] = sat8((v as i64) >> spec.enc_arg) as i8;
+                    k += 1;
+                }
+                ENC_ONEHOT => {
+                    for c in 0..spec.enc_arg as i64 {
+                        u[k] = if v as i64 == c { 127 } else { 0 };
+                        k += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    for c in ctrl {
+        let head = [c.stick_x, c.stick_y, c.cstick_x, c.cstick_y, (c.l >> 1) as i8, (c.r >> 1) as i8];
+        for v in head {
+            u[k] = v;
+            k += 1;
+        }
+        for b in 0..N_BUTTONS {
+            u[k] = if (c.buttons >> b) & 1 == 1 { 64 } else { 0 };
+            k += 1;
+        }
+    }
+    while k < m.dims.in_dim {
+        u[k] = 0;
+        k += 1;
+    }
+}
+
+/// Head outputs -> next fighter state (intref.decode_outputs).
+pub fn decode_outputs(m: &Model, fighters: &mut [[i16; 16]; 2], out: &[i16]) {
+    let mut o = 0;
+    for f in fighters.iter_mut() {
+        for (spec, v) in m.fields.iter().zip(f.iter_mut()) {
+            match spec.dec_kind {
+                DEC_ABSOLUTE => *v = out[o],
+                DEC_DELTA => *v = sat16(*v as i64 + out[o] as i64) as i16,
+                DEC_SIGN => *v = if out[o] >= 0 { 1 } else { -1 },
+                DEC_ARGMAX => {
+                    let mut best = 0usize;
+                    for c in 1..spec.dec_arg as usize {
+                        if out[o + c] > out[o + best] {
+                            best = c;
+                        }
+                    }
+                    *v = best as i16;
+                }
+                _ => {}
+            }
+            o += match spec.dec_kind {
+                DEC_KEEP => 0,
+                DEC_ARGMAX => spec.dec_arg as usize,
+                _ => 1,
+            };
+        }
+    }
+}
+
+/// Encoder: r = sat16(requant(W_enc u)).
+pub fn encode(m: &Model, s: &mut Scratch, r: &mut [i16]) {
+    let lin = m.encoder;
+    matvec(m, &lin, s.u.as_ptr(), &mut s.acc);
+    for i in 0..lin.rows {
+        r[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_enc)) as i16;
+    }
+}
+
+/// RMSNorm of the residual into s.xn (intref.rms_norm).
+#[inline(always)]
+fn rms_norm(m: &Model, r: &[i16], gain: usize, eps: u64, shift: u32, xn: &mut [i8; MAX_D]) {
+    let d = m.dims.d;
+    let mut ss: u64 = 0;
+    for &v in &r[..d] {
+        let v = v as i64;
+        ss += (v * v) as u64;
+    }
+    let rms = isqrt(ss / d as u64 + eps);
+    let inv = ((1u64 << 30) / rms) as i64;
+    for i in 0..d {
+        let v = (r[i] as i64).wrapping_mul(inv).wrapping_mul(w_i32(m, gain, i));
+        xn[i] = sat8(rshift_round(v, shift)) as i8;
+    }
+}
+
+/// exp(-|A| dt) in Q20 (intref.decay_q20).
+#[inline(always)]
+fn decay_q20(m: &Model, a_q16: i64, dt_q20: i64) -> i64 {
+    let x = (a_q16.wrapping_mul(dt_q20)) >> 16;
+    let k = x >> 14;
+    if k >= LUT_SIZE as i64 {
+        return 0;
+    }
+    let f = x & 0x3FFF;
+    let e_f = (1i64 << 20) - f + ((f * f) >> 21);
+    (w_u32(m, m.exp, k as usize) * e_f) >> 20
+}
+
+/// One Mamba2 block over residual `r` (D) and this layer's state `h` (E * N)
+/// (intref.mamba_layer).
+#[inline(always)]
+pub fn mamba_layer(m: &Model, layer: usize, s: &mut Scratch, r: &mut [i16], h: &mut [i32]) {
+    let Dims { e, n, p, h: heads, .. } = m.dims;
+    let lay = m.layer(layer);
+    let q = m.layer_quant(layer);
+    rms_norm(m, r, lay.norm_gain, q.eps, q.s_norm, &mut s.xn);
+
+    let lin = lay.in_proj;
+    matvec(m, &lin, s.xn.as_ptr(), &mut s.acc);
+    for i in 0..e {
+        s.z[i] = sat8(requant(m, &lin, s.acc[i], i, q.s_in)) as i8;
+        let xq = sat8(requant(m, &lin, s.acc[e + i], e + i, q.s_in));
+        s.xa[i] = w_i8(m, lay.silu_x, (xq + 128) as usize) as i8;
+    }
+    for i in 0..n {
+        s.b[i] = sat8(requant(m, &lin, s.acc[2 * e + i], 2 * e + i, q.s_in));
+        s.c[i] = sat8(requant(m, &lin, s.acc[2 * e + n + i], 2 * e + n + i, q.s_in));
+    }
+    for hd in 0..heads {
+        let row = 2 * e + 2 * n + hd;
+        let idx = clamp(requant(m, &lin, s.acc[row], row, q.s_in) + SOFTPLUS_ZERO, 0, LUT_SIZE as i64 - 1);
+        s.dt[hd] = w_u32(m, m.softplus, idx as usize);
+        s.decay[hd] = decay_q20(m, w_u32(m, lay.a_q16, hd), s.dt[hd]);
+    }
+
+    // Selective state update, C.h + D.x, SiLU gate.
+    for ch in 0..e {
+        let hd = ch / p;
+        let xa = s.xa[ch] as i64;
+        let dbx = sat32(rshift_round(s.dt[hd].wrapping_mul(xa).wrapping_mul(w_i32(m, lay.u_mult, hd)), q.s_u));
+        let decay = s.decay[hd];
+        let hrow = &mut h[ch * n..ch * n + n];
+        let mut y_acc: i64 = 0;
+        for j in 0..n {
+            let hn = sat32(rshift_round(decay.wrapping_mul(hrow[j] as i64), 20).wrapping_add(dbx.wrapping_mul(s.b[j])));
+            hrow[j] = hn as i32;
+            y_acc = y_acc.wrapping_add(s.c[j].wrapping_mul(hn));
+        }
+        let y = sat8(rshift_round(y_acc.wrapping_mul(q.m_y).wrapping_add(xa.wrapping_mul(w_i64(m, lay.d_skip, hd))), q.s_y));
+        let gz = w_i8(m, lay.silu_z, (s.z[ch] as i64 + 128) as usize);
+        s.gy[ch] = sat8(rshift_round(y.wrapping_mul(gz).wrapping_mul(q.m_g), q.s_g)) as i8;
+    }
+
+    let lin = lay.out_proj;
+    matvec(m, &lin, s.gy.as_ptr(), &mut s.acc);
+    for i in 0..lin.rows {
+        r[i] = sat16((r[i] as i64).wrapping_add(requant(m, &lin, s.acc[i], i, q.s_out))) as i16;
+    }
+}
+
+/// Final RMSNorm and output head: out = sat16(requant(W_head xn)).
+#[inline(always)]
+pub fn head(m: &Model, s: &mut Scratch, r: &[i16], out: &mut [i16]) {
+    rms_norm(m, r, m.final_gain, m.eps_f, m.s_norm_f, &mut s.xn);
+    let lin = m.head;
+    matvec(m, &lin, s.xn.as_ptr(), &mut s.acc);
+    for i in 0..lin.rows {
+        out[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_head)) as i16;
+    }
+}

@@ -1,0 +1,25 @@
+//! World-model program: an INT8 Mamba2 that advances a Melee game one frame per crank.
+//!
+//! The numeric contract: every kernel here follows `worldmodel/intref.py` bit for bit.
+#![cfg_attr(not(test), no_std)]
+
+pub mod error;
+pub mod forward;
+pub mod instructions;
+pub mod kernels;
+pub mod model;
+pub mod state;
+
+#[cfg(any(target_arch = "bpf", target_os = "solana"))]
+mod entrypoint {
+    use pinocchio::{AccountView, Address, ProgramResult};
+
+    pinocchio::program_entrypoint!(process_instruction);
+    pinocchio::no_allocator!();
+    pinocchio::nostd_panic_handler!();
+
+    #[inline(always)]
+    fn process_instruction(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
+        crate::instructions::dispatch(program_id, accounts, data)
+    }
+}

@@ -1,0 +1,322 @@
+//! Zero-copy view of a cartridge: the manifest's fields and the weights blob's offsets.
+//!
+//! The byte layouts are documented in `worldmodel/cartridge.py` (the writer); this
+//! parser validates every dimension so that the kernels can index without checks.
+use crate::error::WorldError;
+
+pub const MAGIC: &[u8; 8] = b"MELEEWM1";
+pub const LAYOUT_VERSION: u16 = 1;
+pub const WEIGHT_LAYOUT_ROWMAJOR: u16 = 1;
+pub const MANIFEST_HEADER: usize = 160;
+pub const LAYER_QUANT_SIZE: usize = 32;
+pub const N_FIELDS: usize = 16;
+pub const LUT_SIZE: usize = 1024;
+pub const SOFTPLUS_ZERO: i64 = 512;
+pub const CONTROLLER_FEATURES: usize = 18;
+pub const N_BUTTONS: usize = 12;
+
+// Limits of the scratch memory (forward::Scratch) and of the feature/output vectors.
+pub const MAX_D: usize = 512;
+pub const MAX_E: usize = 1024;
+pub const MAX_N: usize = 32;
+pub const MAX_H: usize = 64;
+pub const MAX_R: usize = 2 * MAX_E + 2 * MAX_N + MAX_H;
+pub const MAX_IN: usize = 512;
+pub const MAX_OUT: usize = 512;
+pub const MAX_LAYERS: usize = 64;
+pub const MAX_SHIFT: u32 = 62;
+pub const MAX_CLASSES: u8 = 64;
+
+pub const ENC_NONE: u8 = 0;
+pub const ENC_SCALAR: u8 = 1;
+pub const ENC_ONEHOT: u8 = 2;
+pub const DEC_KEEP: u8 = 0;
+pub const DEC_ABSOLUTE: u8 = 1;
+pub const DEC_DELTA: u8 = 2;
+pub const DEC_ARGMAX: u8 = 3;
+pub const DEC_SIGN: u8 = 4;
+
+#[inline(always)]
+pub fn rd_u16(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+#[inline(always)]
+pub fn rd_u32(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+#[inline(always)]
+pub fn rd_i32(b: &[u8], o: usize) -> i32 {
+    rd_u32(b, o) as i32
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FieldSpec {
+    pub enc_kind: u8,
+    pub enc_arg: u8,
+    pub dec_kind: u8,
+    pub dec_arg: u8,
+}
+
+impl FieldSpec {
+    fn enc_width(&self) -> usize {
+        match self.enc_kind {
+            ENC_SCALAR => 1,
+            ENC_ONEHOT => self.enc_arg as usize,
+            _ => 0,
+        }
+    }
+    fn dec_width(&self) -> usize {
+        match self.dec_kind {
+            DEC_KEEP => 0,
+            DEC_ARGMAX => self.dec_arg as usize,
+            _ => 1,
+        }
+    }
+    fn valid(&self) -> bool {
+        let enc_ok = match self.enc_kind {
+            ENC_NONE => true,
+            ENC_SCALAR => self.enc_arg <= 15,
+            ENC_ONEHOT => self.enc_arg >= 1 && self.enc_arg <= MAX_CLASSES,
+            _ => false,
+        };
+        let dec_ok = match self.dec_kind {
+            DEC_KEEP | DEC_ABSOLUTE | DEC_DELTA | DEC_SIGN => true,
+            DEC_ARGMAX => self.dec_arg >= 1 && self.dec_arg <= MAX_CLASSES,
+            _ => false,
+        };
+        enc_ok && dec_ok
+    }
+}
+
+/// Per-layer quantization scalars (manifest bytes 160 + 32 * layer).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LayerQuant {
+    pub eps: u64,
+    pub s_norm: u32,
+    pub s_in: u32,
+    pub s_u: u32,
+    pub s_y: u32,
+    pub s_g: u32,
+    pub s_out: u32,
+    pub m_y: i64,
+    pub m_g: i64,
+}
+
+/// Byte offsets of one `Linear(rows x cols)` inside the weights blob.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinearRef {
+    pub w: usize,
+    pub bias: usize,
+    pub mult: usize,
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// Byte offsets of one Mamba layer's parameters inside the weights blob.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LayerRef {
+    pub norm_gain: usize,
+    pub in_proj: LinearRef,
+    pub a_q16: usize,
+    pub d_skip: usize,
+    pub u_mult: usize,
+    pub silu_x: usize,
+    pub silu_z: usize,
+    pub out_proj: LinearRef,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Dims {
+    pub d: usize,
+    pub e: usize,
+    pub n: usize,
+    pub p: usize,
+    pub h: usize,
+    pub layers: usize,
+    pub in_dim: usize,
+    pub out_dim: usize,
+}
+
+impl Dims {
+    /// Bytes of `HiddenState` data after its header: residual (padded) + h.
+    pub fn residual_bytes(&self) -> usize {
+        (2 * self.d + 7) & !7
+    }
+    pub fn state_len(&self) -> usize {
+        self.layers * self.e * self.n
+    }
+}
+
+struct Cursor {
+    pos: usize,
+}
+
+impl Cursor {
+    fn align8(&mut self) {
+        self.pos = (self.pos + 7) & !7;
+    }
+    fn take(&mut self, n: usize) -> usize {
+        let at = self.pos;
+        self.pos += n;
+        at
+    }
+    fn linear(&mut self, rows: usize, cols: usize) -> LinearRef {
+        self.align8();
+        let w = self.take(rows * cols);
+        self.align8();
+        let bias = self.take(4 * rows);
+        let mult = self.take(4 * rows);
+        self.align8();
+        LinearRef { w, bias, mult, rows, cols }
+    }
+}
+
+/// A validated cartridge: borrowed manifest and weights plus precomputed offsets.
+pub struct Model<'a> {
+    pub manifest: &'a [u8],
+    pub weights: &'a [u8],
+    pub dims: Dims,
+    pub weight_layout: u16,
+    pub fields: [FieldSpec; N_FIELDS],
+    pub s_enc: u32,
+    pub s_head: u32,
+    pub s_norm_f: u32,
+    pub eps_f: u64,
+    pub softplus: usize,
+    pub exp: usize,
+    pub encoder: LinearRef,
+    first_layer: usize,
+    layer_stride: usize,
+    pub final_gain: usize,
+    pub head: LinearRef,
+}
+
+impl<'a> Model<'a> {
+    /// Parse and validate. `weights` must be 8-byte aligned (account data is).
+    pub fn parse(manifest: &'a [u8], weights: &'a [u8]) -> Result<Self, WorldError> {
+        use WorldError::{InvalidManifest, InvalidWeights, ModelTooLarge};
+        if manifest.len() < MANIFEST_HEADER || &manifest[..8] != MAGIC {
+            return Err(InvalidManifest);
+        }
+        if rd_u16(manifest, 8) != LAYOUT_VERSION || rd_u16(manifest, 10) != WEIGHT_LAYOUT_ROWMAJOR {
+            return Err(InvalidManifest);
+        }
+        let g = |o| rd_u16(manifest, o) as usize;
+        let (d, e, n, p, layers, in_dim, out_dim, n_fields) = (g(12), g(14), g(16), g(18), g(20), g(22), g(24), g(26));
+        if n_fields != N_FIELDS || p == 0 || e % p != 0 || d % 8 != 0 || e % 8 != 0 || d == 0 || n == 0 || layers == 0 {
+            return Err(InvalidManifest);
+        }
+        let h = e / p;
+        if d > MAX_D || e > MAX_E || n > MAX_N || h > MAX_H || layers > MAX_LAYERS || in_dim > MAX_IN || out_dim > MAX_OUT {
+            return Err(ModelTooLarge);
+        }
+        if manifest.len() < MANIFEST_HEADER + LAYER_QUANT_SIZE * layers {
+            return Err(InvalidManifest);
+        }
+        let mut fields = [FieldSpec::default(); N_FIELDS];
+        let (mut enc, mut dec) = (0usize, 0usize);
+        for (i, f) in fields.iter_mut().enumerate() {
+            let o = 64 + 4 * i;
+            *f = FieldSpec { enc_kind: manifest[o], enc_arg: manifest[o + 1], dec_kind: manifest[o + 2], dec_arg: manifest[o + 3] };
+            if !f.valid() {
+                return Err(InvalidManifest);
+            }
+            enc += f.enc_width();
+            dec += f.dec_width();
+        }
+        if (2 * enc + 2 * CONTROLLER_FEATURES + 7) & !7 != in_dim || 2 * dec != out_dim {
+            return Err(InvalidManifest);
+        }
+        let (s_enc, s_head, s_norm_f) = (manifest[128] as u32, manifest[129] as u32, manifest[130] as u32);
+        let eps_f = rd_u32(manifest, 132) as u64;
+        if s_enc > MAX_SHIFT || s_head > MAX_SHIFT || s_norm_f > MAX_SHIFT || eps_f == 0 {
+            return Err(InvalidManifest);
+        }
+        for l in 0..layers {
+            let q = layer_quant_at(manifest, l);
+            let shifts = [q.s_norm, q.s_in, q.s_u, q.s_y, q.s_g, q.s_out];
+            if q.eps == 0 || shifts.iter().any(|&s| s > MAX_SHIFT) {
+                return Err(InvalidManifest);
+            }
+        }
+        // Offsets, mirroring cartridge.Cartridge.weights_bytes.
+        let mut c = Cursor { pos: 0 };
+        let softplus = c.take(4 * LUT_SIZE);
+        let exp = c.take(4 * LUT_SIZE);
+        let encoder = c.linear(d, in_dim);
+        let first_layer = c.pos;
+        let _ = layer_at(&mut c, d, e, n, h);
+        let layer_stride = c.pos - first_layer;
+        c.pos = first_layer + layer_stride * layers;
+        let final_gain = c.take(4 * d);
+        c.align8();
+        let head = c.linear(out_dim, d);
+        let wlen = rd_u32(manifest, 28) as usize;
+        if c.pos != wlen || weights.len() < wlen || (weights.as_ptr() as usize) % 8 != 0 {
+            return Err(InvalidWeights);
+        }
+        Ok(Model {
+            manifest,
+            weights,
+            dims: Dims { d, e, n, p, h, layers, in_dim, out_dim },
+            weight_layout: WEIGHT_LAYOUT_ROWMAJOR,
+            fields,
+            s_enc,
+            s_head,
+            s_norm_f,
+            eps_f,
+            softplus,
+            exp,
+            encoder,
+            first_layer,
+            layer_stride,
+            final_gain,
+            head,
+        })
+    }
+
+    pub fn layer(&self, i: usize) -> LayerRef {
+        let dm = &self.dims;
+        let mut c = Cursor { pos: self.first_layer + i * self.layer_stride };
+        layer_at(&mut c, dm.d, dm.e, dm.n, dm.h)
+    }
+
+    pub fn layer_quant(&self, i: usize) -> LayerQuant {
+        layer_quant_at(self.manifest, i)
+    }
+
+    /// Expected sha256 of the weights (manifest bytes 32..64).
+    pub fn weights_hash(&self) -> &[u8] {
+        &self.manifest[32..64]
+    }
+}
+
+fn layer_at(c: &mut Cursor, d: usize, e: usize, n: usize, h: usize) -> LayerRef {
+    let norm_gain = c.take(4 * d);
+    let in_proj = c.linear(2 * e + 2 * n + h, d);
+    c.align8();
+    let a_q16 = c.take(4 * h);
+    c.align8();
+    let d_skip = c.take(8 * h);
+    let u_mult = c.take(4 * h);
+    c.align8();
+    let silu_x = c.take(256);
+    let silu_z = c.take(256);
+    let out_proj = c.linear(d, e);
+    LayerRef { norm_gain, in_proj, a_q16, d_skip, u_mult, silu_x, silu_z, out_proj }
+}
+
+fn layer_quant_at(m: &[u8], i: usize) -> LayerQuant {
+    let o = MANIFEST_HEADER + LAYER_QUANT_SIZE * i;
+    LayerQuant {
+        eps: rd_u32(m, o) as u64,
+        s_norm: m[o + 4] as u32,
+        s_in: m[o + 5] as u32,
+        s_u: m[o + 6] as u32,
+        s_y: m[o + 7] as u32,
+        s_g: m[o + 8] as u32,
+        s_out: m[o + 9] as u32,
+        m_y: rd_i32(m, o + 12) as i64,
+        m_g: rd_i32(m, o + 16) as i64,
+    }
+}

@@ -1,0 +1,452 @@
+"""The cartridge: the byte format of a quantized world model.
+
+A cartridge is two byte strings: a small **manifest** (dimensions, quantization
+scalars, the feature spec, sha256 of the weights) and a **weights blob** laid
+out for the on-chain kernels. Both are little-endian. The integer forward pass
+that consumes them is `worldmodel.intref`; the Rust program reads the same
+bytes (onchain/program/src/model.rs).
+
+Manifest, layout version 1 (offsets in bytes)::
+
+    0    8   magic b"MELEEWM1"
+    8    u16 layout_version            (1)
+    10   u16 weight_layout             (1 = row-major i8, the baseline kernel)
+    12   u16 d_model        D
+    14   u16 d_inner        E          (= n_heads * headdim)
+    16   u16 d_state        N
+    18   u16 headdim        P
+    20   u16 n_layers       L
+    22   u16 in_dim                    (features, padded to a multiple of 8)
+    24   u16 out_dim                   (head outputs)
+    26   u16 n_fields                  (16, per player)
+    28   u32 weights_len
+    32   32  sha256(weights)
+    64   16 x 4  field spec: enc_kind, enc_arg, dec_kind, dec_arg   (see FIELDS)
+    128  32  global quant: u8 s_enc, u8 s_head, u8 s_norm_f, u8 0, u32 eps_f, 24 x 0
+    160  L x 32 layer quant:
+             0  u32 eps          RMSNorm epsilon in residual units^2 (>= 1)
+             4  u8  s_norm       xn = r * inv_rms * gain >> s_norm
+             5  u8  s_in         in_proj requant shift
+             6  u8  s_u          dbx = dt * x * u_mult >> s_u
+             7  u8  s_y          y   = (y_acc * m_y + x * D) >> s_y
+             8  u8  s_g          gy  = y * silu(z) * m_g >> s_g
+             9  u8  s_out        out_proj requant shift (into the residual)
+             10  2  zero
+             12 i32 m_y
+             16 i32 m_g
+             20 12  zero
+
+Weights blob, weight_layout 1 (every section starts 8-byte aligned)::
+
+    softplus LUT   1024 x u32   softplus((i - 512) / 64) in Q20
+    exp LUT        1024 x u32   exp(-k / 64) in Q20
+    encoder        Linear(D x in_dim)
+    per layer:     norm gain  D x i32
+                   in_proj    Linear(R x D), R = 2E + 2N + H rows: z | x | B | C | dt
+                   A          H x u32   |A| in Q16 (A = -exp(A_log))
+                   D_skip     H x i64
+                   u_mult     H x i32
+                   silu_x     256 x i8  (LUT indexed by x_q + 128)
+                   silu_z     256 x i8
+                   out_proj   Linear(D x E)
+    final norm     D x i32
+    head           Linear(out_dim x D)
+
+    Linear(rows x cols): W rows*cols x i8 row-major | bias rows x i32 | mult rows x i32
+
+All presets below keep D, E multiples of 8 so rows of W stay 8-byte aligned.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import numpy as np
+
+MAGIC = b"MELEEWM1"
+LAYOUT_VERSION = 1
+WEIGHT_LAYOUT_ROWMAJOR = 1
+MANIFEST_HEADER = 160
+LAYER_QUANT_SIZE = 32
+N_FIELDS = 16
+LUT_SIZE = 1024
+SOFTPLUS_STEP = 64  # softplus LUT input step: 1/64
+SOFTPLUS_ZERO = 512  # LUT index of input 0.0
+EXP_STEP = 64  # exp LUT step: 1/64
+Q20 = 1 << 20
+
+# Per-player state fields, in the order they live in SessionState (i16 each).
+FIELDS = (
+    "x", "y", "self_vx", "self_vy", "kb_vx", "kb_vy", "facing", "action",
+    "action_frame", "percent", "stocks", "shield", "airborne", "jumps_left",
+    "hitlag", "hitstun",
+)
+assert len(FIELDS) == N_FIELDS
+
+# Feature encodings (state field -> int8 features)
+ENC_NONE, ENC_SCALAR, ENC_ONEHOT = 0, 1, 2
+# Output decodings (head outputs -> next state field)
+DEC_KEEP, DEC_ABSOLUTE, DEC_DELTA, DEC_ARGMAX, DEC_SIGN = 0, 1, 2, 3, 4
+
+# Controller features per player: stick x/y, c-stick x/y, l/2, r/2, 12 button bits.
+CONTROLLER_FEATURES = 18
+N_BUTTONS = 12
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    name: str
+    d_model: int
+    d_inner: int
+    d_state: int
+    headdim: int
+    n_layers: int
+
+    @property
+    def n_heads(self) -> int:
+        return self.d_inner // self.headdim
+
+
+PRESETS = {
+    "micro": Preset("micro", 64, 128, 16, 32, 8),
+    "tiny": Preset("tiny", 128, 256, 16, 32, 8),
+    "small": Preset("small", 256, 512, 16, 64, 8),
+    "target": Preset("target", 512, 1024, 16, 64, 12),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldSpec:
+    enc_kind: int
+    enc_arg: int  # shift (scalar) or class count (one-hot)
+    dec_kind: int
+    dec_arg: int  # class count (argmax)
+
+    def enc_width(self) -> int:
+        return {ENC_NONE: 0, ENC_SCALAR: 1, ENC_ONEHOT: self.enc_arg}[self.enc_kind]
+
+    def dec_width(self) -> int:
+        if self.dec_kind == DEC_KEEP:
+            return 0
+        return self.dec_arg if self.dec_kind == DEC_ARGMAX else 1
+
+
+def in_dim_for(fields: tuple[FieldSpec, ...]) -> int:
+    raw = 2 * sum(f.enc_width() for f in fields) + 2 * CONTROLLER_FEATURES
+    return (raw + 7) // 8 * 8
+
+
+def out_dim_for(fields: tuple[FieldSpec, ...]) -> int:
+    return 2 * sum(f.dec_width() for f in fields)
+
+
+@dataclasses.dataclass
+class LayerQuant:
+    eps: int
+    s_norm: int
+    s_in: int
+    s_u: int
+    s_y: int
+    s_g: int
+    s_out: int
+    m_y: int
+    m_g: int
+
+
+@dataclasses.dataclass
+class Linear:
+    w: np.ndarray  # (rows, cols) int8
+    bias: np.ndarray  # (rows,) int32
+    mult: np.ndarray  # (rows,) int32
+
+
+@dataclasses.dataclass
+class Layer:
+    norm_gain: np.ndarray  # (D,) int32
+    in_proj: Linear  # (2E + 2N + H, D)
+    a_q16: np.ndarray  # (H,) uint32
+    d_skip: np.ndarray  # (H,) int64
+    u_mult: np.ndarray  # (H,) int32
+    silu_x: np.ndarray  # (256,) int8
+    silu_z: np.ndarray  # (256,) int8
+    out_proj: Linear  # (D, E)
+    quant: LayerQuant
+
+
+@dataclasses.dataclass
+class Cartridge:
+    """A quantized model in memory; `to_bytes`/`from_bytes` are the wire format."""
+
+    preset: Preset
+    fields: tuple[FieldSpec, ...]
+    softplus_lut: np.ndarray  # (1024,) uint32
+    exp_lut: np.ndarray  # (1024,) uint32
+    encoder: Linear
+    layers: list[Layer]
+    final_norm_gain: np.ndarray
+    head: Linear
+    s_enc: int
+    s_head: int
+    s_norm_f: int
+    eps_f: int
+
+    @property
+    def in_dim(self) -> int:
+        return in_dim_for(self.fields)
+
+    @property
+    def out_dim(self) -> int:
+        return out_dim_for(self.fields)
+
+    def param_count(self) -> int:
+        n = self.encoder.w.size + self.head.w.size + self.final_norm_gain.size
+        for lay in self.layers:
+            n += lay.in_proj.w.size + lay.out_proj.w.size + lay.norm_gain.size
+            n += 3 * lay.a_q16.size
+        return int(n)
+
+    def macs_per_frame(self) -> int:
+        n = self.encoder.w.size + self.head.w.size
+        p = self.preset
+        for lay in self.layers:
+            n += lay.in_proj.w.size + lay.out_proj.w.size
+        # selective state update + C.h: two multiply-accumulates per state element
+        n += self.preset.n_layers * 2 * p.d_inner * p.d_state
+        return int(n)
+
+    # -- serialization ---------------------------------------------------------
+    def weights_bytes(self) -> bytes:
+        out = bytearray()
+        put = out.extend
+        put(self.softplus_lut.astype("<u4").tobytes())
+        put(self.exp_lut.astype("<u4").tobytes())
+        _put_linear(out, self.encoder)
+        for lay in self.layers:
+            put(lay.norm_gain.astype("<i4").tobytes())
+            _put_linear(out, lay.in_proj)
+            _pad8(out)
+            put(lay.a_q16.astype("<u4").tobytes())
+            _pad8(out)
+            put(lay.d_skip.astype("<i8").tobytes())
+            put(lay.u_mult.astype("<i4").tobytes())
+            _pad8(out)
+            put(lay.silu_x.astype("i1").tobytes())
+            put(lay.silu_z.astype("i1").tobytes())
+            _put_linear(out, lay.out_proj)
+        put(self.final_norm_gain.astype("<i4").tobytes())
+        _pad8(out)
+        _put_linear(out, self.head)
+        return bytes(out)
+
+    def manifest_bytes(self, weights: bytes | None = None) -> bytes:
+        weights = self.weights_bytes() if weights is None else weights
+        p = self.preset
+        out = bytearray(MAGIC)
+        out += struct.pack(
+            "<HHHHHHHHHHI", LAYOUT_VERSION, WEIGHT_LAYOUT_ROWMAJOR, p.d_model, p.d_inner,
+            p.d_state, p.headdim, p.n_layers, self.in_dim, self.out_dim, N_FIELDS, len(weights),
+        )
+        out += hashlib.sha256(weights).digest()
+        for f in self.fields:
+            out += struct.pack("<BBBB", f.enc_kind, f.enc_arg, f.dec_kind, f.dec_arg)
+        out += struct.pack("<BBBBI", self.s_enc, self.s_head, self.s_norm_f, 0, self.eps_f)
+        out += bytes(24)
+        for lay in self.layers:
+            q = lay.quant
+            out += struct.pack(
+                "<IBBBBBBHii", q.eps, q.s_norm, q.s_in, q.s_u, q.s_y, q.s_g, q.s_out, 0,
+                q.m_y, q.m_g,
+            )
+            out += bytes(12)
+        assert len(out) == MANIFEST_HEADER + LAYER_QUANT_SIZE * p.n_layers
+        return bytes(out)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write a model directory: manifest.bin, weights.bin, model.json."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        weights = self.weights_bytes()
+        (d / "weights.bin").write_bytes(weights)
+        (d / "manifest.bin").write_bytes(self.manifest_bytes(weights))
+        info = {
+            "preset": self.preset.name, "params": self.param_count(),
+            "macs_per_frame": self.macs_per_frame(), "weights_len": len(weights),
+            "weights_sha256": hashlib.sha256(weights).hexdigest(),
+            "layout_version": LAYOUT_VERSION,
+        }
+        (d / "model.json").write_text(json.dumps(info, indent=2) + "\n")
+        return d
+
+
+class CartridgeError(ValueError):
+    """A manifest or weights blob that does not follow the format."""
+
+
+def _pad8(out: bytearray) -> None:
+    out.extend(bytes(-len(out) % 8))
+
+
+def _put_linear(out: bytearray, lin: Linear) -> None:
+    _pad8(out)
+    out.extend(np.ascontiguousarray(lin.w, dtype=np.int8).tobytes())
+    _pad8(out)
+    out.extend(lin.bias.astype("<i4").tobytes())
+    out.extend(lin.mult.astype("<i4").tobytes())
+    _pad8(out)
+
+
+class _Reader:
+    def __init__(self, buf: bytes):
+        self.buf, self.pos = buf, 0
+
+    def take(self, dtype: str, count: int) -> np.ndarray:
+        dt = np.dtype(dtype)
+        end = self.pos + dt.itemsize * count
+        if end > len(self.buf):
+            raise CartridgeError(f"weights blob too short: need {end} bytes, have {len(self.buf)}")
+        arr = np.frombuffer(self.buf, dtype=dt, count=count, offset=self.pos).copy()
+        self.pos = end
+        return arr
+
+    def align8(self) -> None:
+        self.pos += -self.pos % 8
+
+    def linear(self, rows: int, cols: int) -> Linear:
+        self.align8()
+        w = self.take("i1", rows * cols).reshape(rows, cols)
+        self.align8()
+        bias = self.take("<i4", rows)
+        mult = self.take("<i4", rows)
+        self.align8()
+        return Linear(w, bias, mult)
+
+
+def from_bytes(manifest: bytes, weights: bytes) -> Cartridge:
+    """Parse and validate a cartridge; raises CartridgeError with the reason."""
+    if len(manifest) < MANIFEST_HEADER or manifest[:8] != MAGIC:
+        raise CartridgeError("not a cartridge manifest (bad magic or too short)")
+    (version, wlayout, d, e, n, p, n_layers, in_dim, out_dim, n_fields,
+     wlen) = struct.unpack_from("<HHHHHHHHHHI", manifest, 8)
+    if version != LAYOUT_VERSION:
+        raise CartridgeError(f"unsupported layout version {version} (this build reads {LAYOUT_VERSION})")
+    if wlayout != WEIGHT_LAYOUT_ROWMAJOR:
+        raise CartridgeError(f"unsupported weight layout {wlayout}")
+    if n_fields != N_FIELDS:
+        raise CartridgeError(f"n_fields must be {N_FIELDS}, got {n_fields}")
+    if p == 0 or e % p or d % 8 or e % 8 or n == 0 or n_layers == 0:
+        raise CartridgeError("inconsistent dimensions")
+    if len(manifest) != MANIFEST_HEADER + LAYER_QUANT_SIZE * n_layers:
+        raise CartridgeError("manifest length does not match n_layers")
+    if len(weights) != wlen:
+        raise CartridgeError(f"weights length {len(weights)} != manifest's {wlen}")
+    if hashlib.sha256(weights).digest() != manifest[32:64]:
+        raise CartridgeError("weights sha256 does not match the manifest")
+    fields = tuple(FieldSpec(*struct.unpack_from("<BBBB", manifest, 64 + 4 * i)) for i in range(N_FIELDS))
+    if in_dim_for(fields) != in_dim or out_dim_for(fields) != out_dim:
+        raise CartridgeError("in_dim/out_dim do not match the field spec")
+    s_enc, s_head, s_norm_f, _, eps_f = struct.unpack_from("<BBBBI", manifest, 128)
+    preset = next((pr for pr in PRESETS.values()
+                   if (pr.d_model, pr.d_inner, pr.d_state, pr.headdim, pr.n_layers) == (d, e, n, p, n_layers)),
+                  Preset("custom", d, e, n, p, n_layers))
+    h = e // p
+    r = _Reader(weights)
+    softplus_lut = r.take("<u4", LUT_SIZE)
+    exp_lut = r.take("<u4", LUT_SIZE)
+    encoder = r.linear(d, in_dim)
+    layers = []
+    for i in range(n_layers):
+        q = LayerQuant(*_unpack_layer_quant(manifest, MANIFEST_HEADER + LAYER_QUANT_SIZE * i))
+        norm_gain = r.take("<i4", d)
+        in_proj = r.linear(2 * e + 2 * n + h, d)
+        r.align8()
+        a = r.take("<u4", h)
+        r.align8()
+        dsk = r.take("<i8", h)
+        um = r.take("<i4", h)
+        r.align8()
+        sx = r.take("i1", 256)
+        sz = r.take("i1", 256)
+        out_proj = r.linear(d, e)
+        layers.append(Layer(norm_gain, in_proj, a, dsk, um, sx, sz, out_proj, q))
+    final_gain = r.take("<i4", d)
+    r.align8()
+    head = r.linear(out_dim, d)
+    if r.pos != len(weights):
+        raise CartridgeError(f"weights blob has {len(weights) - r.pos} trailing bytes")
+    cart = Cartridge(preset, fields, softplus_lut, exp_lut, encoder, layers, final_gain, head,
+                     s_enc, s_head, s_norm_f, eps_f)
+    validate(cart)
+    return cart
+
+
+def _unpack_layer_quant(buf: bytes, off: int) -> tuple:
+    eps, s_norm, s_in, s_u, s_y, s_g, s_out, _, m_y, m_g = struct.unpack_from("<IBBBBBBHii", buf, off)
+    return eps, s_norm, s_in, s_u, s_y, s_g, s_out, m_y, m_g
+
+
+def validate(cart: Cartridge) -> None:
+    """Ranges that keep every 64-bit intermediate of the forward pass exact."""
+    shifts = [cart.s_enc, cart.s_head, cart.s_norm_f]
+    for lay in cart.layers:
+        q = lay.quant
+        shifts += [q.s_norm, q.s_in, q.s_u, q.s_y, q.s_g, q.s_out]
+        if q.eps < 1:
+            raise CartridgeError("RMSNorm eps must be >= 1")
+        if abs(q.m_y) >= 1 << 20 or abs(q.m_g) >= 1 << 24:
+            raise CartridgeError("m_y/m_g out of range")
+        if np.any(np.abs(lay.norm_gain.astype(np.int64)) >= 1 << 27):
+            raise CartridgeError("norm gain out of range")
+    if cart.eps_f < 1:
+        raise CartridgeError("final RMSNorm eps must be >= 1")
+    if any(s > 62 for s in shifts):
+        raise CartridgeError("a shift exceeds 62")
+
+
+def load(directory: str | Path) -> Cartridge:
+    d = Path(directory)
+    return from_bytes((d / "manifest.bin").read_bytes(), (d / "weights.bin").read_bytes())
+
+
+# -- lookup tables ---------------------------------------------------------------
+
+def softplus_lut() -> np.ndarray:
+    x = (np.arange(LUT_SIZE) - SOFTPLUS_ZERO) / SOFTPLUS_STEP
+    return np.round(np.logaddexp(0.0, x) * Q20).astype(np.uint32)
+
+
+def exp_lut() -> np.ndarray:
+    k = np.arange(LUT_SIZE) / EXP_STEP
+    return np.round(np.exp(-k) * Q20).astype(np.uint32)
+
+
+def silu_lut(scale_in: float, scale_out: float) -> np.ndarray:
+    """int8 -> int8 SiLU, indexed by q + 128."""
+    x = (np.arange(256) - 128) * scale_in
+    y = x / (1.0 + np.exp(-x))
+    return np.clip(np.round(y / scale_out), -128, 127).astype(np.int8)
+
+
+# The field spec the shipped model and the game use (the trainer may choose another).
+# State units: x, y in 1/16 game unit; velocities in 1/256 unit per frame; percent and
+# shield in 1/16; facing -1/+1; action is an action-category id (0..31).
+DEFAULT_FIELDS = (
+    FieldSpec(ENC_SCALAR, 4, DEC_DELTA, 0),  # x
+    FieldSpec(ENC_SCALAR, 4, DEC_DELTA, 0),  # y
+    FieldSpec(ENC_SCALAR, 3, DEC_ABSOLUTE, 0),  # self_vx
+    FieldSpec(ENC_SCALAR, 3, DEC_ABSOLUTE, 0),  # self_vy
+    FieldSpec(ENC_SCALAR, 3, DEC_ABSOLUTE, 0),  # kb_vx
+    FieldSpec(ENC_SCALAR, 3, DEC_ABSOLUTE, 0),  # kb_vy
+    FieldSpec(ENC_SCALAR, 0, DEC_SIGN, 0),  # facing
+    FieldSpec(ENC_ONEHOT, 32, DEC_ARGMAX, 32),  # action
+    FieldSpec(ENC_SCALAR, 0, DEC_DELTA, 0),  # action_frame
+    FieldSpec(ENC_SCALAR, 5, DEC_DELTA, 0),  # percent
+    FieldSpec(ENC_ONEHOT, 5, DEC_ARGMAX, 5),  # stocks
+    FieldSpec(ENC_SCALAR, 3, DEC_DELTA, 0),  # shield
+    FieldSpec(ENC_ONEHOT, 2, DEC_ARGMAX, 2),  # airborne
+    FieldSpec(ENC_SCALAR, 0, DEC_ABSOLUTE, 0),  # jumps_left
+    FieldSpec(ENC_SCALAR, 0, DEC_ABSOLUTE, 0),  # hitlag
+    FieldSpec(ENC_SCALAR, 0, DEC_ABSOLUTE, 0),  # hitstun
+)
