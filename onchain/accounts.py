@@ -5,12 +5,13 @@ import struct
 
 import numpy as np
 
+from . import steps
+
 VERSION = 1
 DISC_MANIFEST, DISC_WEIGHTS, DISC_SESSION, DISC_HIDDEN, DISC_INPUT = 1, 2, 3, 4, 5
 ACCOUNT_HEADER = 64
 SESSION_LEN = 184
 INPUT_LEN = 32
-HIDDEN_HEADER = 32
 FIGHTER_OFFSET = (120, 152)
 CONTROLLER_OFFSET = (16, 24)
 
@@ -37,14 +38,10 @@ def session_account(session_id: int, model_id: int, frame: int, fighters: np.nda
     return bytes(b)
 
 
-def hidden_len(d_model: int, state_len: int) -> int:
-    return HIDDEN_HEADER + (2 * d_model + 7) // 8 * 8 + 4 * state_len
-
-
-def hidden_account(session_id: int, model_id: int, frame: int, d_model: int, hidden: np.ndarray) -> bytes:
-    b = bytearray(hidden_len(d_model, hidden.size))
+def hidden_account(session_id: int, model_id: int, frame: int, preset, hidden: np.ndarray) -> bytes:
+    b = bytearray(steps.hidden_len(preset))
     struct.pack_into("<BBHIQQQ", b, 0, DISC_HIDDEN, VERSION, 0, 0, session_id, model_id, frame)
-    off = HIDDEN_HEADER + (2 * d_model + 7) // 8 * 8
+    off = steps.hidden_offsets(preset)["h"]
     b[off:] = np.ascontiguousarray(hidden, dtype="<i4").tobytes()
     return bytes(b)
 
@@ -69,10 +66,11 @@ def session_fighters(data: bytes) -> np.ndarray:
     return np.stack([np.frombuffer(data, "<i2", 16, FIGHTER_OFFSET[p]) for p in range(2)]).astype(np.int16)
 
 
-def hidden_next_layer(data: bytes) -> int:
+def hidden_next_step(data: bytes) -> int:
     return struct.unpack_from("<H", data, 2)[0]
 
 
-def hidden_state(data: bytes, d_model: int, shape: tuple[int, int, int]) -> np.ndarray:
-    off = HIDDEN_HEADER + (2 * d_model + 7) // 8 * 8
+def hidden_state(data: bytes, preset) -> np.ndarray:
+    shape = (preset.n_layers, preset.d_inner, preset.d_state)
+    off = steps.hidden_offsets(preset)["h"]
     return np.frombuffer(data, "<i4", int(np.prod(shape)), off).reshape(shape).astype(np.int32)

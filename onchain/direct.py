@@ -8,6 +8,7 @@ from worldmodel import cartridge as C
 
 from . import accounts as A
 from . import instructions as I
+from . import steps
 from .svm import ProgramVM, TxResult
 
 
@@ -21,23 +22,26 @@ class DirectSession:
         self.manifest = vm.put(A.manifest_account(model_id, bytes(32), cart.manifest_bytes(weights)))
         self.weights = vm.put(A.weights_account(model_id, weights))
         self.session = vm.put(A.session_account(session_id, model_id, 0, fighters))
-        self.hidden = vm.put(A.hidden_account(session_id, model_id, 0, p.d_model, np.zeros(self.shape, np.int32)))
+        self.hidden = vm.put(A.hidden_account(session_id, model_id, 0, p, np.zeros(self.shape, np.int32)))
         self.input = vm.put(A.input_account(session_id, np.zeros((2, 8), np.int64)))
         self.session_id = session_id
+        self.steps = steps.steps_per_frame(p)
 
     def set_controls(self, ctrl: np.ndarray) -> None:
         self.vm.put(A.input_account(self.session_id, ctrl), key=self.input)
 
-    def run_ix(self, frame: int, layer_count: int = I.ALL_LAYERS):
+    def run_ix(self, frame: int, step_count: int = I.ALL_STEPS):
         return I.run_inference(self.vm.program_id, self.session, self.hidden, self.input,
-                               self.manifest, self.weights, frame, layer_count)
+                               self.manifest, self.weights, frame, step_count)
 
-    def step(self, layers_per_tx: int) -> list[TxResult]:
-        """One frame in ceil(L / layers_per_tx) transactions; stops at the first failure."""
+    def step(self, plan: list[int]) -> list[TxResult]:
+        """One frame as transactions of plan[i] steps each (sum(plan) == steps per frame);
+        stops at the first failure."""
+        assert sum(plan) == self.steps, (sum(plan), self.steps)
         frame = self.frame()
         results = []
-        for _ in range(-(-self.cart.preset.n_layers // layers_per_tx)):
-            res = self.vm.send(self.run_ix(frame, layers_per_tx))
+        for count in plan:
+            res = self.vm.send(self.run_ix(frame, count))
             results.append(res)
             if not res.ok:
                 break
@@ -50,7 +54,7 @@ class DirectSession:
         return A.session_fighters(self.vm.data(self.session))
 
     def hidden_state(self) -> np.ndarray:
-        return A.hidden_state(self.vm.data(self.hidden), self.cart.preset.d_model, self.shape)
+        return A.hidden_state(self.vm.data(self.hidden), self.cart.preset)
 
-    def next_layer(self) -> int:
-        return A.hidden_next_layer(self.vm.data(self.hidden))
+    def next_step(self) -> int:
+        return A.hidden_next_step(self.vm.data(self.hidden))

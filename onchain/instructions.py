@@ -9,15 +9,15 @@ from solders.pubkey import Pubkey
 
 RUN_INFERENCE = 6
 BENCH_MATVEC = 32
-ALL_LAYERS = 0xFFFF
+ALL_STEPS = 0xFFFF
 
 KERNELS = {"packed": 0}
 
 
 def run_inference(program_id: Pubkey, session: Pubkey, hidden: Pubkey, input_buf: Pubkey,
                   manifest: Pubkey, weights: Pubkey, expected_frame: int,
-                  layer_count: int = ALL_LAYERS) -> Instruction:
-    data = struct.pack("<BQH", RUN_INFERENCE, expected_frame, layer_count)
+                  step_count: int = ALL_STEPS) -> Instruction:
+    data = struct.pack("<BQH", RUN_INFERENCE, expected_frame, step_count)
     metas = [
         AccountMeta(session, is_signer=False, is_writable=True),
         AccountMeta(hidden, is_signer=False, is_writable=True),

@@ -13,8 +13,7 @@ pub struct Scratch {
     pub acc: [i32; MAX_R],
     pub z: [i8; MAX_E],
     pub xa: [i8; MAX_E],
-    pub gy: [i8; MAX_E],
-    pub dbx: [i64; MAX_E],
+    pub out: [i16; MAX_OUT],
     pub b: [i64; MAX_N],
     pub c: [i64; MAX_N],
     pub dt: [i64; MAX_H],
@@ -45,12 +44,16 @@ fn w_i8(m: &Model, off: usize, i: usize) -> i64 {
     m.weights[off + i] as i8 as i64
 }
 
-/// acc[r] = W x (exact i32) for the linear at `lin`, input `x[..cols]`.
-fn matvec(m: &Model, lin: &LinearRef, x: *const i8, acc: &mut [i32]) {
-    // SAFETY: the section holds rows*cols bytes (Model::parse), cols is a multiple of 8,
-    // `x` points to a scratch array of at least `cols` (<= MAX_*) i8 and is 8-aligned,
-    // acc holds at least `rows` entries (MAX_R >= every rows).
-    unsafe { matvec::matvec_packed(m.weights.as_ptr().add(lin.w), x, lin.rows, lin.cols, acc.as_mut_ptr()) }
+#[inline(always)]
+/// acc[i] = (W x)[row0 + i] (exact i32) for rows [row0, row1) of the linear at `lin`.
+fn matvec(m: &Model, lin: &LinearRef, x: &[i8], row0: usize, row1: usize, acc: &mut [i32]) {
+    assert!(x.len() >= lin.cols && acc.len() >= row1 - row0 && row0 <= row1 && row1 <= lin.rows);
+    // SAFETY: the section holds rows*cols bytes (Model::parse) and rows [row0, row1) lie
+    // in it; cols is a multiple of 8, `x` (>= cols, checked) and the weights are
+    // 8-aligned; acc holds row1 - row0 entries (checked).
+    unsafe {
+        matvec::matvec_packed(m.weights.as_ptr().add(lin.w + row0 * lin.cols), x.as_ptr(), row1 - row0, lin.cols, acc.as_mut_ptr())
+    }
 }
 
 /// rshift_round((acc + bias) * mult, shift) for row r.
@@ -129,7 +132,7 @@ pub fn decode_outputs(m: &Model, fighters: &mut [[i16; 16]; 2], out: &[i16]) {
 /// Encoder: r = sat16(requant(W_enc u)).
 pub fn encode(m: &Model, s: &mut Scratch, r: &mut [i16]) {
     let lin = m.encoder;
-    matvec(m, &lin, s.u.as_ptr(), &mut s.acc);
+    matvec(m, &lin, &s.u, 0, lin.rows, &mut s.acc);
     for i in 0..lin.rows {
         r[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_enc)) as i16;
     }
@@ -137,7 +140,7 @@ pub fn encode(m: &Model, s: &mut Scratch, r: &mut [i16]) {
 
 /// RMSNorm of the residual into s.xn (intref.rms_norm).
 #[inline(always)]
-fn rms_norm(m: &Model, r: &[i16], gain: usize, eps: u64, shift: u32, xn: &mut [i8; MAX_D]) {
+fn rms_norm(m: &Model, r: &[i16], gain: usize, eps: u64, shift: u32, xn: &mut [i8]) {
     let d = m.dims.d;
     let mut ss: u64 = 0;
     for &v in &r[..d] {
@@ -165,34 +168,48 @@ fn decay_q20(m: &Model, a_q16: i64, dt_q20: i64) -> i64 {
     (w_u32(m, m.exp, k as usize) * e_f) >> 20
 }
 
-/// One Mamba2 block over residual `r` (D) and this layer's state `h` (E * N)
-/// (intref.mamba_layer).
+/// The activations a frame carries between transactions (they live in HiddenState).
+pub struct FrameBufs<'a> {
+    pub r: &'a mut [i16],  // (D,)  residual stream
+    pub xn: &'a mut [i8],  // (D,)  normalized input of the current layer
+    pub acc: &'a mut [i32], // (R,) in_proj accumulators of the current layer
+    pub gy: &'a mut [i8],  // (E,)  gated SSM output of the current layer
+}
+
+/// Step 1 of a layer, by row chunks: RMSNorm (first chunk) and in_proj rows [row0, row1).
 #[inline(always)]
-pub fn mamba_layer(m: &Model, layer: usize, s: &mut Scratch, r: &mut [i16], h: &mut [i32]) {
+pub fn in_proj_rows(m: &Model, layer: usize, f: &mut FrameBufs, row0: usize, row1: usize) {
+    let lay = m.layer(layer);
+    if row0 == 0 {
+        let q = m.layer_quant(layer);
+        rms_norm(m, f.r, lay.norm_gain, q.eps, q.s_norm, f.xn);
+    }
+    matvec(m, &lay.in_proj, f.xn, row0, row1, &mut f.acc[row0..]);
+}
+
+/// Step 2 of a layer: requantize in_proj, selective state update over this layer's
+/// state `h` (E * N), C.h + D.x, SiLU gate -> f.gy (intref.mamba_layer, middle part).
+#[inline(always)]
+pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut [i32]) {
     let Dims { e, n, p, h: heads, .. } = m.dims;
     let lay = m.layer(layer);
     let q = m.layer_quant(layer);
-    rms_norm(m, r, lay.norm_gain, q.eps, q.s_norm, &mut s.xn);
-
     let lin = lay.in_proj;
-    matvec(m, &lin, s.xn.as_ptr(), &mut s.acc);
     for i in 0..e {
-        s.z[i] = sat8(requant(m, &lin, s.acc[i], i, q.s_in)) as i8;
-        let xq = sat8(requant(m, &lin, s.acc[e + i], e + i, q.s_in));
+        s.z[i] = sat8(requant(m, &lin, f.acc[i], i, q.s_in)) as i8;
+        let xq = sat8(requant(m, &lin, f.acc[e + i], e + i, q.s_in));
         s.xa[i] = w_i8(m, lay.silu_x, (xq + 128) as usize) as i8;
     }
     for i in 0..n {
-        s.b[i] = sat8(requant(m, &lin, s.acc[2 * e + i], 2 * e + i, q.s_in));
-        s.c[i] = sat8(requant(m, &lin, s.acc[2 * e + n + i], 2 * e + n + i, q.s_in));
+        s.b[i] = sat8(requant(m, &lin, f.acc[2 * e + i], 2 * e + i, q.s_in));
+        s.c[i] = sat8(requant(m, &lin, f.acc[2 * e + n + i], 2 * e + n + i, q.s_in));
     }
     for hd in 0..heads {
         let row = 2 * e + 2 * n + hd;
-        let idx = clamp(requant(m, &lin, s.acc[row], row, q.s_in) + SOFTPLUS_ZERO, 0, LUT_SIZE as i64 - 1);
+        let idx = clamp(requant(m, &lin, f.acc[row], row, q.s_in) + SOFTPLUS_ZERO, 0, LUT_SIZE as i64 - 1);
         s.dt[hd] = w_u32(m, m.softplus, idx as usize);
         s.decay[hd] = decay_q20(m, w_u32(m, lay.a_q16, hd), s.dt[hd]);
     }
-
-    // Selective state update, C.h + D.x, SiLU gate.
     for ch in 0..e {
         let hd = ch / p;
         let xa = s.xa[ch] as i64;
@@ -207,23 +224,28 @@ pub fn mamba_layer(m: &Model, layer: usize, s: &mut Scratch, r: &mut [i16], h: &
         }
         let y = sat8(rshift_round(y_acc.wrapping_mul(q.m_y).wrapping_add(xa.wrapping_mul(w_i64(m, lay.d_skip, hd))), q.s_y));
         let gz = w_i8(m, lay.silu_z, (s.z[ch] as i64 + 128) as usize);
-        s.gy[ch] = sat8(rshift_round(y.wrapping_mul(gz).wrapping_mul(q.m_g), q.s_g)) as i8;
+        f.gy[ch] = sat8(rshift_round(y.wrapping_mul(gz).wrapping_mul(q.m_g), q.s_g)) as i8;
     }
+}
 
-    let lin = lay.out_proj;
-    matvec(m, &lin, s.gy.as_ptr(), &mut s.acc);
-    for i in 0..lin.rows {
-        r[i] = sat16((r[i] as i64).wrapping_add(requant(m, &lin, s.acc[i], i, q.s_out))) as i16;
+/// Step 3 of a layer, by row chunks: out_proj rows [row0, row1) added to the residual.
+#[inline(always)]
+pub fn out_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, row0: usize, row1: usize) {
+    let lin = m.layer(layer).out_proj;
+    let s_out = m.layer_quant(layer).s_out;
+    matvec(m, &lin, f.gy, row0, row1, &mut s.acc);
+    for i in row0..row1 {
+        f.r[i] = sat16((f.r[i] as i64).wrapping_add(requant(m, &lin, s.acc[i - row0], i, s_out))) as i16;
     }
 }
 
 /// Final RMSNorm and output head: out = sat16(requant(W_head xn)).
 #[inline(always)]
-pub fn head(m: &Model, s: &mut Scratch, r: &[i16], out: &mut [i16]) {
+pub fn head(m: &Model, s: &mut Scratch, r: &[i16]) {
     rms_norm(m, r, m.final_gain, m.eps_f, m.s_norm_f, &mut s.xn);
     let lin = m.head;
-    matvec(m, &lin, s.xn.as_ptr(), &mut s.acc);
+    matvec(m, &lin, &s.xn, 0, lin.rows, &mut s.acc);
     for i in 0..lin.rows {
-        out[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_head)) as i16;
+        s.out[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_head)) as i16;
     }
 }

@@ -137,13 +137,84 @@ pub struct Dims {
     pub out_dim: usize,
 }
 
+/// Multiply-accumulates one mat-vec step may do: small enough that a step plus its
+/// requantization fits one transaction even with the baseline kernel (~10 CU/MAC).
+/// Part of the protocol: clients derive the step count from it (onchain/steps.py).
+pub const STEP_MACS: usize = 96 * 1024;
+
+/// One unit of work of a frame; a transaction runs one or more consecutive steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Features + encoder -> residual.
+    Encode,
+    /// RMSNorm (first chunk) + in_proj rows [row0, row1) of a layer.
+    InProj { layer: usize, row0: usize, row1: usize },
+    /// Selective state update and gate of a layer.
+    Ssm { layer: usize },
+    /// out_proj rows [row0, row1) of a layer, added to the residual.
+    OutProj { layer: usize, row0: usize, row1: usize },
+    /// Final norm, head, decode into SessionState, frame + 1.
+    Head,
+}
+
 impl Dims {
-    /// Bytes of `HiddenState` data after its header: residual (padded) + h.
-    pub fn residual_bytes(&self) -> usize {
-        (2 * self.d + 7) & !7
+    pub fn r_rows(&self) -> usize {
+        2 * self.e + 2 * self.n + self.h
     }
     pub fn state_len(&self) -> usize {
         self.layers * self.e * self.n
+    }
+    fn rows_per_step(cols: usize) -> usize {
+        let r = STEP_MACS / cols;
+        if r == 0 { 1 } else { r }
+    }
+    fn in_chunks(&self) -> usize {
+        let r = Self::rows_per_step(self.d);
+        (self.r_rows() + r - 1) / r
+    }
+    fn out_chunks(&self) -> usize {
+        let r = Self::rows_per_step(self.e);
+        (self.d + r - 1) / r
+    }
+    fn steps_per_layer(&self) -> usize {
+        self.in_chunks() + 1 + self.out_chunks()
+    }
+    /// Steps in one frame: encode, L x (in_proj chunks, ssm, out_proj chunks), head.
+    pub fn steps_per_frame(&self) -> usize {
+        2 + self.layers * self.steps_per_layer()
+    }
+    pub fn step(&self, i: usize) -> Step {
+        if i == 0 {
+            return Step::Encode;
+        }
+        if i + 1 == self.steps_per_frame() {
+            return Step::Head;
+        }
+        let per = self.steps_per_layer();
+        let (layer, k) = ((i - 1) / per, (i - 1) % per);
+        let (ci, ri, ro) = (self.in_chunks(), Self::rows_per_step(self.d), Self::rows_per_step(self.e));
+        if k < ci {
+            let row0 = k * ri;
+            Step::InProj { layer, row0, row1: core::cmp::min(row0 + ri, self.r_rows()) }
+        } else if k == ci {
+            Step::Ssm { layer }
+        } else {
+            let row0 = (k - ci - 1) * ro;
+            Step::OutProj { layer, row0, row1: core::cmp::min(row0 + ro, self.d) }
+        }
+    }
+    /// HiddenState byte offsets after the 32-byte header: r, xn, acc, gy, h.
+    pub fn hidden_offsets(&self) -> [usize; 5] {
+        let pad = |x: usize| (x + 7) & !7;
+        let r = 32;
+        let xn = r + pad(2 * self.d);
+        let acc = xn + pad(self.d);
+        let gy = acc + pad(4 * self.r_rows());
+        let h = gy + pad(self.e);
+        [r, xn, acc, gy, h]
+    }
+    pub fn hidden_len(&self) -> usize {
+        self.hidden_offsets()[4] + 4 * self.state_len()
     }
 }
 

@@ -18,10 +18,11 @@
 //!   120 [i16; 16] fighter 1 | 152 [i16; 16] fighter 2
 //!
 //! HiddenState (`[b"hidden", session_id]`):
-//!   0 u8 disc=4 | 1 u8 version | 2 u16 next_layer | 4 u32 0
+//!   0 u8 disc=4 | 1 u8 version | 2 u16 next_step (0: no frame in flight) | 4 u32 0
 //!   8 u64 session_id | 16 u64 model_id | 24 u64 frame
-//!   32 [i16; D] residual stream between transactions (padded to 8)
-//!   32 + pad8(2D) [i32; L * E * N] selective-scan state h
+//!   then, each padded to 8 bytes (model::Dims::hidden_offsets):
+//!   [i16; D] residual r | [i8; D] xn | [i32; R] in_proj acc | [i8; E] gy   (a frame's
+//!   activations between transactions) | [i32; L * E * N] selective-scan state h
 //!
 //! InputBuffer (`[b"input", session_id]`), 32 bytes:
 //!   0 u8 disc=5 | 1 u8 version | 2..8 0 | 8 u64 session_id

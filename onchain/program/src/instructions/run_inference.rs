@@ -1,16 +1,17 @@
 //! `run_inference`: advance the session's world model through part or all of one frame.
 //!
-//! A frame is: features + encoder (when `next_layer == 0`), then layers
-//! `[next_layer, next_layer + layer_count)`, then — once the last layer has run — the
-//! head, which writes the next fighter state into SessionState and advances `frame`.
-//! A preset too big for one transaction's 1.4M CU runs as several transactions; the
-//! residual stream between them lives in HiddenState. Anyone may crank; a crank whose
+//! A frame is a fixed sequence of steps (`model::Step`): encoder, then per layer the
+//! in_proj row chunks, the selective scan, the out_proj row chunks, and last the head,
+//! which writes the next fighter state into SessionState and advances `frame`. One
+//! transaction runs `step_count` steps from `HiddenState.next_step`, so a preset too
+//! big for one transaction's 1.4M CU runs as several; the activations between them
+//! live in HiddenState. Anyone may crank; a crank whose
 //! `expected_frame` is not the frame being computed fails and changes nothing.
 use pinocchio::{AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
-use crate::forward::{self, Scratch};
-use crate::model::{Model, MAX_OUT};
+use crate::forward::{self, FrameBufs, Scratch};
+use crate::model::{Model, Step};
 use crate::state::*;
 
 pub const DISCRIMINATOR: u8 = 6;
@@ -23,7 +24,7 @@ pub const DISCRIMINATOR: u8 = 6;
 ///   4. `[]`      ModelWeights
 ///
 /// Data (after the discriminator), 10 bytes:
-///   0 u64 expected_frame | 8 u16 layer_count (0xFFFF: all remaining layers)
+///   0 u64 expected_frame | 8 u16 step_count (0 or 0xFFFF: all remaining steps)
 pub struct RunInference<'a> {
     pub session: &'a mut AccountView,
     pub hidden: &'a mut AccountView,
@@ -50,7 +51,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         return Err(WorldError::InvalidInstruction.into());
     }
     let expected_frame = rd_u64(data, 0);
-    let layer_count = u16::from_le_bytes([data[8], data[9]]) as usize;
+    let step_count = u16::from_le_bytes([data[8], data[9]]) as usize;
     let [session, hidden, input, manifest, weights, ..] = accounts else {
         return Err(pinocchio::error::ProgramError::NotEnoughAccountKeys);
     };
@@ -63,10 +64,10 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         return Err(WorldError::InvalidAccount.into());
     }
     let accs = RunInference { session, hidden, input, manifest, weights };
-    run(accs, expected_frame, layer_count)
+    run(accs, expected_frame, step_count)
 }
 
-fn run(a: RunInference, expected_frame: u64, layer_count: usize) -> ProgramResult {
+fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult {
     // SAFETY: the five accounts are distinct (duplicates would fail the discriminator
     // checks, each account type has its own), and these are the only borrows.
     let man = unsafe { a.manifest.borrow_unchecked() };
@@ -89,50 +90,60 @@ fn run(a: RunInference, expected_frame: u64, layer_count: usize) -> ProgramResul
     }
     let model = Model::parse(&man[ACCOUNT_HEADER..ACCOUNT_HEADER + man_len], &wts[ACCOUNT_HEADER..])?;
     let dims = model.dims;
-    let res_bytes = dims.residual_bytes();
-    if hid.len() < HIDDEN_HEADER + res_bytes + 4 * dims.state_len() {
+    if hid.len() < dims.hidden_len() {
         return Err(WorldError::InvalidAccount.into());
     }
     let frame = rd_u64(ses, 24);
     if frame != expected_frame || rd_u64(hid, 24) != frame {
         return Err(WorldError::StaleFrame.into());
     }
+    let total = dims.steps_per_frame();
     let start = crate::model::rd_u16(hid, 2) as usize;
-    if start >= dims.layers {
+    if start >= total {
         return Err(WorldError::InvalidAccount.into());
     }
-    let end = if layer_count == 0 || start + layer_count > dims.layers { dims.layers } else { start + layer_count };
+    let end = if step_count == 0 || start + step_count > total { total } else { start + step_count };
 
-    let (head_bytes, state_bytes) = hid.split_at_mut(HIDDEN_HEADER + res_bytes);
-    // SAFETY: the residual region starts at offset 32 of 8-aligned account data and
-    // holds D i16 (checked length above).
-    let r = unsafe { core::slice::from_raw_parts_mut(head_bytes.as_mut_ptr().add(HIDDEN_HEADER) as *mut i16, dims.d) };
-    // SAFETY: the state region starts 8-aligned (32 + pad8(2D)) and holds L*E*N i32.
-    let h = unsafe { core::slice::from_raw_parts_mut(state_bytes.as_mut_ptr() as *mut i32, dims.state_len()) };
+    let [o_r, o_xn, o_acc, o_gy, o_h] = dims.hidden_offsets();
+    let base = hid.as_mut_ptr();
+    // SAFETY: HiddenState data is 8-aligned and at least hidden_len() bytes (checked);
+    // the five regions are disjoint, each 8-aligned and sized by Dims::hidden_offsets.
+    let (mut f, h) = unsafe {
+        (
+            FrameBufs {
+                r: core::slice::from_raw_parts_mut(base.add(o_r) as *mut i16, dims.d),
+                xn: core::slice::from_raw_parts_mut(base.add(o_xn) as *mut i8, dims.d),
+                acc: core::slice::from_raw_parts_mut(base.add(o_acc) as *mut i32, dims.r_rows()),
+                gy: core::slice::from_raw_parts_mut(base.add(o_gy) as *mut i8, dims.e),
+            },
+            core::slice::from_raw_parts_mut(base.add(o_h) as *mut i32, dims.state_len()),
+        )
+    };
     let s = scratch();
-
-    let mut fighters = [read_fighter(ses, 0), read_fighter(ses, 1)];
-    if start == 0 {
-        let ctrl = [ControllerInput::read(inp, CONTROLLER_OFFSET[0]), ControllerInput::read(inp, CONTROLLER_OFFSET[1])];
-        forward::build_features(&model, &fighters, &ctrl, &mut s.u);
-        forward::encode(&model, s, r);
-    }
     let per_layer = dims.e * dims.n;
-    for l in start..end {
-        forward::mamba_layer(&model, l, s, r, &mut h[l * per_layer..(l + 1) * per_layer]);
+    for i in start..end {
+        match dims.step(i) {
+            Step::Encode => {
+                let fighters = [read_fighter(ses, 0), read_fighter(ses, 1)];
+                let ctrl = [ControllerInput::read(inp, CONTROLLER_OFFSET[0]), ControllerInput::read(inp, CONTROLLER_OFFSET[1])];
+                forward::build_features(&model, &fighters, &ctrl, &mut s.u);
+                forward::encode(&model, s, f.r);
+            }
+            Step::InProj { layer, row0, row1 } => forward::in_proj_rows(&model, layer, &mut f, row0, row1),
+            Step::Ssm { layer } => forward::ssm(&model, layer, s, &mut f, &mut h[layer * per_layer..(layer + 1) * per_layer]),
+            Step::OutProj { layer, row0, row1 } => forward::out_proj_rows(&model, layer, s, &mut f, row0, row1),
+            Step::Head => {
+                forward::head(&model, s, f.r);
+                let mut fighters = [read_fighter(ses, 0), read_fighter(ses, 1)];
+                forward::decode_outputs(&model, &mut fighters, &s.out[..dims.out_dim]);
+                write_fighter(ses, 0, &fighters[0]);
+                write_fighter(ses, 1, &fighters[1]);
+                wr_u64(ses, 24, frame + 1);
+                wr_u64(hid, 24, frame + 1);
+            }
+        }
     }
-    if end == dims.layers {
-        let mut out = [0i16; MAX_OUT];
-        forward::head(&model, s, r, &mut out);
-        forward::decode_outputs(&model, &mut fighters, &out[..dims.out_dim]);
-        write_fighter(ses, 0, &fighters[0]);
-        write_fighter(ses, 1, &fighters[1]);
-        wr_u64(ses, 24, frame + 1);
-        wr_u64(head_bytes, 24, frame + 1);
-        wr_u16(head_bytes, 2, 0);
-    } else {
-        wr_u16(head_bytes, 2, end as u16);
-    }
+    wr_u16(hid, 2, if end == total { 0 } else { end as u16 });
     Ok(())
 }
 
