@@ -11,7 +11,9 @@ RUN_INFERENCE = 6
 BENCH_MATVEC = 32
 ALL_STEPS = 0xFFFF
 
-KERNELS = {"packed": 0}
+# Mat-vec kernels: "packed" is the seed's baseline (row-major i8), "lanes" the SWAR
+# kernel over weight layout 2 (three 21-bit lanes per u64, offset-binary weights).
+KERNELS = {"packed": 0, "lanes": 1}
 
 
 def run_inference(program_id: Pubkey, session: Pubkey, hidden: Pubkey, input_buf: Pubkey,

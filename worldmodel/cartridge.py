@@ -450,3 +450,26 @@ DEFAULT_FIELDS = (
     FieldSpec(ENC_SCALAR, 0, DEC_ABSOLUTE, 0),  # hitlag
     FieldSpec(ENC_SCALAR, 0, DEC_ABSOLUTE, 0),  # hitstun
 )
+
+
+# -- lane layout (weight layout 2, the SWAR kernel `matvec_lanes`) -------------------
+LANE_BITS = 21
+WORDS_PER_COL = 4
+BLOCK_ROWS = 3 * WORDS_PER_COL
+
+
+def pack_lanes(w: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Row-major int8 (rows, cols) -> (packed words, rowsum int32).
+
+    Offset-binary weights (w + 128) in three 21-bit lanes per u64: for each block of 12
+    rows and each column, four words holding rows 3k, 3k+1, 3k+2 of the block (rows past
+    the end are 0, i.e. stored as 128). rowsum[r] = sum_c (w[r][c] + 128)."""
+    rows, cols = w.shape
+    blocks = -(-rows // BLOCK_ROWS)
+    wu = np.full((blocks * BLOCK_ROWS, cols), 128, np.uint64)
+    wu[:rows] = (w.astype(np.int64) + 128).astype(np.uint64)
+    wu = wu.reshape(blocks, WORDS_PER_COL, 3, cols)  # block, word, lane, col
+    words = wu[:, :, 0] | (wu[:, :, 1] << np.uint64(LANE_BITS)) | (wu[:, :, 2] << np.uint64(2 * LANE_BITS))
+    words = words.transpose(0, 2, 1)  # block, col, word
+    rowsum = (w.astype(np.int64) + 128).sum(axis=1).astype(np.int32)
+    return np.ascontiguousarray(words).astype("<u8").tobytes(), rowsum

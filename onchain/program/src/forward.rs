@@ -14,6 +14,7 @@ pub struct Scratch {
     pub z: [i8; MAX_E],
     pub xa: [i8; MAX_E],
     pub out: [i16; MAX_OUT],
+    pub xu: [u64; MAX_E],
     pub b: [i64; MAX_N],
     pub c: [i64; MAX_N],
     pub dt: [i64; MAX_H],

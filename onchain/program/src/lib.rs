@@ -2,6 +2,7 @@
 //!
 //! The numeric contract: every kernel here follows `worldmodel/intref.py` bit for bit.
 #![cfg_attr(not(test), no_std)]
+#![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
 pub mod error;
 pub mod forward;

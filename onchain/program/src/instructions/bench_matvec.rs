@@ -9,7 +9,10 @@ use crate::kernels::matvec;
 pub const DISCRIMINATOR: u8 = 32;
 
 /// Accounts:
-///   0. `[]`      operands: W (rows * cols i8, row-major) then x (cols i8)
+///   0. `[]`      operands, by kernel:
+///                packed (0): W (rows * cols i8, row-major) | x (cols i8)
+///                lanes  (1): words (matvec::lanes_bytes) | rowsum (rows i32, padded to 8) | x
+///                (for lanes, row_start must be a multiple of 12)
 ///   1. `[WRITE]` output: rows x i32
 ///
 /// Data (after the discriminator), 9 bytes:
@@ -31,21 +34,43 @@ pub fn process(accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
     let [operands, output, ..] = accounts else {
         return Err(ProgramError::NotEnoughAccountKeys);
     };
-    if cols % 8 != 0 || operands.data_len() < rows * cols + cols || output.data_len() < 4 * rows || !output.is_writable() {
+    if cols % 8 != 0 || cols == 0 || output.data_len() < 4 * rows || !output.is_writable() {
         return Err(WorldError::InvalidAccount.into());
     }
-    // SAFETY: distinct accounts (a duplicate could not be both read-only and writable
-    // with these sizes checked); only borrows in this instruction.
+    // SAFETY: distinct accounts (the output is writable, the operands are only read);
+    // the only borrows in this instruction.
     let ops = unsafe { operands.borrow_unchecked() };
     let out = unsafe { output.borrow_unchecked_mut() };
-    let (w, x) = (ops[row_start * cols..].as_ptr(), ops[rows * cols..].as_ptr() as *const i8);
     let out = out[4 * row_start..].as_mut_ptr() as *mut i32;
-    if (x as usize) % 8 != 0 {
-        return Err(WorldError::InvalidAccount.into());
-    }
     match kernel {
-        // SAFETY: sizes and alignment checked above; account data is 8-aligned.
-        matvec::KERNEL_PACKED => unsafe { matvec::matvec_packed(w, x, row_count, cols, out) },
+        matvec::KERNEL_PACKED => {
+            if ops.len() < rows * cols + cols {
+                return Err(WorldError::InvalidAccount.into());
+            }
+            let (w, x) = (ops[row_start * cols..].as_ptr(), ops[rows * cols..].as_ptr() as *const i8);
+            // SAFETY: sizes checked above; account data and rows*cols (cols % 8 == 0) are 8-aligned.
+            unsafe { matvec::matvec_packed(w, x, row_count, cols, out) }
+        }
+        matvec::KERNEL_LANES => {
+            let words = matvec::lanes_bytes(rows, cols);
+            let rowsum = words;
+            let x = rowsum + ((4 * rows + 7) & !7);
+            if ops.len() < x + cols || row_start % matvec::BLOCK_ROWS != 0 {
+                return Err(WorldError::InvalidAccount.into());
+            }
+            let s = crate::instructions::run_inference::scratch();
+            let w = ops[row_start / matvec::BLOCK_ROWS * cols * 8 * matvec::WORDS_PER_COL..].as_ptr() as *const u64;
+            // SAFETY: every region is inside `ops` (checked) and 8-aligned; xu holds MAX_E
+            // >= cols u64 (cols <= u16::MAX is not enough, so check it).
+            if cols > s.xu.len() {
+                return Err(WorldError::InvalidAccount.into());
+            }
+            unsafe {
+                let sum = matvec::offset_inputs(ops[x..].as_ptr() as *const i8, cols, s.xu.as_mut_ptr());
+                let rs = (ops[rowsum..].as_ptr() as *const i32).add(row_start);
+                matvec::matvec_lanes(w, s.xu.as_ptr(), sum, row_count, cols, rs, out)
+            }
+        }
         _ => return Err(WorldError::UnknownKernel.into()),
     }
     Ok(())

@@ -149,7 +149,7 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
 
 /// The forward pass's working memory.
 #[cfg(any(target_arch = "bpf", target_os = "solana"))]
-fn scratch() -> &'static mut Scratch {
+pub fn scratch() -> &'static mut Scratch {
     const HEAP_START: usize = 0x3_0000_0000;
     const _: () = assert!(core::mem::size_of::<Scratch>() <= 32 * 1024);
     // SAFETY: the program installs no allocator (`no_allocator!`), so the runtime's
@@ -160,7 +160,7 @@ fn scratch() -> &'static mut Scratch {
 }
 
 #[cfg(not(any(target_arch = "bpf", target_os = "solana")))]
-fn scratch() -> &'static mut Scratch {
+pub fn scratch() -> &'static mut Scratch {
     extern crate std;
     // Host builds (unit tests): a leaked zeroed Box per call is fine.
     // SAFETY: Scratch is plain integers; all-zero is a valid value.

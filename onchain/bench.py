@@ -1,0 +1,387 @@
+"""Compute-unit benchmark of the world-model program in LiteSVM.
+
+Two parts:
+
+* **kernels**: each mat-vec kernel (`instructions.KERNELS` that also has an operand
+  packer in `OPERAND_PACKERS`) on a few shapes through the `bench_matvec`
+  instruction. The kernel's CU is the bench transaction's CU minus the CU of the same
+  transaction with `row_count=0` (compute-budget instruction + dispatch + checks);
+  shapes that do not fit one transaction are measured in row ranges and summed. The
+  output is checked against numpy.
+* **presets**: a random cartridge per preset run through `run_inference`, one step per
+  transaction (every step executed and measured), then packed greedily into as few
+  transactions as the measured step costs allow, and that packed frame executed.
+
+    python -m onchain.bench [--presets micro,tiny] [--kernels-only] [--out build/bench.json]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as _dt
+import hashlib
+import importlib.metadata
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from worldmodel import cartridge as C
+from worldmodel import randmodel
+
+from . import instructions as I
+from . import steps as S
+from .svm import DEFAULT_SO, MAX_CU, ProgramVM, TxResult
+
+SEED = 0
+KERNEL_SHAPES: tuple[tuple[int, int], ...] = ((64, 64), (128, 128), (256, 256), (256, 1024))
+PRESET_NAMES: tuple[str, ...] = ("micro", "tiny", "small", "target")
+PACK_MARGIN = 5_000  # CU kept free in each packed transaction
+MAX_ACCOUNT_LEN = 10 * 1024 * 1024  # Solana's MAX_PERMITTED_DATA_LENGTH (larger accounts: InvalidRealloc)
+DEFAULT_OUT = DEFAULT_SO.parent / "bench.json"
+
+
+# -- kernel operand layouts -------------------------------------------------------
+
+def pack_rowmajor(w: np.ndarray, x: np.ndarray) -> bytes:
+    """Kernel "packed": W row-major int8 (rows*cols bytes) then x (cols int8)."""
+    return np.ascontiguousarray(w, dtype=np.int8).tobytes() + np.ascontiguousarray(x, dtype=np.int8).tobytes()
+
+
+# kernel name -> operands(w[int8 rows x cols], x[int8 cols]) -> account bytes.
+# A new kernel is one entry here (plus its id in instructions.KERNELS).
+def pack_lanes(w: np.ndarray, x: np.ndarray) -> bytes:
+    """Kernel "lanes": packed words | rowsum (int32, padded to 8) | x."""
+    words, rowsum = C.pack_lanes(np.asarray(w, dtype=np.int8))
+    rs = rowsum.astype("<i4").tobytes()
+    return words + rs + bytes(-len(rs) % 8) + np.ascontiguousarray(x, dtype=np.int8).tobytes()
+
+
+OPERAND_PACKERS: dict[str, Callable[[np.ndarray, np.ndarray], bytes]] = {
+    "packed": pack_rowmajor,
+    "lanes": pack_lanes,
+}
+
+
+def kernel_names() -> list[str]:
+    """Kernels that both the program (instructions.KERNELS) and this bench know."""
+    return [k for k in I.KERNELS if k in OPERAND_PACKERS]
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def _out_of_cu(res: TxResult) -> bool:
+    text = " ".join([res.error or "", *res.logs])
+    return "ComputationalBudgetExceeded" in text or "exceeded CUs meter" in text
+
+
+def bench_kernel(vm: ProgramVM, name: str, rows: int, cols: int, seed: int = SEED,
+                 chunk_rows: int | None = None) -> dict:
+    """CU of one kernel on a rows x cols int8 mat-vec (random operands, fixed seed).
+
+    Rows go in as few transactions as fit (the range is halved while a transaction runs
+    out of compute units); `chunk_rows` caps the rows per transaction."""
+    kid = I.KERNELS[name]
+    rng = np.random.default_rng([seed, rows, cols])
+    w = rng.integers(-128, 128, size=(rows, cols), dtype=np.int16).astype(np.int8)
+    x = rng.integers(-128, 128, size=cols, dtype=np.int16).astype(np.int8)
+    ops = vm.put(OPERAND_PACKERS[name](w, x))
+    out = vm.put(bytes(4 * rows))
+
+    def send(row_start: int, row_count: int) -> TxResult:
+        return vm.send(I.bench_matvec(vm.program_id, ops, out, kid, rows, cols, row_start, row_count))
+
+    base = send(0, 0)
+    if not base.ok:
+        raise BenchError(f"kernel {name} {rows}x{cols}: empty transaction failed: {base.error}\n"
+                         + "\n".join(base.logs[-5:]))
+    overhead = base.cu
+    total, parts, start, chunk = 0, 0, 0, min(rows, chunk_rows or rows)
+    while start < rows:
+        count = min(chunk, rows - start)
+        res = send(start, count)
+        if not res.ok:
+            if _out_of_cu(res) and count > 1:
+                chunk = max(1, count // 2)  # too big for one transaction: halve the range
+                continue
+            raise BenchError(f"kernel {name} {rows}x{cols} rows [{start}, {start + count}): {res.error}\n"
+                             + "\n".join(res.logs[-5:]))
+        total += res.cu - overhead
+        parts += 1
+        start += count
+    got = np.frombuffer(vm.data(out)[:4 * rows], dtype="<i4").astype(np.int64)
+    want = w.astype(np.int64) @ x.astype(np.int64)
+    return {
+        "name": name, "rows": rows, "cols": cols, "cu": int(total),
+        "cu_per_mac": round(total / (rows * cols), 4),
+        "exact": bool(np.array_equal(got, want)),
+        "txs": parts, "overhead_cu": int(overhead),
+    }
+
+
+def bench_kernels(vm: ProgramVM, shapes=KERNEL_SHAPES, kernels: list[str] | None = None,
+                  seed: int = SEED) -> list[dict]:
+    names = kernel_names() if kernels is None else [k for k in kernels if k in kernel_names()]
+    return [bench_kernel(vm, k, r, c, seed) for k in names for r, c in shapes]
+
+
+# -- presets ----------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class StepInfo:
+    kind: str  # encode | in_proj | ssm | out_proj | head
+    layer: int | None = None
+    row0: int | None = None
+    row1: int | None = None
+
+
+def frame_steps(preset: C.Preset) -> list[StepInfo]:
+    """Python mirror of `Dims::step` (onchain/program/src/model.rs) for every step."""
+    d, e, n, h, layers = preset.d_model, preset.d_inner, preset.d_state, preset.n_heads, preset.n_layers
+    r_rows = S.r_rows(e, n, h)
+    ri, ro = max(1, S.STEP_MACS // d), max(1, S.STEP_MACS // e)
+    ci, co = -(-r_rows // ri), -(-d // ro)
+    out = [StepInfo("encode")]
+    for layer in range(layers):
+        out += [StepInfo("in_proj", layer, k * ri, min(k * ri + ri, r_rows)) for k in range(ci)]
+        out.append(StepInfo("ssm", layer))
+        out += [StepInfo("out_proj", layer, k * ro, min(k * ro + ro, d)) for k in range(co)]
+    out.append(StepInfo("head"))
+    assert len(out) == S.steps_per_frame(preset), (len(out), S.steps_per_frame(preset))
+    return out
+
+
+def pack_plan(step_cu: list[int], limit: int = MAX_CU, margin: int = PACK_MARGIN) -> list[int]:
+    """Greedy plan: consecutive steps share a transaction while their measured CU plus
+    `margin` stays within `limit` (a step alone always gets its own transaction)."""
+    plan: list[int] = []
+    count = acc = 0
+    for cu in step_cu:
+        if count and acc + cu + margin > limit:
+            plan.append(count)
+            count = acc = 0
+        count += 1
+        acc += cu
+    if count:
+        plan.append(count)
+    return plan
+
+
+def _run_frame(sess, plan: list[int], what: str) -> list[TxResult]:
+    frame = sess.frame()
+    res = sess.step(plan)
+    bad = next((r for r in res if not r.ok), None)
+    if bad is not None or len(res) != len(plan):
+        err = bad.error if bad else "missing transactions"
+        logs = "\n".join(bad.logs[-6:]) if bad else ""
+        big = {n: len(sess.vm.data(k)) for n, k in
+               (("weights", sess.weights), ("manifest", sess.manifest), ("hidden", sess.hidden))}
+        big = {n: size for n, size in big.items() if size > MAX_ACCOUNT_LEN}
+        hint = "".join(f"; {n} account is {size:,} B > {MAX_ACCOUNT_LEN:,} B (10 MiB account limit)"
+                       for n, size in big.items())
+        raise BenchError(f"{what} frame {frame} failed at tx {len(res) - 1} "
+                         f"(steps {sum(plan[:len(res) - 1])}..): {err}{hint}\n{logs}")
+    if sess.frame() != frame + 1:
+        raise BenchError(f"{sess.cart.preset.name}: {what} frame did not advance ({frame} -> {sess.frame()})")
+    return res
+
+
+def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED) -> dict:
+    from .direct import DirectSession  # imports solders' VM pieces; keep kernel-only runs light
+
+    cart = randmodel.random_cartridge(name, seed)
+    rng = np.random.default_rng(seed)
+    vm = ProgramVM(so_path)
+    sess = DirectSession(vm, cart, randmodel.random_state(rng))
+    infos = frame_steps(cart.preset)
+    assert len(infos) == sess.steps
+
+    single = [1] * sess.steps
+    sess.set_controls(randmodel.random_controls(rng))
+    _run_frame(sess, single, "warm-up")
+    sess.set_controls(randmodel.random_controls(rng))
+    step_cu = [int(r.cu) for r in _run_frame(sess, single, "measured")]
+
+    layer_cu = [0] * cart.preset.n_layers
+    encoder_cu = head_cu = 0
+    for info, cu in zip(infos, step_cu):
+        if info.kind == "encode":
+            encoder_cu += cu
+        elif info.kind == "head":
+            head_cu += cu
+        else:
+            layer_cu[info.layer] += cu
+
+    plan = pack_plan(step_cu)
+    sess.set_controls(randmodel.random_controls(rng))
+    packed = _run_frame(sess, plan, "packed")
+    macs = cart.macs_per_frame()
+    cu_per_frame = sum(step_cu)
+    return {
+        "name": name,
+        "params": cart.param_count(),
+        "macs_per_frame": macs,
+        "steps": sess.steps,
+        "cu_per_frame": cu_per_frame,
+        "cu_per_mac": round(cu_per_frame / macs, 4),
+        "txs_per_frame": len(plan),
+        "ms_per_frame": round(1000.0 * sum(r.seconds for r in packed), 3),
+        "fits_one_tx": len(plan) == 1,
+        "max_step_cu": max(step_cu),
+        "packed_cu_per_frame": int(sum(r.cu for r in packed)),
+        "plan": plan,
+        "layers": [{"layer": i, "cu": cu} for i, cu in enumerate(layer_cu)],
+        "encoder_cu": encoder_cu,
+        "head_cu": head_cu,
+    }
+
+
+# -- report -----------------------------------------------------------------------
+
+def meta(so_path: str | Path = DEFAULT_SO) -> dict:
+    return {
+        "so_sha256": hashlib.sha256(Path(so_path).read_bytes()).hexdigest(),
+        "solders_version": importlib.metadata.version("solders"),
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def run(presets: list[str] | tuple[str, ...] = PRESET_NAMES, kernels_only: bool = False,
+        shapes=KERNEL_SHAPES, kernels: list[str] | None = None, so_path: str | Path = DEFAULT_SO,
+        seed: int = SEED, progress: Callable[[str], None] | None = None) -> dict:
+    t0 = time.perf_counter()
+    say = progress or (lambda _msg: None)
+    m = meta(so_path)
+    say("kernels ...")
+    kernel_rows = bench_kernels(ProgramVM(so_path), shapes, kernels, seed)
+    preset_rows = []
+    if not kernels_only:
+        for name in presets:
+            say(f"preset {name} ...")
+            t = time.perf_counter()
+            try:
+                preset_rows.append(bench_preset(name, so_path, seed))
+            except BenchError as exc:  # record it and go on with the other presets
+                cart = randmodel.random_cartridge(name, seed)
+                preset_rows.append({"name": name, "params": cart.param_count(),
+                                    "macs_per_frame": cart.macs_per_frame(),
+                                    "weights_bytes": len(cart.weights_bytes()), "error": str(exc)})
+                say(f"preset {name}: FAILED")
+            say(f"preset {name}: {time.perf_counter() - t:.1f} s")
+    m["seconds"] = round(time.perf_counter() - t0, 2)
+    return {"kernels": kernel_rows, "presets": preset_rows, "meta": m}
+
+
+def _fmt(n) -> str:
+    return f"{n:,}" if isinstance(n, int) else str(n)
+
+
+def _tables(result: dict) -> list[tuple[str, list[str], list[list[str]]]]:
+    k_head = ["kernel", "shape", "CU", "CU/MAC", "txs", "exact"]
+    k_rows = [[k["name"], f'{k["rows"]}x{k["cols"]}', _fmt(k["cu"]), f'{k["cu_per_mac"]:.3f}',
+               str(k.get("txs", 1)), "yes" if k["exact"] else "NO"] for k in result["kernels"]]
+    p_head = ["preset", "params", "MACs/frame", "CU/frame", "CU/MAC", "txs/frame", "ms/frame", "1 tx"]
+    b_head = ["preset", "steps", "max step CU", "encoder CU", "layer CU (min-max)", "head CU", "packed plan"]
+    p_rows, b_rows = [], []
+    for p in result["presets"]:
+        if "error" in p:
+            p_rows.append([p["name"], _fmt(p["params"]), _fmt(p["macs_per_frame"]), "FAILED", "-", "-", "-", "-"])
+            b_rows.append([p["name"], "-", "-", "-", "-", "-", "FAILED (below)"])
+            continue
+        lc = [x["cu"] for x in p["layers"]]
+        p_rows.append([p["name"], _fmt(p["params"]), _fmt(p["macs_per_frame"]), _fmt(p["cu_per_frame"]),
+                       f'{p["cu_per_frame"] / p["macs_per_frame"]:.3f}', str(p["txs_per_frame"]),
+                       f'{p["ms_per_frame"]:.1f}', "yes" if p["fits_one_tx"] else "no"])
+        plan = p.get("plan", [])
+        plan_s = ",".join(map(str, plan)) if len(plan) <= 6 else f'{",".join(map(str, plan[:5]))},… ({len(plan)})'
+        b_rows.append([p["name"], str(p.get("steps", "")), _fmt(p["max_step_cu"]), _fmt(p["encoder_cu"]),
+                       f"{min(lc):,}-{max(lc):,}" if lc else "-", _fmt(p["head_cu"]), plan_s])
+    out = [("Mat-vec kernels (bench_matvec, CU net of the empty transaction)", k_head, k_rows)]
+    if p_rows:
+        out.append(("Presets (run_inference, random weights, CU measured one step per tx; "
+                    "txs and ms for the greedily packed frame)", p_head, p_rows))
+        out.append(("Per-frame CU breakdown (steps per tx in the packed plan)", b_head, b_rows))
+    return out
+
+
+def render(result: dict, file=None) -> None:
+    file = file or sys.stdout
+    m = result["meta"]
+    footer = (f'program sha256 {m["so_sha256"][:16]}…  solders {m["solders_version"]}  {m["date"]}'
+              + (f'  bench {m["seconds"]:.1f} s' if "seconds" in m else ""))
+    footer += "".join(f'\nFAILED {p["name"]}: {p["error"].splitlines()[0]}'
+                      for p in result["presets"] if "error" in p)
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        Console = None
+    if Console is not None:
+        con = Console(file=file)
+        if not con.is_terminal:
+            con = Console(file=file, width=120)  # piped / logged: do not squeeze to 80 columns
+        for title, head, rows in _tables(result):
+            t = Table(title=title)
+            for i, h in enumerate(head):
+                t.add_column(h, justify="left" if i == 0 else "right")
+            for r in rows:
+                t.add_row(*r)
+            con.print(t)
+        con.print(footer)
+        return
+    for title, head, rows in _tables(result):
+        widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+        print(title, file=file)
+        print("  ".join(h.rjust(w) for h, w in zip(head, widths)), file=file)
+        for r in rows:
+            print("  ".join(c.rjust(w) for c, w in zip(r, widths)), file=file)
+        print(file=file)
+    print(footer, file=file)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m onchain.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--presets", default=",".join(PRESET_NAMES),
+                    help="comma-separated presets (default: %(default)s)")
+    ap.add_argument("--kernels-only", action="store_true", help="skip the presets")
+    ap.add_argument("--out", default=str(DEFAULT_OUT), help="JSON output (default: %(default)s)")
+    ap.add_argument("--shapes", default=",".join(f"{r}x{c}" for r, c in KERNEL_SHAPES),
+                    help="kernel shapes ROWSxCOLS (default: %(default)s)")
+    ap.add_argument("--kernels", default=None, help="comma-separated kernels (default: all known)")
+    ap.add_argument("--so", default=str(DEFAULT_SO), help="program .so (default: %(default)s)")
+    args = ap.parse_args(argv)
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+    unknown = [p for p in presets if p not in C.PRESETS]
+    if unknown:
+        ap.error(f"unknown preset(s) {unknown}; choose from {list(C.PRESETS)}")
+    try:
+        shapes = tuple(tuple(int(v) for v in sh.lower().split("x")) for sh in args.shapes.split(",") if sh)
+        assert all(len(sh) == 2 for sh in shapes)
+    except (ValueError, AssertionError):
+        ap.error(f"bad --shapes {args.shapes!r}: expected e.g. 64x64,256x1024")
+    kernels = None if args.kernels is None else [k.strip() for k in args.kernels.split(",") if k.strip()]
+    if kernels is not None and (missing := [k for k in kernels if k not in kernel_names()]):
+        ap.error(f"unknown kernel(s) {missing}; known: {kernel_names()}")
+    result = run(presets, args.kernels_only, shapes, kernels, so_path=args.so,
+                 progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    render(result)
+    print(f"wrote {out}")
+    bad = [f'{k["name"]} {k["rows"]}x{k["cols"]}' for k in result["kernels"] if not k["exact"]]
+    if bad:
+        print(f"NOT EXACT: {', '.join(bad)}", file=sys.stderr)
+    failed = [p for p in result["presets"] if "error" in p]
+    for p in failed:
+        print(f'preset {p["name"]} FAILED; last logs:\n' + "\n".join(p["error"].splitlines()[1:]), file=sys.stderr)
+    return 1 if bad or failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

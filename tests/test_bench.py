@@ -1,0 +1,105 @@
+"""onchain.bench on the fast cases: micro preset, 64x64 kernels."""
+import json
+
+import numpy as np
+import pytest
+
+from onchain import bench
+from onchain import instructions as I
+from onchain.svm import MAX_CU, ProgramVM
+from worldmodel import cartridge as C
+
+
+def _pos_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+@pytest.fixture(scope="module")
+def result(so_path):
+    return bench.run(["micro"], shapes=((64, 64),), so_path=so_path)
+
+
+def test_packers_match_kernels():
+    assert "packed" in bench.kernel_names()
+    assert set(bench.kernel_names()) <= set(I.KERNELS) & set(bench.OPERAND_PACKERS)
+    w = np.arange(-8, 8, dtype=np.int8).reshape(2, 8)
+    x = np.arange(8, dtype=np.int8)
+    assert bench.pack_rowmajor(w, x) == w.tobytes() + x.tobytes()
+
+
+def test_kernels_shape(result):
+    ks = result["kernels"]
+    assert [(k["name"], k["rows"], k["cols"]) for k in ks] == [(n, 64, 64) for n in bench.kernel_names()]
+    for k in ks:
+        assert set(k) >= {"name", "rows", "cols", "cu", "cu_per_mac", "exact"}
+        assert k["exact"] is True
+        assert _pos_int(k["cu"]) and _pos_int(k["rows"]) and _pos_int(k["cols"])
+        assert k["cu_per_mac"] == pytest.approx(k["cu"] / (k["rows"] * k["cols"]), abs=1e-4)
+        assert k["cu_per_mac"] > 0
+
+
+def test_kernel_in_row_ranges(so_path):
+    """A shape measured in row ranges (each net of the empty transaction) is still exact
+    and costs about what it costs in one piece."""
+    vm = ProgramVM(so_path)
+    whole = bench.bench_kernel(vm, "packed", 64, 64)
+    parts = bench.bench_kernel(vm, "packed", 64, 64, chunk_rows=16)
+    assert whole["txs"] == 1 and parts["txs"] == 4
+    assert whole["exact"] and parts["exact"]
+    assert 0 < whole["overhead_cu"] < 5_000
+    assert parts["cu"] == pytest.approx(whole["cu"], rel=0.05)
+
+
+def test_preset_shape(result):
+    (p,) = result["presets"]
+    assert "error" not in p, p.get("error")
+    assert p["name"] == "micro"
+    for key in ("params", "macs_per_frame", "cu_per_frame", "txs_per_frame", "max_step_cu",
+                "encoder_cu", "head_cu"):
+        assert _pos_int(p[key]), (key, p[key])
+    assert isinstance(p["ms_per_frame"], float) and p["ms_per_frame"] > 0
+    assert isinstance(p["fits_one_tx"], bool)
+    assert p["fits_one_tx"] == (p["txs_per_frame"] == 1)
+    preset = C.PRESETS["micro"]
+    assert [x["layer"] for x in p["layers"]] == list(range(preset.n_layers))
+    assert all(_pos_int(x["cu"]) for x in p["layers"])
+    # the measured steps add up
+    assert p["cu_per_frame"] == p["encoder_cu"] + p["head_cu"] + sum(x["cu"] for x in p["layers"])
+    assert p["max_step_cu"] <= MAX_CU
+    assert len(p["plan"]) == p["txs_per_frame"] and sum(p["plan"]) == p["steps"]
+
+
+def test_meta_and_json(result, tmp_path):
+    m = result["meta"]
+    assert len(m["so_sha256"]) == 64 and m["solders_version"] and m["date"]
+    out = tmp_path / "bench.json"
+    out.write_text(json.dumps(result))
+    assert json.loads(out.read_text())["presets"][0]["name"] == "micro"
+
+
+def test_frame_steps_mirror_rust():
+    for preset in C.PRESETS.values():
+        infos = bench.frame_steps(preset)
+        assert infos[0].kind == "encode" and infos[-1].kind == "head"
+        for layer in range(preset.n_layers):
+            rows = [(s.row0, s.row1) for s in infos if s.kind == "in_proj" and s.layer == layer]
+            assert rows[0][0] == 0 and rows[-1][1] == 2 * preset.d_inner + 2 * preset.d_state + preset.n_heads
+            assert all(a[1] == b[0] for a, b in zip(rows, rows[1:]))
+            out = [(s.row0, s.row1) for s in infos if s.kind == "out_proj" and s.layer == layer]
+            assert out[0][0] == 0 and out[-1][1] == preset.d_model
+
+
+def test_pack_plan():
+    assert bench.pack_plan([100, 200, 300], limit=1000, margin=0) == [3]
+    assert bench.pack_plan([600, 400, 1], limit=1000, margin=5) == [1, 2]
+    assert bench.pack_plan([2000, 10], limit=1000, margin=0) == [1, 1]
+    assert bench.pack_plan([]) == []
+
+
+def test_cli_kernels_only(so_path, tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert bench.main(["--kernels-only", "--shapes", "64x64", "--out", str(out), "--so", str(so_path)]) == 0
+    data = json.loads(out.read_text())
+    assert data["presets"] == []
+    assert [(k["rows"], k["cols"], k["exact"]) for k in data["kernels"]] == [(64, 64, True)] * len(bench.kernel_names())
+    assert "packed" in capsys.readouterr().out
