@@ -23,9 +23,11 @@ def manifest_account(model_id: int, authority: bytes, manifest: bytes, finalized
     return head + manifest
 
 
-def weights_account(model_id: int, weights: bytes) -> bytes:
-    head = struct.pack("<BB6xQI", DISC_WEIGHTS, VERSION, model_id, len(weights))
-    return head.ljust(ACCOUNT_HEADER, b"\0") + weights
+def weights_account(model_id: int, shard: bytes, weights_len: int | None = None, index: int = 0) -> bytes:
+    """One shard of the weights blob (cartridge.shards) behind the 64-byte header."""
+    total = len(shard) if weights_len is None else weights_len
+    head = struct.pack("<BB6xQIH", DISC_WEIGHTS, VERSION, model_id, total, index)
+    return head.ljust(ACCOUNT_HEADER, b"\0") + shard
 
 
 def session_account(session_id: int, model_id: int, frame: int, fighters: np.ndarray,

@@ -179,8 +179,9 @@ def _run_frame(sess, plan: list[int], what: str) -> list[TxResult]:
     if bad is not None or len(res) != len(plan):
         err = bad.error if bad else "missing transactions"
         logs = "\n".join(bad.logs[-6:]) if bad else ""
-        big = {n: len(sess.vm.data(k)) for n, k in
-               (("weights", sess.weights), ("manifest", sess.manifest), ("hidden", sess.hidden))}
+        accounts = [(f"weights[{i}]", k) for i, k in enumerate(sess.weights)]
+        accounts += [("manifest", sess.manifest), ("hidden", sess.hidden)]
+        big = {n: len(sess.vm.data(k)) for n, k in accounts}
         big = {n: size for n, size in big.items() if size > MAX_ACCOUNT_LEN}
         hint = "".join(f"; {n} account is {size:,} B > {MAX_ACCOUNT_LEN:,} B (10 MiB account limit)"
                        for n, size in big.items())

@@ -20,7 +20,8 @@ class DirectSession:
         self.shape = (p.n_layers, p.d_inner, p.d_state)
         weights = cart.weights_bytes()
         self.manifest = vm.put(A.manifest_account(model_id, bytes(32), cart.manifest_bytes(weights)))
-        self.weights = vm.put(A.weights_account(model_id, weights))
+        self.weights = [vm.put(A.weights_account(model_id, shard, len(weights), k))
+                        for k, shard in enumerate(C.shards(weights))]
         self.session = vm.put(A.session_account(session_id, model_id, 0, fighters))
         self.hidden = vm.put(A.hidden_account(session_id, model_id, 0, p, np.zeros(self.shape, np.int32)))
         self.input = vm.put(A.input_account(session_id, np.zeros((2, 8), np.int64)))

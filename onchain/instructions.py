@@ -17,7 +17,7 @@ KERNELS = {"packed": 0, "lanes": 1}
 
 
 def run_inference(program_id: Pubkey, session: Pubkey, hidden: Pubkey, input_buf: Pubkey,
-                  manifest: Pubkey, weights: Pubkey, expected_frame: int,
+                  manifest: Pubkey, weights: Pubkey | list[Pubkey], expected_frame: int,
                   step_count: int = ALL_STEPS) -> Instruction:
     data = struct.pack("<BQH", RUN_INFERENCE, expected_frame, step_count)
     metas = [
@@ -25,8 +25,9 @@ def run_inference(program_id: Pubkey, session: Pubkey, hidden: Pubkey, input_buf
         AccountMeta(hidden, is_signer=False, is_writable=True),
         AccountMeta(input_buf, is_signer=False, is_writable=False),
         AccountMeta(manifest, is_signer=False, is_writable=False),
-        AccountMeta(weights, is_signer=False, is_writable=False),
     ]
+    shards = weights if isinstance(weights, list) else [weights]
+    metas += [AccountMeta(w, is_signer=False, is_writable=False) for w in shards]
     return Instruction(program_id, data, metas)
 
 

@@ -77,6 +77,10 @@ SOFTPLUS_STEP = 64  # softplus LUT input step: 1/64
 SOFTPLUS_ZERO = 512  # LUT index of input 0.0
 EXP_STEP = 64  # exp LUT step: 1/64
 Q20 = 1 << 20
+# The weights blob is stored in accounts of at most SHARD_BYTES of blob each (Solana caps an
+# account at 10 MiB). No section straddles a shard boundary: the writer pads to the boundary
+# first, so every kernel reads one contiguous slice.
+SHARD_BYTES = 1 << 23
 
 # Per-player state fields, in the order they live in SessionState (i16 each).
 FIELDS = (
@@ -220,7 +224,10 @@ class Cartridge:
     # -- serialization ---------------------------------------------------------
     def weights_bytes(self) -> bytes:
         out = bytearray()
-        put = out.extend
+
+        def put(data: bytes) -> None:
+            _put(out, data)
+
         put(self.softplus_lut.astype("<u4").tobytes())
         put(self.exp_lut.astype("<u4").tobytes())
         _put_linear(out, self.encoder)
@@ -289,13 +296,29 @@ def _pad8(out: bytearray) -> None:
     out.extend(bytes(-len(out) % 8))
 
 
+def _shard_skip(pos: int, n: int) -> int:
+    """Position where an n-byte section starting at pos is placed (never straddling)."""
+    used = pos % SHARD_BYTES
+    return pos + (SHARD_BYTES - used) if used and used + n > SHARD_BYTES else pos
+
+
+def _put(out: bytearray, data: bytes) -> None:
+    out.extend(bytes(_shard_skip(len(out), len(data)) - len(out)))
+    out.extend(data)
+
+
 def _put_linear(out: bytearray, lin: Linear) -> None:
     _pad8(out)
-    out.extend(np.ascontiguousarray(lin.w, dtype=np.int8).tobytes())
+    _put(out, np.ascontiguousarray(lin.w, dtype=np.int8).tobytes())
     _pad8(out)
-    out.extend(lin.bias.astype("<i4").tobytes())
-    out.extend(lin.mult.astype("<i4").tobytes())
+    _put(out, lin.bias.astype("<i4").tobytes())
+    _put(out, lin.mult.astype("<i4").tobytes())
     _pad8(out)
+
+
+def shards(weights: bytes) -> list[bytes]:
+    """The weights blob cut into account-sized shards."""
+    return [weights[i:i + SHARD_BYTES] for i in range(0, len(weights), SHARD_BYTES)] or [b""]
 
 
 class _Reader:
@@ -304,6 +327,7 @@ class _Reader:
 
     def take(self, dtype: str, count: int) -> np.ndarray:
         dt = np.dtype(dtype)
+        self.pos = _shard_skip(self.pos, dt.itemsize * count)
         end = self.pos + dt.itemsize * count
         if end > len(self.buf):
             raise CartridgeError(f"weights blob too short: need {end} bytes, have {len(self.buf)}")

@@ -25,24 +25,25 @@ pub struct Scratch {
 fn w_i32(m: &Model, off: usize, i: usize) -> i64 {
     // SAFETY: Model::parse checked that the blob covers every section and is 8-aligned;
     // every section offset is a multiple of 4 and `i` indexes within its section.
-    unsafe { core::ptr::read((m.weights.as_ptr().add(off) as *const i32).add(i)) as i64 }
+    unsafe { core::ptr::read((m.at(off) as *const i32).add(i)) as i64 }
 }
 
 #[inline(always)]
 fn w_u32(m: &Model, off: usize, i: usize) -> i64 {
     // SAFETY: as w_i32.
-    unsafe { core::ptr::read((m.weights.as_ptr().add(off) as *const u32).add(i)) as i64 }
+    unsafe { core::ptr::read((m.at(off) as *const u32).add(i)) as i64 }
 }
 
 #[inline(always)]
 fn w_i64(m: &Model, off: usize, i: usize) -> i64 {
     // SAFETY: as w_i32; i64 sections are 8-aligned.
-    unsafe { core::ptr::read((m.weights.as_ptr().add(off) as *const i64).add(i)) }
+    unsafe { core::ptr::read((m.at(off) as *const i64).add(i)) }
 }
 
 #[inline(always)]
 fn w_i8(m: &Model, off: usize, i: usize) -> i64 {
-    m.weights[off + i] as i8 as i64
+    // SAFETY: as w_i32 (byte sections).
+    unsafe { *m.at(off).add(i) as i8 as i64 }
 }
 
 #[inline(always)]
@@ -53,7 +54,7 @@ fn matvec(m: &Model, lin: &LinearRef, x: &[i8], row0: usize, row1: usize, acc: &
     // in it; cols is a multiple of 8, `x` (>= cols, checked) and the weights are
     // 8-aligned; acc holds row1 - row0 entries (checked).
     unsafe {
-        matvec::matvec_packed(m.weights.as_ptr().add(lin.w + row0 * lin.cols), x.as_ptr(), row1 - row0, lin.cols, acc.as_mut_ptr())
+        matvec::matvec_packed(m.at(lin.w + row0 * lin.cols), x.as_ptr(), row1 - row0, lin.cols, acc.as_mut_ptr())
     }
 }
 

@@ -25,6 +25,10 @@ pub const MAX_IN: usize = 512;
 pub const MAX_OUT: usize = 512;
 pub const MAX_LAYERS: usize = 64;
 pub const MAX_SHIFT: u32 = 62;
+/// Blob bytes per weights account (cartridge.SHARD_BYTES); no section straddles shards.
+pub const SHARD_SHIFT: u32 = 23;
+pub const SHARD_BYTES: usize = 1 << SHARD_SHIFT;
+pub const MAX_SHARDS: usize = 4;
 pub const MAX_CLASSES: u8 = 64;
 
 pub const ENC_NONE: u8 = 0;
@@ -227,6 +231,10 @@ impl Cursor {
         self.pos = (self.pos + 7) & !7;
     }
     fn take(&mut self, n: usize) -> usize {
+        let used = self.pos & (SHARD_BYTES - 1);
+        if used != 0 && used + n > SHARD_BYTES {
+            self.pos += SHARD_BYTES - used;
+        }
         let at = self.pos;
         self.pos += n;
         at
@@ -245,7 +253,8 @@ impl Cursor {
 /// A validated cartridge: borrowed manifest and weights plus precomputed offsets.
 pub struct Model<'a> {
     pub manifest: &'a [u8],
-    pub weights: &'a [u8],
+    /// The weights blob in shards of SHARD_BYTES (the last may be shorter).
+    pub shards: [&'a [u8]; MAX_SHARDS],
     pub dims: Dims,
     pub weight_layout: u16,
     pub fields: [FieldSpec; N_FIELDS],
@@ -257,14 +266,14 @@ pub struct Model<'a> {
     pub exp: usize,
     pub encoder: LinearRef,
     first_layer: usize,
-    layer_stride: usize,
     pub final_gain: usize,
     pub head: LinearRef,
 }
 
 impl<'a> Model<'a> {
-    /// Parse and validate. `weights` must be 8-byte aligned (account data is).
-    pub fn parse(manifest: &'a [u8], weights: &'a [u8]) -> Result<Self, WorldError> {
+    /// Parse and validate. Each shard must be 8-byte aligned (account data is) and
+    /// `shards` must hold every shard the blob needs, in order.
+    pub fn parse(manifest: &'a [u8], shards: &[&'a [u8]]) -> Result<Self, WorldError> {
         use WorldError::{InvalidManifest, InvalidWeights, ModelTooLarge};
         if manifest.len() < MANIFEST_HEADER || &manifest[..8] != MAGIC {
             return Err(InvalidManifest);
@@ -316,19 +325,28 @@ impl<'a> Model<'a> {
         let exp = c.take(4 * LUT_SIZE);
         let encoder = c.linear(d, in_dim);
         let first_layer = c.pos;
-        let _ = layer_at(&mut c, d, e, n, h);
-        let layer_stride = c.pos - first_layer;
-        c.pos = first_layer + layer_stride * layers;
+        for _ in 0..layers {
+            let _ = layer_at(&mut c, d, e, n, h);
+        }
         let final_gain = c.take(4 * d);
         c.align8();
         let head = c.linear(out_dim, d);
         let wlen = rd_u32(manifest, 28) as usize;
-        if c.pos != wlen || weights.len() < wlen || (weights.as_ptr() as usize) % 8 != 0 {
+        let n_shards = (wlen + SHARD_BYTES - 1) >> SHARD_SHIFT;
+        if c.pos != wlen || n_shards > MAX_SHARDS || shards.len() < n_shards {
             return Err(InvalidWeights);
+        }
+        let mut held: [&[u8]; MAX_SHARDS] = [&[]; MAX_SHARDS];
+        for k in 0..n_shards {
+            let need = core::cmp::min(SHARD_BYTES, wlen - k * SHARD_BYTES);
+            if shards[k].len() < need || (shards[k].as_ptr() as usize) % 8 != 0 {
+                return Err(InvalidWeights);
+            }
+            held[k] = shards[k];
         }
         Ok(Model {
             manifest,
-            weights,
+            shards: held,
             dims: Dims { d, e, n, p, h, layers, in_dim, out_dim },
             weight_layout: WEIGHT_LAYOUT_ROWMAJOR,
             fields,
@@ -340,7 +358,6 @@ impl<'a> Model<'a> {
             exp,
             encoder,
             first_layer,
-            layer_stride,
             final_gain,
             head,
         })
@@ -348,8 +365,21 @@ impl<'a> Model<'a> {
 
     pub fn layer(&self, i: usize) -> LayerRef {
         let dm = &self.dims;
-        let mut c = Cursor { pos: self.first_layer + i * self.layer_stride };
+        let mut c = Cursor { pos: self.first_layer };
+        for _ in 0..i {
+            let _ = layer_at(&mut c, dm.d, dm.e, dm.n, dm.h);
+        }
         layer_at(&mut c, dm.d, dm.e, dm.n, dm.h)
+    }
+
+    /// Pointer to blob offset `off`.
+    ///
+    /// # Safety
+    /// `off` must be inside a section of the parsed layout: parse checked that every
+    /// shard holding sections is present and long enough, and sections never straddle.
+    #[inline(always)]
+    pub unsafe fn at(&self, off: usize) -> *const u8 {
+        self.shards.get_unchecked(off >> SHARD_SHIFT).as_ptr().add(off & (SHARD_BYTES - 1))
     }
 
     pub fn layer_quant(&self, i: usize) -> LayerQuant {
@@ -362,6 +392,7 @@ impl<'a> Model<'a> {
     }
 }
 
+#[inline(always)]
 fn layer_at(c: &mut Cursor, d: usize, e: usize, n: usize, h: usize) -> LayerRef {
     let norm_gain = c.take(4 * d);
     let in_proj = c.linear(2 * e + 2 * n + h, d);

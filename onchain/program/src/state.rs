@@ -6,9 +6,10 @@
 //!   8 u64 model_id | 16 [32] authority | 48 u32 0 | 52 u32 manifest_len | 56 u64 0
 //!   64.. manifest bytes (worldmodel/cartridge.py)
 //!
-//! ModelWeights (`[b"weights", model_id]`):
-//!   0 u8 disc=2 | 1 u8 version | 2..8 0 | 8 u64 model_id | 16 u32 weights_len | 20..64 0
-//!   64.. weights blob
+//! ModelWeights (`[b"weights", model_id, shard u16]`), one per 8 MiB shard of the blob:
+//!   0 u8 disc=2 | 1 u8 version | 2..8 0 | 8 u64 model_id | 16 u32 weights_len (whole blob)
+//!   20 u16 shard index | 22..64 0
+//!   64.. this shard's bytes of the weights blob
 //!
 //! SessionState (`[b"session", session_id]`), 184 bytes:
 //!   0 u8 disc=3 | 1 u8 version | 2 u8 status | 3 u8 bump | 4 u32 0

@@ -21,7 +21,7 @@ pub const DISCRIMINATOR: u8 = 6;
 ///   1. `[WRITE]` HiddenState
 ///   2. `[]`      InputBuffer
 ///   3. `[]`      ModelManifest (finalized)
-///   4. `[]`      ModelWeights
+///   4.. `[]`     ModelWeights shards 0, 1, ... (as many as the blob needs, at most 4)
 ///
 /// Data (after the discriminator), 10 bytes:
 ///   0 u64 expected_frame | 8 u16 step_count (0 or 0xFFFF: all remaining steps)
@@ -30,7 +30,7 @@ pub struct RunInference<'a> {
     pub hidden: &'a mut AccountView,
     pub input: &'a AccountView,
     pub manifest: &'a AccountView,
-    pub weights: &'a AccountView,
+    pub weights: &'a [AccountView],
 }
 
 fn check(acc: &AccountView, program_id: &Address, disc: u8, min_len: usize) -> Result<(), WorldError> {
@@ -52,14 +52,23 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     }
     let expected_frame = rd_u64(data, 0);
     let step_count = u16::from_le_bytes([data[8], data[9]]) as usize;
-    let [session, hidden, input, manifest, weights, ..] = accounts else {
+    let [session, hidden, input, manifest, weights @ ..] = accounts else {
         return Err(pinocchio::error::ProgramError::NotEnoughAccountKeys);
     };
+    if weights.is_empty() || weights.len() > crate::model::MAX_SHARDS {
+        return Err(pinocchio::error::ProgramError::NotEnoughAccountKeys);
+    }
     check(session, program_id, DISC_SESSION, SESSION_LEN)?;
     check(hidden, program_id, DISC_HIDDEN, HIDDEN_HEADER)?;
     check(input, program_id, DISC_INPUT, INPUT_LEN)?;
     check(manifest, program_id, DISC_MANIFEST, ACCOUNT_HEADER)?;
-    check(weights, program_id, DISC_WEIGHTS, ACCOUNT_HEADER)?;
+    for (k, w) in weights.iter().enumerate() {
+        check(w, program_id, DISC_WEIGHTS, ACCOUNT_HEADER)?;
+        // SAFETY: read-only peek at the header; no mutable borrow is alive.
+        if crate::model::rd_u16(unsafe { w.borrow_unchecked() }, 20) as usize != k {
+            return Err(WorldError::AccountMismatch.into());
+        }
+    }
     if !session.is_writable() || !hidden.is_writable() {
         return Err(WorldError::InvalidAccount.into());
     }
@@ -71,15 +80,26 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
     // SAFETY: the five accounts are distinct (duplicates would fail the discriminator
     // checks, each account type has its own), and these are the only borrows.
     let man = unsafe { a.manifest.borrow_unchecked() };
-    let wts = unsafe { a.weights.borrow_unchecked() };
+    let mut shards: [&[u8]; crate::model::MAX_SHARDS] = [&[]; crate::model::MAX_SHARDS];
+    for (k, w) in a.weights.iter().enumerate() {
+        // SAFETY: weights accounts are only read.
+        shards[k] = unsafe { w.borrow_unchecked() };
+    }
     let inp = unsafe { a.input.borrow_unchecked() };
     let ses = unsafe { a.session.borrow_unchecked_mut() };
     let hid = unsafe { a.hidden.borrow_unchecked_mut() };
 
     let model_id = rd_u64(man, 8);
     let session_id = rd_u64(ses, 8);
-    if man[2] != 1 || rd_u64(wts, 8) != model_id || rd_u64(ses, 16) != model_id || rd_u64(hid, 16) != model_id {
+    if man[2] != 1 || rd_u64(ses, 16) != model_id || rd_u64(hid, 16) != model_id {
         return Err(WorldError::AccountMismatch.into());
+    }
+    let n = a.weights.len();
+    for shard in shards.iter_mut().take(n) {
+        if rd_u64(shard, 8) != model_id {
+            return Err(WorldError::AccountMismatch.into());
+        }
+        *shard = &shard[ACCOUNT_HEADER..];
     }
     if rd_u64(hid, 8) != session_id || rd_u64(inp, 8) != session_id {
         return Err(WorldError::AccountMismatch.into());
@@ -88,7 +108,7 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
     if ACCOUNT_HEADER + man_len > man.len() {
         return Err(WorldError::InvalidManifest.into());
     }
-    let model = Model::parse(&man[ACCOUNT_HEADER..ACCOUNT_HEADER + man_len], &wts[ACCOUNT_HEADER..])?;
+    let model = Model::parse(&man[ACCOUNT_HEADER..ACCOUNT_HEADER + man_len], &shards[..n])?;
     let dims = model.dims;
     if hid.len() < dims.hidden_len() {
         return Err(WorldError::InvalidAccount.into());
