@@ -1,0 +1,154 @@
+"""The one small interface between a client (game, crank, CLI) and the chain.
+
+Two implementations share it: the embedded backend (the compiled program inside an
+in-process LiteSVM, `onchain.embedded`) and the remote backend (RPC + WebSocket to a
+validator or a MagicBlock ER, `onchain.remote`). A client never needs to know which one it
+holds. Everything here is plain data; keys are solders `Keypair` / `Pubkey`.
+
+ControllerInput is the program's wire format (onchain/program/src/state.rs), 8 bytes:
+
+    0 i8 stick_x   1 i8 stick_y   2 i8 cstick_x   3 i8 cstick_y   (-127..127; -128 invalid)
+    4 u8 l         5 u8 r                                         (0..255 analog triggers)
+    6 u16 buttons  bit 0 A, 1 B, 2 X, 3 Y, 4 Z, 5 L, 6 R, 7 Start,
+                   8 D-up, 9 D-down, 10 D-left, 11 D-right; bits 12..15 must be 0
+"""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import struct
+from typing import Callable
+
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+BUTTONS = ("A", "B", "X", "Y", "Z", "L", "R", "START", "D_UP", "D_DOWN", "D_LEFT", "D_RIGHT")
+BUTTON_BIT = {name: 1 << i for i, name in enumerate(BUTTONS)}
+VALID_BUTTONS = (1 << len(BUTTONS)) - 1
+CONTROLLER_LEN = 8
+
+STATUS_WAITING, STATUS_ACTIVE, STATUS_ENDED = 0, 1, 2
+STATUS_NAMES = {STATUS_WAITING: "waiting", STATUS_ACTIVE: "active", STATUS_ENDED: "ended"}
+
+
+class InvalidInput(ValueError):
+    """A controller value outside the program's accepted range."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ControllerInput:
+    stick_x: int = 0
+    stick_y: int = 0
+    cstick_x: int = 0
+    cstick_y: int = 0
+    l: int = 0
+    r: int = 0
+    buttons: int = 0
+
+    def validate(self) -> "ControllerInput":
+        for name in ("stick_x", "stick_y", "cstick_x", "cstick_y"):
+            v = getattr(self, name)
+            if not -127 <= v <= 127:
+                raise InvalidInput(f"{name}={v} outside -127..127")
+        for name in ("l", "r"):
+            v = getattr(self, name)
+            if not 0 <= v <= 255:
+                raise InvalidInput(f"{name}={v} outside 0..255")
+        if not 0 <= self.buttons <= VALID_BUTTONS:
+            raise InvalidInput(f"buttons=0x{self.buttons:x} has bits outside 0x{VALID_BUTTONS:x}")
+        return self
+
+    def encode(self) -> bytes:
+        self.validate()
+        return struct.pack("<bbbbBBH", self.stick_x, self.stick_y, self.cstick_x, self.cstick_y,
+                           self.l, self.r, self.buttons)
+
+    @classmethod
+    def decode(cls, data: bytes) -> "ControllerInput":
+        if len(data) < CONTROLLER_LEN:
+            raise InvalidInput(f"controller input needs {CONTROLLER_LEN} bytes, got {len(data)}")
+        return cls(*struct.unpack_from("<bbbbBBH", data, 0))
+
+    def pressed(self, button: str) -> bool:
+        return bool(self.buttons & BUTTON_BIT[button])
+
+    def as_row(self) -> list[int]:
+        """The (8,) row the integer reference takes (worldmodel.intref ctrl[p])."""
+        return [self.stick_x, self.stick_y, self.cstick_x, self.cstick_y, self.l, self.r, self.buttons, 0]
+
+
+NEUTRAL = ControllerInput()
+
+
+@dataclasses.dataclass(frozen=True)
+class SessionView:
+    """A decoded SessionState account (see onchain.accounts for the byte layout)."""
+    session_id: int
+    model_id: int
+    status: int
+    frame: int
+    players: tuple[Pubkey, Pubkey]
+    last_input_frame: tuple[int, int]
+    last_active_slot: int
+    fighters: tuple[tuple[int, ...], tuple[int, ...]]  # (2, 16) i16, worldmodel.cartridge.FIELDS
+
+    def field(self, player: int, name: str) -> int:
+        from worldmodel.cartridge import FIELDS
+        return self.fighters[player][FIELDS.index(name)]
+
+
+@dataclasses.dataclass(frozen=True)
+class TxOutcome:
+    """What a client learns about one transaction it sent."""
+    ok: bool
+    signature: str
+    cu: int = 0  # compute units consumed (0 when unknown, e.g. remote and not yet confirmed)
+    seconds: float = 0.0  # wall time from send to result
+    error: str | None = None  # the program's / validator's real message on failure
+    logs: tuple[str, ...] = ()
+
+
+class BackendError(RuntimeError):
+    """A transaction or RPC failed; the message is the chain's own."""
+
+
+class Backend(abc.ABC):
+    """The chain as a game client sees it. Methods that send a transaction return a
+    TxOutcome (ok False with the real error, never raise for a program rejection);
+    transport failures (dead endpoint) raise BackendError."""
+
+    name: str = "backend"
+    program_id: Pubkey
+
+    @abc.abstractmethod
+    def create_session(self, session_id: int, model_id: int, creator: Keypair) -> TxOutcome:
+        """Create SessionState, HiddenState and InputBuffer; the creator is player 1."""
+
+    @abc.abstractmethod
+    def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
+        """Take the player 2 slot; the session becomes active."""
+
+    @abc.abstractmethod
+    def submit_input(self, session_id: int, player: Keypair, frame: int, ctrl: ControllerInput) -> TxOutcome:
+        """Set the signer's own controller for `frame` (the next frame to be computed)."""
+
+    @abc.abstractmethod
+    def run_inference(self, session_id: int, expected_frame: int) -> TxOutcome:
+        """Advance the session exactly one frame (anyone may crank)."""
+
+    @abc.abstractmethod
+    def close_session(self, session_id: int, signer: Keypair) -> TxOutcome:
+        """End the session and return its rent to the creator."""
+
+    @abc.abstractmethod
+    def session(self, session_id: int) -> SessionView | None:
+        """The current SessionState, or None if the account does not exist or is malformed."""
+
+    def subscribe_session(self, session_id: int, callback: Callable[[SessionView], None]) -> Callable[[], None]:
+        """Call `callback` with every new SessionState; returns an unsubscribe function.
+        The embedded backend calls it synchronously after each frame; the remote backend
+        from its WebSocket thread."""
+        raise NotImplementedError(f"{self.name} has no subscriptions")
+
+    def close(self) -> None:
+        """Release sockets, threads and processes."""
