@@ -153,7 +153,7 @@ class Fuzzer:
             body = {
                 0: lambda: self._id() + (self.w.manifest if rng.random() < 0.3 else rnd(rng.randrange(150, 600))),
                 1: lambda: struct.pack("<HI", rng.randrange(0, 3), rng.randrange(0, 12_000)) + rnd(rng.randrange(1, 300)),
-                2: lambda: b"",
+                2: lambda: rng.choice([b"", struct.pack("<I", rng.choice([0, 64, 4096, rng.getrandbits(32)]))]),
                 3: lambda: self._id() + self._id() + rnd(64),
                 4: lambda: b"",
                 5: lambda: bytes([rng.randrange(0, 3)]) + struct.pack("<Q", max(0, self.w.frame + rng.randrange(-2, 130))) + rnd(8),
