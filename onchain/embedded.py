@@ -70,10 +70,18 @@ class EmbeddedBackend(Backend):
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def fund(self, key: Pubkey, lamports: int = FUND_LAMPORTS) -> None:
-        if key not in self._funded:
-            self.svm.airdrop(key, lamports)
-            self._funded.add(key)
+    def fund(self, key: Pubkey, lamports: int = FUND_LAMPORTS, again: bool = False) -> None:
+        """Give a wallet lamports (once per key unless `again`). Set directly: LiteSVM's
+        airdrop faucet runs dry after a few hundred SOL."""
+        if key in self._funded and not again:
+            return
+        from solders.account import Account
+        acc = self.svm.get_account(key)
+        if acc is None or acc.lamports == 0:
+            acc = Account(0, b"", Pubkey.default(), False, 0)
+        self.svm.set_account(key, Account(acc.lamports + lamports, bytes(acc.data), acc.owner, acc.executable,
+                                          acc.rent_epoch))
+        self._funded.add(key)
 
     def account_data(self, key: Pubkey) -> bytes | None:
         acc = self.svm.get_account(key)
@@ -115,11 +123,16 @@ class EmbeddedBackend(Backend):
                      progress: Callable[[int], None] | None = None) -> int:
         """init_manifest + upload_weights chunks + finalize_weights; returns the model id."""
         manifest, weights = upload.load_cartridge_bytes(cart_or_dir)
+        authority = authority or self.authority
+        # the weights' rent (~7,000 lamports per byte: 140 SOL for `target`) plus fees
+        self.fund(authority.pubkey())
+        rent = sum(self.svm.minimum_balance_for_rent_exemption(64 + len(sh)) for sh in C.shards(weights))
+        self.fund(authority.pubkey(), rent, again=True)
         if model_id is None:
             while self.account_data(pda.manifest(self.program_id, self._next_model_id)) is not None:
                 self._next_model_id += 1
             model_id = self._next_model_id
-        upload.upload(self, authority or self.authority, model_id, manifest, weights, progress)
+        upload.upload(self, authority, model_id, manifest, weights, progress)
         return model_id
 
     def manifest(self, model_id: int) -> A.Manifest | None:
