@@ -62,3 +62,16 @@ def test_upload_and_session_commands(so_path, tmp_path, capsys):
 def test_url_is_refused_clearly(capsys):
     with pytest.raises(SystemExit, match="remote backend"):
         main(["--url", "http://127.0.0.1:8899", "session", "show", "--id", "1"])
+
+
+def test_fuzz_oracle_counts_a_forbidden_success(so_path):
+    """Negative control: a valid instruction presented as a must-fail mutation is
+    counted as an unexpected success (the oracle is not blind), and the world is restored."""
+    from onchain import fuzz
+    world = fuzz.World(so_path, 0)
+    fz = fuzz.Fuzzer(world, 0)
+    join = next(t for t in world.templates if t.name == "join_session")
+    fz.random_payload = fz.mutate_valid = lambda: (join.ix, list(join.signers), True)
+    fz.run_case()
+    assert fz.counts["unexpected_success"] == 1
+    assert world.be.session(fuzz.WAITING).status == 0  # restored after the success
