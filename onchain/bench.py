@@ -132,27 +132,13 @@ def bench_kernels(vm: ProgramVM, shapes=KERNEL_SHAPES, kernels: list[str] | None
 
 # -- presets ----------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class StepInfo:
-    kind: str  # encode | in_proj | ssm | out_proj | head
-    layer: int | None = None
-    row0: int | None = None
-    row1: int | None = None
+StepInfo = S.StepInfo
 
 
-def frame_steps(preset: C.Preset) -> list[StepInfo]:
+def frame_steps(preset: C.Preset, weight_layout: int = C.WEIGHT_LAYOUT_LANES) -> list[S.StepInfo]:
     """Python mirror of `Dims::step` (onchain/program/src/model.rs) for every step."""
-    d, e, n, h, layers = preset.d_model, preset.d_inner, preset.d_state, preset.n_heads, preset.n_layers
-    r_rows = S.r_rows(e, n, h)
-    ri, ro = max(1, S.STEP_MACS // d), max(1, S.STEP_MACS // e)
-    ci, co = -(-r_rows // ri), -(-d // ro)
-    out = [StepInfo("encode")]
-    for layer in range(layers):
-        out += [StepInfo("in_proj", layer, k * ri, min(k * ri + ri, r_rows)) for k in range(ci)]
-        out.append(StepInfo("ssm", layer))
-        out += [StepInfo("out_proj", layer, k * ro, min(k * ro + ro, d)) for k in range(co)]
-    out.append(StepInfo("head"))
-    assert len(out) == S.steps_per_frame(preset), (len(out), S.steps_per_frame(preset))
+    out = S.frame_steps(preset, weight_layout)
+    assert len(out) == S.steps_per_frame(preset, weight_layout), (len(out), S.steps_per_frame(preset, weight_layout))
     return out
 
 

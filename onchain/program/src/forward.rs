@@ -1,6 +1,6 @@
 //! The forward pass, one stage at a time: features -> encoder -> layers -> head -> decode.
 //! Mirrors `worldmodel/intref.py`; the names match its functions.
-use crate::kernels::{clamp, isqrt, matvec, rshift_round, sat16, sat32, sat8};
+use crate::kernels::{clamp, isqrt, matvec, rshift_round, sat16, sat32, sat8, scan};
 use crate::model::*;
 use crate::state::ControllerInput;
 
@@ -19,6 +19,8 @@ pub struct Scratch {
     pub c: [i64; MAX_N],
     pub dt: [i64; MAX_H],
     pub decay: [i64; MAX_H],
+    /// Per channel: C.h of the selective scan (ssm's first pass -> second pass).
+    pub y_acc: [i64; MAX_E],
 }
 
 #[inline(always)]
@@ -47,9 +49,25 @@ fn w_i8(m: &Model, off: usize, i: usize) -> i64 {
 }
 
 #[inline(always)]
-/// acc[i] = (W x)[row0 + i] (exact i32) for rows [row0, row1) of the linear at `lin`.
-fn matvec(m: &Model, lin: &LinearRef, x: &[i8], row0: usize, row1: usize, acc: &mut [i32]) {
+/// acc[i] = (W x)[row0 + i] (exact i32) for rows [row0, row1) of the linear at `lin`,
+/// with the kernel of the model's weight layout (`xu` is the lanes kernel's scratch).
+fn matvec(m: &Model, lin: &LinearRef, x: &[i8], row0: usize, row1: usize, acc: &mut [i32], xu: &mut [u64]) {
     assert!(x.len() >= lin.cols && acc.len() >= row1 - row0 && row0 <= row1 && row1 <= lin.rows);
+    if m.dims.lanes {
+        assert!(xu.len() >= lin.cols && row0 % matvec::BLOCK_ROWS == 0);
+        // SAFETY: the words section holds lanes_bytes(rows, cols) bytes (Model::parse),
+        // 8-aligned; block row0 / 12 starts at byte (row0 / 12) * cols * 32 (row0 is a
+        // block boundary, checked) and rows [row0, row1) lie in it; rowsum holds `rows`
+        // i32; x and xu hold >= cols entries and acc >= row1 - row0 (checked).
+        unsafe {
+            let sum = matvec::offset_inputs(x.as_ptr(), lin.cols, xu.as_mut_ptr());
+            let w = m.at(lin.w + row0 / matvec::BLOCK_ROWS * lin.cols * 8 * matvec::WORDS_PER_COL) as *const u64;
+            let rowsum = (m.at(lin.rowsum) as *const i32).add(row0);
+            let op = matvec::LanesOp { w, xu: xu.as_ptr(), sum_xu: sum, rows: row1 - row0, cols: lin.cols, rowsum, out: acc.as_mut_ptr() };
+            matvec::matvec_lanes(&op)
+        }
+        return;
+    }
     // SAFETY: the section holds rows*cols bytes (Model::parse) and rows [row0, row1) lie
     // in it; cols is a multiple of 8, `x` (>= cols, checked) and the weights are
     // 8-aligned; acc holds row1 - row0 entries (checked).
@@ -134,7 +152,7 @@ pub fn decode_outputs(m: &Model, fighters: &mut [[i16; 16]; 2], out: &[i16]) {
 /// Encoder: r = sat16(requant(W_enc u)).
 pub fn encode(m: &Model, s: &mut Scratch, r: &mut [i16]) {
     let lin = m.encoder;
-    matvec(m, &lin, &s.u, 0, lin.rows, &mut s.acc);
+    matvec(m, &lin, &s.u, 0, lin.rows, &mut s.acc, &mut s.xu);
     for i in 0..lin.rows {
         r[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_enc)) as i16;
     }
@@ -180,54 +198,88 @@ pub struct FrameBufs<'a> {
 
 /// Step 1 of a layer, by row chunks: RMSNorm (first chunk) and in_proj rows [row0, row1).
 #[inline(always)]
-pub fn in_proj_rows(m: &Model, layer: usize, f: &mut FrameBufs, row0: usize, row1: usize) {
+pub fn in_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, row0: usize, row1: usize) {
     let lay = m.layer(layer);
     if row0 == 0 {
         let q = m.layer_quant(layer);
         rms_norm(m, f.r, lay.norm_gain, q.eps, q.s_norm, f.xn);
     }
-    matvec(m, &lay.in_proj, f.xn, row0, row1, &mut f.acc[row0..]);
+    matvec(m, &lay.in_proj, f.xn, row0, row1, &mut f.acc[row0..], &mut s.xu);
 }
 
 /// Step 2 of a layer: requantize in_proj, selective state update over this layer's
 /// state `h` (E * N), C.h + D.x, SiLU gate -> f.gy (intref.mamba_layer, middle part).
+///
+/// Per head the channel-independent factors are computed once (dt * u_mult, decay, D);
+/// per channel the N-state loop is `kernels::scan::scan_channel` (sBPF assembly).
+/// dt * xa * u_mult is evaluated as (dt * u_mult) * xa: wrapping multiplication is
+/// associative and commutative mod 2^64, so the product is the same bits as intref's.
 #[inline(always)]
 pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut [i32]) {
     let Dims { e, n, p, h: heads, .. } = m.dims;
     let lay = m.layer(layer);
     let q = m.layer_quant(layer);
     let lin = lay.in_proj;
+    assert!(f.acc.len() >= lin.rows && f.gy.len() >= e && h.len() >= e * n && n <= MAX_N && e <= MAX_E);
+    // SAFETY: bias and mult hold lin.rows i32 (Model::parse), silu_x/silu_z 256 i8, and
+    // every index below is < lin.rows or in 0..256 (sat8 + 128).
+    let (bias, mult) = unsafe { (m.at(lin.bias) as *const i32, m.at(lin.mult) as *const i32) };
+    let (silu_x, silu_z) = unsafe { (m.at(lay.silu_x) as *const i8, m.at(lay.silu_z) as *const i8) };
+    let s_in = q.s_in;
+    let rq = |r: usize| -> i64 {
+        // SAFETY: r < lin.rows (callers below).
+        let (bv, mv) = unsafe { (*bias.add(r) as i64, *mult.add(r) as i64) };
+        sat8(rshift_round((f.acc[r] as i64).wrapping_add(bv).wrapping_mul(mv), s_in))
+    };
     for i in 0..e {
-        s.z[i] = sat8(requant(m, &lin, f.acc[i], i, q.s_in)) as i8;
-        let xq = sat8(requant(m, &lin, f.acc[e + i], e + i, q.s_in));
-        s.xa[i] = w_i8(m, lay.silu_x, (xq + 128) as usize) as i8;
+        s.z[i] = rq(i) as i8;
+        // SAFETY: rq is in [-128, 127].
+        s.xa[i] = unsafe { *silu_x.add((rq(e + i) + 128) as usize) };
     }
     for i in 0..n {
-        s.b[i] = sat8(requant(m, &lin, f.acc[2 * e + i], 2 * e + i, q.s_in));
-        s.c[i] = sat8(requant(m, &lin, f.acc[2 * e + n + i], 2 * e + n + i, q.s_in));
+        s.b[i] = rq(2 * e + i);
+        s.c[i] = rq(2 * e + n + i);
     }
+    // Pass 1, per head: dt, decay, and the scan of each of its channels. Only the scan's
+    // operands are live across it, so the compiler keeps them in registers.
+    let hp = h.as_mut_ptr();
+    let (b, c) = (s.b.as_ptr(), s.c.as_ptr());
     for hd in 0..heads {
         let row = 2 * e + 2 * n + hd;
-        let idx = clamp(requant(m, &lin, f.acc[row], row, q.s_in) + SOFTPLUS_ZERO, 0, LUT_SIZE as i64 - 1);
-        s.dt[hd] = w_u32(m, m.softplus, idx as usize);
-        s.decay[hd] = decay_q20(m, w_u32(m, lay.a_q16, hd), s.dt[hd]);
-    }
-    for ch in 0..e {
-        let hd = ch / p;
-        let xa = s.xa[ch] as i64;
-        let dbx = sat32(rshift_round(s.dt[hd].wrapping_mul(xa).wrapping_mul(w_i32(m, lay.u_mult, hd)), q.s_u));
-        let decay = s.decay[hd];
-        let hrow = &mut h[ch * n..ch * n + n];
-        let mut y_acc: i64 = 0;
-        for j in 0..n {
-            let hn = sat32(rshift_round(decay.wrapping_mul(hrow[j] as i64), 20).wrapping_add(dbx.wrapping_mul(s.b[j])));
-            hrow[j] = hn as i32;
-            y_acc = y_acc.wrapping_add(s.c[j].wrapping_mul(hn));
+        let idx = clamp(rq_raw(m, &lin, f.acc[row], row, s_in) + SOFTPLUS_ZERO, 0, LUT_SIZE as i64 - 1);
+        let dt = w_u32(m, m.softplus, idx as usize);
+        let decay = decay_q20(m, w_u32(m, lay.a_q16, hd), dt);
+        let du = dt.wrapping_mul(w_i32(m, lay.u_mult, hd));
+        for ch in hd * p..hd * p + p {
+            let dbx = sat32(rshift_round(du.wrapping_mul(s.xa[ch] as i64), q.s_u));
+            // SAFETY: ch < e, so the row ch*n..ch*n+n lies in h (asserted); b and c hold
+            // n <= MAX_N entries.
+            s.y_acc[ch] = unsafe {
+                if n == scan::SCAN_BLOCK {
+                    scan::scan_block(hp.add(ch * n), b, c, decay, dbx, 0)
+                } else {
+                    scan::scan_channel(hp.add(ch * n), b, c, n, decay, dbx)
+                }
+            };
         }
-        let y = sat8(rshift_round(y_acc.wrapping_mul(q.m_y).wrapping_add(xa.wrapping_mul(w_i64(m, lay.d_skip, hd))), q.s_y));
-        let gz = w_i8(m, lay.silu_z, (s.z[ch] as i64 + 128) as usize);
-        f.gy[ch] = sat8(rshift_round(y.wrapping_mul(gz).wrapping_mul(q.m_g), q.s_g)) as i8;
     }
+    // Pass 2, per channel: y = C.h + D.x, SiLU gate.
+    for hd in 0..heads {
+        let dskip = w_i64(m, lay.d_skip, hd);
+        for ch in hd * p..hd * p + p {
+            let xa = s.xa[ch] as i64;
+            let y = sat8(rshift_round(s.y_acc[ch].wrapping_mul(q.m_y).wrapping_add(xa.wrapping_mul(dskip)), q.s_y));
+            // SAFETY: z is an i8, so z + 128 is in 0..256.
+            let gz = unsafe { *silu_z.add((s.z[ch] as i64 + 128) as usize) } as i64;
+            f.gy[ch] = sat8(rshift_round(y.wrapping_mul(gz).wrapping_mul(q.m_g), q.s_g)) as i8;
+        }
+    }
+}
+
+/// rshift_round((acc + bias[r]) * mult[r], shift) (intref.linear's requantization).
+#[inline(always)]
+fn rq_raw(m: &Model, lin: &LinearRef, acc: i32, r: usize, shift: u32) -> i64 {
+    requant(m, lin, acc, r, shift)
 }
 
 /// Step 3 of a layer, by row chunks: out_proj rows [row0, row1) added to the residual.
@@ -235,7 +287,7 @@ pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut 
 pub fn out_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, row0: usize, row1: usize) {
     let lin = m.layer(layer).out_proj;
     let s_out = m.layer_quant(layer).s_out;
-    matvec(m, &lin, f.gy, row0, row1, &mut s.acc);
+    matvec(m, &lin, f.gy, row0, row1, &mut s.acc, &mut s.xu);
     for i in row0..row1 {
         f.r[i] = sat16((f.r[i] as i64).wrapping_add(requant(m, &lin, s.acc[i - row0], i, s_out))) as i16;
     }
@@ -246,7 +298,7 @@ pub fn out_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs
 pub fn head(m: &Model, s: &mut Scratch, r: &[i16]) {
     rms_norm(m, r, m.final_gain, m.eps_f, m.s_norm_f, &mut s.xn);
     let lin = m.head;
-    matvec(m, &lin, &s.xn, 0, lin.rows, &mut s.acc);
+    matvec(m, &lin, &s.xn, 0, lin.rows, &mut s.acc, &mut s.xu);
     for i in 0..lin.rows {
         s.out[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_head)) as i16;
     }

@@ -68,7 +68,8 @@ pub fn process(accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
             unsafe {
                 let sum = matvec::offset_inputs(ops[x..].as_ptr() as *const i8, cols, s.xu.as_mut_ptr());
                 let rs = (ops[rowsum..].as_ptr() as *const i32).add(row_start);
-                matvec::matvec_lanes(w, s.xu.as_ptr(), sum, row_count, cols, rs, out)
+                let op = matvec::LanesOp { w, xu: s.xu.as_ptr(), sum_xu: sum, rows: row_count, cols, rowsum: rs, out };
+                matvec::matvec_lanes(&op)
             }
         }
         _ => return Err(WorldError::UnknownKernel.into()),

@@ -149,7 +149,7 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
                 forward::build_features(&model, &fighters, &ctrl, &mut s.u);
                 forward::encode(&model, s, f.r);
             }
-            Step::InProj { layer, row0, row1 } => forward::in_proj_rows(&model, layer, &mut f, row0, row1),
+            Step::InProj { layer, row0, row1 } => forward::in_proj_rows(&model, layer, s, &mut f, row0, row1),
             Step::Ssm { layer } => forward::ssm(&model, layer, s, &mut f, &mut h[layer * per_layer..(layer + 1) * per_layer]),
             Step::OutProj { layer, row0, row1 } => forward::out_proj_rows(&model, layer, s, &mut f, row0, row1),
             Step::Head => {

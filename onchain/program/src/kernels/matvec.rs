@@ -745,16 +745,34 @@ pub unsafe fn offset_inputs(x: *const i8, cols: usize, xu: *mut u64) -> i64 {
     sum
 }
 
+/// Operands of `matvec_lanes` (one struct: sBPF calls take at most 5 arguments, and the
+/// kernel is too large to inline at every call site).
+#[derive(Clone, Copy)]
+pub struct LanesOp {
+    /// Lane words of the first 12-row block, `lanes_bytes(rows, cols)` bytes, 8-aligned.
+    pub w: *const u64,
+    /// `x[c] + 128` widened (from `offset_inputs`), `cols` entries.
+    pub xu: *const u64,
+    /// `offset_inputs`' return value: sum of xu.
+    pub sum_xu: i64,
+    pub rows: usize,
+    /// A multiple of 8.
+    pub cols: usize,
+    /// `rows` row sums, `sum_c (w[r][c] + 128)`.
+    pub rowsum: *const i32,
+    /// `rows` writable i32.
+    pub out: *mut i32,
+}
+
 /// SWAR mat-vec over the lane layout: per column, one u64 load of x and, for each of the
 /// four words of a 12-row block, one load, one multiply, one add (three MACs per word).
 /// Offsets are undone at the end: sum (w+128)(x+128) - 128 sum(x+128) - 128 rowsum
 /// + 16384 cols, where `rowsum[r] = sum_c (w[r][c] + 128)` is stored with the weights.
 ///
 /// # Safety
-/// `w` points to `lanes_bytes(rows, cols)` readable bytes, 8-aligned; `rowsum` to `rows`
-/// i32; `xu` to `cols` u64 from `offset_inputs` (whose sum is `sum_xu`); `out` to `rows`
-/// writable i32.
-pub unsafe fn matvec_lanes(w: *const u64, xu: *const u64, sum_xu: i64, rows: usize, cols: usize, rowsum: *const i32, out: *mut i32) {
+/// Every pointer of `op` is valid for the extent documented on `LanesOp`.
+pub unsafe fn matvec_lanes(op: &LanesOp) {
+    let LanesOp { w, xu, sum_xu, rows, cols, rowsum, out } = *op;
     let blocks = (rows + BLOCK_ROWS - 1) / BLOCK_ROWS;
     let bias = (cols as i64) * 16384 - 128 * sum_xu;
     let mut wp = w;
@@ -837,7 +855,8 @@ mod tests {
         // SAFETY: buffers sized as the kernel requires.
         unsafe {
             let s = offset_inputs(x.as_ptr(), cols, xu.as_mut_ptr());
-            matvec_lanes(words.as_ptr(), xu.as_ptr(), s, rows, cols, rowsum.as_ptr(), out.as_mut_ptr());
+            let op = LanesOp { w: words.as_ptr(), xu: xu.as_ptr(), sum_xu: s, rows, cols, rowsum: rowsum.as_ptr(), out: out.as_mut_ptr() };
+            matvec_lanes(&op);
         }
         assert_eq!(out, naive(w, x, rows, cols));
     }
