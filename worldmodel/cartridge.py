@@ -94,6 +94,8 @@ Q20 = 1 << 20
 # account at 10 MiB). No section straddles a shard boundary: the writer pads to the boundary
 # first, so every kernel reads one contiguous slice.
 SHARD_BYTES = 1 << 23
+# run_inference takes at most this many weight shard accounts (model.rs MAX_SHARDS).
+PROGRAM_MAX_SHARDS = 4
 
 # Per-player state fields, in the order they live in SessionState (i16 each).
 FIELDS = (
