@@ -219,3 +219,19 @@ def test_lane_layout_steps_are_whole_blocks(preset):
     for s in steps:
         if s.kind in ("in_proj", "out_proj"):
             assert s.row0 % S.LANE_BLOCK_ROWS == 0 and s.row1 > s.row0
+
+
+@pytest.mark.parametrize("layout", C.WEIGHT_LAYOUTS)
+def test_micro_saturating_scan_bit_exact(so_path, layout):
+    """Heads whose state saturates at the int32 limits (decay ~1, huge dt * x * u_mult): the
+    scan's clamping path, next to heads that take the unclamped path, still bit-exact."""
+    cart = _cart("micro", 8, layout)
+    for lay in cart.layers:
+        lay.a_q16[::2] = 1  # decay ~ 1 on even heads
+        lay.u_mult[::2] = (1 << 31) - 1  # dbx at the int32 limit on even heads
+    history, hidden = _run_and_compare(so_path, cart, 5008, 12,
+                                       lambda f, total, rng: [total] if layout == 2 else _chunks(total, 6))
+    h = hidden.astype(np.int64)
+    sat = np.count_nonzero(np.abs(h) >= (1 << 31) - 1)
+    assert sat > 0.05 * h.size, f"only {sat} saturated hidden values: the clamping path is not exercised"
+    assert np.count_nonzero(np.abs(h) < 1 << 30) > 0.3 * h.size, "odd heads should stay unsaturated"

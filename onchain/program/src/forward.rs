@@ -255,7 +255,9 @@ pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut 
             // SAFETY: ch < e, so the row ch*n..ch*n+n lies in h (asserted); b and c hold
             // n <= MAX_N entries.
             s.y_acc[ch] = unsafe {
-                if n == scan::SCAN_BLOCK {
+                if n == scan::SCAN_BLOCK && scan::cannot_saturate(decay, dbx) {
+                    scan::scan_block_unclamped(hp.add(ch * n), b, c, decay, dbx, 0)
+                } else if n == scan::SCAN_BLOCK {
                     scan::scan_block(hp.add(ch * n), b, c, decay, dbx, 0)
                 } else {
                     scan::scan_channel(hp.add(ch * n), b, c, n, decay, dbx)

@@ -42,6 +42,51 @@ macro_rules! scan_elem {
     };
 }
 
+/// The same element without the saturation (13 instructions), for channels where
+/// `cannot_saturate` proved it never happens.
+#[cfg(target_arch = "bpf")]
+macro_rules! scan_elem_unclamped {
+    ($k:literal) => {
+        concat!(
+            "{t} = *(u32 *)({hp} + ", $k, " * 4)\n",
+            "{t} <<= 32\n",
+            "{t} s>>= 32\n",
+            "{t} *= {decay}\n",
+            "{t} += 524288\n",
+            "{t} s>>= 20\n",
+            "{u} = *(u64 *)({bp} + ", $k, " * 8)\n",
+            "{u} *= {dbx}\n",
+            "{t} += {u}\n",
+            "*(u32 *)({hp} + ", $k, " * 4) = {t}\n",
+            "{u} = *(u64 *)({cp} + ", $k, " * 8)\n",
+            "{u} *= {t}\n",
+            "{y} += {u}\n",
+        )
+    };
+}
+
+/// One SCAN_BLOCK-state block in sBPF assembly, with the element macro given.
+#[cfg(target_arch = "bpf")]
+macro_rules! scan_block_asm {
+    ($elem:ident, $h:expr, $b:expr, $c:expr, $decay:expr, $dbx:expr, $y:expr) => {
+        core::arch::asm!(
+            $elem!(0), $elem!(1), $elem!(2), $elem!(3),
+            $elem!(4), $elem!(5), $elem!(6), $elem!(7),
+            $elem!(8), $elem!(9), $elem!(10), $elem!(11),
+            $elem!(12), $elem!(13), $elem!(14), $elem!(15),
+            hp = in(reg) $h,
+            bp = in(reg) $b,
+            cp = in(reg) $c,
+            decay = in(reg) $decay,
+            dbx = in(reg) $dbx,
+            y = inout(reg) $y,
+            t = out(reg) _,
+            u = out(reg) _,
+            options(nostack, preserves_flags),
+        )
+    };
+}
+
 /// SCAN_BLOCK states of one channel; returns y plus their c[j] * h[j].
 ///
 /// # Safety
@@ -52,22 +97,42 @@ pub unsafe fn scan_block(h: *mut i32, b: *const i64, c: *const i64, decay: i64, 
     let mut y = y;
     // SAFETY: reads and writes 64 bytes at h, reads 128 bytes at b and c (caller's
     // contract); clobbers only the named registers.
-    core::arch::asm!(
-        scan_elem!(0), scan_elem!(1), scan_elem!(2), scan_elem!(3),
-        scan_elem!(4), scan_elem!(5), scan_elem!(6), scan_elem!(7),
-        scan_elem!(8), scan_elem!(9), scan_elem!(10), scan_elem!(11),
-        scan_elem!(12), scan_elem!(13), scan_elem!(14), scan_elem!(15),
-        hp = in(reg) h,
-        bp = in(reg) b,
-        cp = in(reg) c,
-        decay = in(reg) decay,
-        dbx = in(reg) dbx,
-        y = inout(reg) y,
-        t = out(reg) _,
-        u = out(reg) _,
-        options(nostack, preserves_flags),
-    );
+    scan_block_asm!(scan_elem, h, b, c, decay, dbx, y);
     y
+}
+
+/// `scan_block` without saturation: the caller has checked `cannot_saturate(decay, dbx)`.
+///
+/// # Safety
+/// As `scan_block`.
+#[cfg(target_arch = "bpf")]
+#[inline(always)]
+pub unsafe fn scan_block_unclamped(h: *mut i32, b: *const i64, c: *const i64, decay: i64, dbx: i64, y: i64) -> i64 {
+    let mut y = y;
+    // SAFETY: as scan_block.
+    scan_block_asm!(scan_elem_unclamped, h, b, c, decay, dbx, y);
+    y
+}
+
+/// Portable twin: the saturation never fires when the caller's check holds, so the
+/// clamping form gives the same results.
+#[cfg(not(target_arch = "bpf"))]
+#[inline(always)]
+pub unsafe fn scan_block_unclamped(h: *mut i32, b: *const i64, c: *const i64, decay: i64, dbx: i64, y: i64) -> i64 {
+    debug_assert!(cannot_saturate(decay, dbx));
+    scan_block(h, b, c, decay, dbx, y)
+}
+
+/// True when no state of a channel can saturate, whatever `h` holds: for decay in
+/// [0, 2^20] and -2^31 <= h < 2^31, |rshift_round(decay * h, 20)| <= decay * 2^11 + 1,
+/// and |dbx * b| <= |dbx| * 128 (b is an int8); if their sum stays below 2^31 - 1 the new
+/// state is an i32 without clamping.
+#[inline(always)]
+pub fn cannot_saturate(decay: i64, dbx: i64) -> bool {
+    if !(0..=1 << 20).contains(&decay) {
+        return false;
+    }
+    (decay << 11) + 1 + ((dbx.unsigned_abs() as i64) << 7) < i32::MAX as i64
 }
 
 /// One state (the portable form, also the tail when N is not a multiple of SCAN_BLOCK).
@@ -133,6 +198,27 @@ mod tests {
             y += c[j] * v;
         }
         y
+    }
+
+    #[test]
+    fn cannot_saturate_is_sound_at_its_edges() {
+        // the largest |dbx| that passes, with the h and b that push hardest either way
+        for decay in [0i64, 1, 1 << 19, (1 << 20) - 1000, 1 << 20] {
+            let room = (i32::MAX as i64 - 1 - (decay << 11) - 1) >> 7;
+            for dbx in [room, -room, room + 1, -(room + 1)] {
+                if !cannot_saturate(decay, dbx) {
+                    continue;
+                }
+                for (hv, bv) in [(i32::MAX, 127i64), (i32::MIN, -128), (i32::MIN, 127), (i32::MAX, -128)] {
+                    let v = ((decay * hv as i64 + (1 << 19)) >> 20) + dbx * bv;
+                    assert!(v > i32::MIN as i64 && v < i32::MAX as i64, "{decay} {dbx} {hv} {bv}");
+                }
+            }
+        }
+        assert!(!cannot_saturate(1 << 20, 0)); // decay 1: h = i32::MAX + rounding may touch the edge
+        assert!(!cannot_saturate((1 << 20) + 1, 0));
+        assert!(!cannot_saturate(-1, 0));
+        assert!(cannot_saturate(1 << 19, 1 << 16));
     }
 
     #[test]
