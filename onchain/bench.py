@@ -57,10 +57,8 @@ def pack_rowmajor(w: np.ndarray, x: np.ndarray) -> bytes:
 # kernel name -> operands(w[int8 rows x cols], x[int8 cols]) -> account bytes.
 # A new kernel is one entry here (plus its id in instructions.KERNELS).
 def pack_lanes(w: np.ndarray, x: np.ndarray) -> bytes:
-    """Kernel "lanes": packed words | rowsum (int32, padded to 8) | x."""
-    words, rowsum = C.pack_lanes(np.asarray(w, dtype=np.int8))
-    rs = rowsum.astype("<i4").tobytes()
-    return words + rs + bytes(-len(rs) % 8) + np.ascontiguousarray(x, dtype=np.int8).tobytes()
+    """Kernel "lanes": lane words (cartridge.pack_lanes) | x."""
+    return C.pack_lanes(np.asarray(w, dtype=np.int8)) + np.ascontiguousarray(x, dtype=np.int8).tobytes()
 
 
 OPERAND_PACKERS: dict[str, Callable[[np.ndarray, np.ndarray], bytes]] = {

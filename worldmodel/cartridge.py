@@ -57,10 +57,9 @@ weight layouts, only the Linear sections differ)::
     Linear(rows x cols), weight_layout 1:
         W rows*cols x i8 row-major | bias rows x i32 | mult rows x i32
     Linear(rows x cols), weight_layout 2 (the `matvec_lanes` kernel):
-        words  ceil(rows/12) * cols * 4 x u64   offset-binary weights w + 128 in three
-               21-bit lanes per word: block b (rows 12b..12b+11), column c, word k holds
-               rows 12b+3k+{0,1,2} in bits 0, 21, 42 (rows past the end hold 128)
-        rowsum rows x i32   sum_c (w[r][c] + 128), padded to 8 bytes
+        words  ceil(rows/12) * cols * 4 x i64   block b (rows 12b..12b+11), column c,
+               word k: w[12b+3k][c] + w[12b+3k+1][c] * 2^21 + w[12b+3k+2][c] * 2^42
+               (signed int8 weights; rows past the end are 0)
         bias   rows x i32 | mult rows x i32
     Each part of a Linear is one section (no section straddles a shard).
 
@@ -340,9 +339,7 @@ def _put(out: bytearray, data: bytes) -> None:
 def _put_linear(out: bytearray, lin: Linear, layout: int) -> None:
     _pad8(out)
     if layout == WEIGHT_LAYOUT_LANES:
-        words, rowsum = pack_lanes(lin.w)
-        _put(out, words)
-        _put(out, rowsum.astype("<i4").tobytes())
+        _put(out, pack_lanes(lin.w))
     else:
         _put(out, np.ascontiguousarray(lin.w, dtype=np.int8).tobytes())
     _pad8(out)
@@ -376,9 +373,7 @@ class _Reader:
     def linear(self, rows: int, cols: int) -> Linear:
         self.align8()
         if self.layout == WEIGHT_LAYOUT_LANES:
-            words = self.take("<u8", lanes_words(rows, cols))
-            rowsum = self.take("<i4", rows)
-            w = unpack_lanes(words, rows, cols, rowsum)
+            w = unpack_lanes(self.take("<i8", lanes_words(rows, cols)), rows, cols)
         else:
             w = self.take("i1", rows * cols).reshape(rows, cols)
         self.align8()
@@ -520,6 +515,7 @@ DEFAULT_FIELDS = (
 LANE_BITS = 21
 WORDS_PER_COL = 4
 BLOCK_ROWS = 3 * WORDS_PER_COL
+_I8 = (-128, 127)
 
 
 def lanes_words(rows: int, cols: int) -> int:
@@ -527,39 +523,38 @@ def lanes_words(rows: int, cols: int) -> int:
     return -(-rows // BLOCK_ROWS) * cols * WORDS_PER_COL
 
 
-def pack_lanes(w: np.ndarray) -> tuple[bytes, np.ndarray]:
-    """Row-major int8 (rows, cols) -> (packed words, rowsum int32).
-
-    Offset-binary weights (w + 128) in three 21-bit lanes per u64: for each block of 12
-    rows and each column, four words holding rows 3k, 3k+1, 3k+2 of the block (rows past
-    the end are 0, i.e. stored as 128). rowsum[r] = sum_c (w[r][c] + 128)."""
+def pack_lanes(w: np.ndarray) -> bytes:
+    """Row-major int8 (rows, cols) -> lane words: for each block of 12 rows and each
+    column, four words; word k holds rows 3k, 3k+1, 3k+2 of the block as the integer
+    w0 + w1 * 2^21 + w2 * 2^42 (two's complement; rows past the end are 0)."""
     rows, cols = w.shape
     blocks = -(-rows // BLOCK_ROWS)
-    wu = np.full((blocks * BLOCK_ROWS, cols), 128, np.uint64)
-    wu[:rows] = (w.astype(np.int64) + 128).astype(np.uint64)
-    wu = wu.reshape(blocks, WORDS_PER_COL, 3, cols)  # block, word, lane, col
-    words = wu[:, :, 0] | (wu[:, :, 1] << np.uint64(LANE_BITS)) | (wu[:, :, 2] << np.uint64(2 * LANE_BITS))
-    words = words.transpose(0, 2, 1)  # block, col, word
-    rowsum = (w.astype(np.int64) + 128).sum(axis=1).astype(np.int32)
-    return np.ascontiguousarray(words).astype("<u8").tobytes(), rowsum
+    ws = np.zeros((blocks * BLOCK_ROWS, cols), np.int64)
+    ws[:rows] = w
+    ws = ws.reshape(blocks, WORDS_PER_COL, 3, cols)  # block, word, lane, col
+    words = ws[:, :, 0] + (ws[:, :, 1] << LANE_BITS) + (ws[:, :, 2] << (2 * LANE_BITS))
+    return np.ascontiguousarray(words.transpose(0, 2, 1)).astype("<i8").tobytes()  # block, col, word
 
 
-def unpack_lanes(words: np.ndarray, rows: int, cols: int, rowsum: np.ndarray) -> np.ndarray:
+def _field(v: np.ndarray) -> np.ndarray:
+    """The low 21 bits of v as a signed number."""
+    return (v << (64 - LANE_BITS)) >> (64 - LANE_BITS)
+
+
+def unpack_lanes(words: np.ndarray, rows: int, cols: int) -> np.ndarray:
     """Inverse of pack_lanes, validating what the kernel relies on and cannot check
-    itself: every lane holds a byte (bits 8..20 of a lane and bit 63 are zero, else lanes
-    would carry into each other), padding rows hold 128 (w = 0), and the stored row sums
-    match the weights (the kernel subtracts them to undo the offsets)."""
+    itself: every word is three int8 fields exactly (else fields would spill into each
+    other and the kernel's sums go wrong), and padding rows hold 0."""
     blocks = -(-rows // BLOCK_ROWS)
-    wd = words.astype(np.uint64).reshape(blocks, cols, WORDS_PER_COL)
-    lane_mask = np.uint64(0xFF) | (np.uint64(0xFF) << np.uint64(LANE_BITS)) | (np.uint64(0xFF) << np.uint64(2 * LANE_BITS))
-    if np.any(wd & ~lane_mask):
-        raise CartridgeError("lane-layout weights: a lane holds more than 8 bits")
-    lanes = np.stack([(wd >> np.uint64(LANE_BITS * k)) & np.uint64(0xFF) for k in range(3)], axis=-1)
-    # (block, col, word, lane) -> (block, word, lane, col) -> rows
-    wu = lanes.transpose(0, 2, 3, 1).reshape(blocks * BLOCK_ROWS, cols).astype(np.int64)
-    if np.any(wu[rows:] != 128):
-        raise CartridgeError("lane-layout weights: padding rows must hold 128 (weight 0)")
-    w = (wu[:rows] - 128).astype(np.int8)
-    if not np.array_equal(wu[:rows].sum(axis=1), rowsum.astype(np.int64)):
-        raise CartridgeError("lane-layout weights: rowsum does not match the weights")
-    return w
+    wd = np.asarray(words).view(np.int64).reshape(blocks, cols, WORDS_PER_COL)
+    l0 = _field(wd)
+    rest = (wd - l0) >> LANE_BITS
+    l1 = _field(rest)
+    l2 = (rest - l1) >> LANE_BITS
+    lanes = np.stack([l0, l1, l2], axis=-1)  # block, col, word, lane
+    if lanes.min() < _I8[0] or lanes.max() > _I8[1]:
+        raise CartridgeError("lane-layout weights: a word holds a field outside int8")
+    w = lanes.transpose(0, 2, 3, 1).reshape(blocks * BLOCK_ROWS, cols)
+    if np.any(w[rows:] != 0):
+        raise CartridgeError("lane-layout weights: padding rows must be 0")
+    return w[:rows].astype(np.int8)

@@ -57,13 +57,12 @@ fn matvec(m: &Model, lin: &LinearRef, x: &[i8], row0: usize, row1: usize, acc: &
         assert!(xu.len() >= lin.cols && row0 % matvec::BLOCK_ROWS == 0);
         // SAFETY: the words section holds lanes_bytes(rows, cols) bytes (Model::parse),
         // 8-aligned; block row0 / 12 starts at byte (row0 / 12) * cols * 32 (row0 is a
-        // block boundary, checked) and rows [row0, row1) lie in it; rowsum holds `rows`
-        // i32; x and xu hold >= cols entries and acc >= row1 - row0 (checked).
+        // block boundary, checked) and rows [row0, row1) lie in it; x and xu hold >= cols
+        // entries and acc >= row1 - row0 (checked).
         unsafe {
-            let sum = matvec::offset_inputs(x.as_ptr(), lin.cols, xu.as_mut_ptr());
+            matvec::widen_inputs(x.as_ptr(), lin.cols, xu.as_mut_ptr());
             let w = m.at(lin.w + row0 / matvec::BLOCK_ROWS * lin.cols * 8 * matvec::WORDS_PER_COL) as *const u64;
-            let rowsum = (m.at(lin.rowsum) as *const i32).add(row0);
-            let op = matvec::LanesOp { w, xu: xu.as_ptr(), sum_xu: sum, rows: row1 - row0, cols: lin.cols, rowsum, out: acc.as_mut_ptr() };
+            let op = matvec::LanesOp { w, xu: xu.as_ptr(), rows: row1 - row0, cols: lin.cols, out: acc.as_mut_ptr() };
             matvec::matvec_lanes(&op)
         }
         return;

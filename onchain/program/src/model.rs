@@ -8,8 +8,8 @@ pub const MAGIC: &[u8; 8] = b"MELEEWM1";
 pub const LAYOUT_VERSION: u16 = 1;
 /// Weight layout 1: row-major i8 matrices, the baseline `matvec_packed` kernel.
 pub const WEIGHT_LAYOUT_ROWMAJOR: u16 = 1;
-/// Weight layout 2: offset-binary u8 weights in 21-bit lanes plus row sums, the SWAR
-/// `matvec_lanes` kernel (12-row blocks; see kernels::matvec).
+/// Weight layout 2: int8 weights three to a u64 in 21-bit fields, the SWAR `matvec_lanes`
+/// kernel (12-row blocks; see kernels::matvec).
 pub const WEIGHT_LAYOUT_LANES: u16 = 2;
 pub const MANIFEST_HEADER: usize = 160;
 pub const LAYER_QUANT_SIZE: usize = 32;
@@ -111,12 +111,11 @@ pub struct LayerQuant {
 }
 
 /// Byte offsets of one `Linear(rows x cols)` inside the weights blob.
-/// Layout 1: `w` is rows*cols i8 row-major and `rowsum` is unused (0).
-/// Layout 2: `w` is `matvec::lanes_bytes(rows, cols)` of lane words, `rowsum` rows x i32.
+/// Layout 1: `w` is rows*cols i8 row-major.
+/// Layout 2: `w` is `matvec::lanes_bytes(rows, cols)` of lane words.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LinearRef {
     pub w: usize,
-    pub rowsum: usize,
     pub bias: usize,
     pub mult: usize,
     pub rows: usize,
@@ -259,17 +258,12 @@ impl Cursor {
     }
     fn linear(&mut self, rows: usize, cols: usize) -> LinearRef {
         self.align8();
-        let (w, rowsum) = if self.lanes {
-            let w = self.take(crate::kernels::matvec::lanes_bytes(rows, cols));
-            (w, self.take(4 * rows))
-        } else {
-            (self.take(rows * cols), 0)
-        };
+        let w = self.take(if self.lanes { crate::kernels::matvec::lanes_bytes(rows, cols) } else { rows * cols });
         self.align8();
         let bias = self.take(4 * rows);
         let mult = self.take(4 * rows);
         self.align8();
-        LinearRef { w, rowsum, bias, mult, rows, cols }
+        LinearRef { w, bias, mult, rows, cols }
     }
 }
 
