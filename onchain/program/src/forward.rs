@@ -12,8 +12,9 @@ pub struct Scratch {
     pub xn: [i8; MAX_D],
     pub acc: [i32; MAX_R],
     pub z: [i8; MAX_E],
-    pub xa: [i8; MAX_E],
     pub out: [i16; MAX_OUT],
+    /// The lanes kernel's widened input; in `ssm`, SiLU(x) of the layer as i64 (the
+    /// scan's and the skip's multiplier).
     pub xu: [u64; MAX_E],
     pub b: [i64; MAX_N],
     pub c: [i64; MAX_N],
@@ -220,67 +221,86 @@ pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut 
     let q = m.layer_quant(layer);
     let lin = lay.in_proj;
     assert!(f.acc.len() >= lin.rows && f.gy.len() >= e && h.len() >= e * n && n <= MAX_N && e <= MAX_E);
-    // SAFETY: bias and mult hold lin.rows i32 (Model::parse), silu_x/silu_z 256 i8, and
-    // every index below is < lin.rows or in 0..256 (sat8 + 128).
-    let (bias, mult) = unsafe { (m.at(lin.bias) as *const i32, m.at(lin.mult) as *const i32) };
-    let (silu_x, silu_z) = unsafe { (m.at(lay.silu_x) as *const i8, m.at(lay.silu_z) as *const i8) };
-    let s_in = q.s_in;
-    let rq = |r: usize| -> i64 {
-        // SAFETY: r < lin.rows (callers below).
-        let (bv, mv) = unsafe { (*bias.add(r) as i64, *mult.add(r) as i64) };
-        sat8(rshift_round((f.acc[r] as i64).wrapping_add(bv).wrapping_mul(mv), s_in))
-    };
-    for i in 0..e {
-        s.z[i] = rq(i) as i8;
-        // SAFETY: rq is in [-128, 127].
-        s.xa[i] = unsafe { *silu_x.add((rq(e + i) + 128) as usize) };
+    // SAFETY: bias and mult hold lin.rows i32 (Model::parse), silu_x/silu_z 256 i8; acc
+    // holds lin.rows i32 (asserted); z, xu hold MAX_E >= e and b, c MAX_N >= n entries.
+    // Every index below is < lin.rows, < e, < n, or in 0..256 (an i8 + 128).
+    unsafe {
+        let (bias, mult) = (m.at(lin.bias) as *const i32, m.at(lin.mult) as *const i32);
+        let silu_x = (m.at(lay.silu_x) as *const i8).add(128);
+        let acc = f.acc.as_ptr();
+        let (s_in, round) = (q.s_in, (1i64 << q.s_in) >> 1);
+        let rq = |r: usize| -> i64 {
+            sat8((*acc.add(r) as i64).wrapping_add(*bias.add(r) as i64).wrapping_mul(*mult.add(r) as i64).wrapping_add(round) >> s_in)
+        };
+        let (zp, xap) = (s.z.as_mut_ptr(), s.xu.as_mut_ptr() as *mut i64);
+        for i in 0..e {
+            *zp.add(i) = rq(i) as i8;
+            *xap.add(i) = *silu_x.offset(rq(e + i) as isize) as i64;
+        }
+        let (bp, cp) = (s.b.as_mut_ptr(), s.c.as_mut_ptr());
+        for i in 0..n {
+            *bp.add(i) = rq(2 * e + i);
+            *cp.add(i) = rq(2 * e + n + i);
+        }
     }
-    for i in 0..n {
-        s.b[i] = rq(2 * e + i);
-        s.c[i] = rq(2 * e + n + i);
-    }
+    let silu_z = unsafe { (m.at(lay.silu_z) as *const i8).add(128) };
     // Pass 1, per head: dt, decay, and the scan of each of its channels. Only the scan's
     // operands are live across it, so the compiler keeps them in registers.
-    let hp = h.as_mut_ptr();
     let (b, c) = (s.b.as_ptr(), s.c.as_ptr());
+    let (s_u, round_u) = (q.s_u, (1i64 << q.s_u) >> 1);
     for hd in 0..heads {
         let row = 2 * e + 2 * n + hd;
-        let idx = clamp(rq_raw(m, &lin, f.acc[row], row, s_in) + SOFTPLUS_ZERO, 0, LUT_SIZE as i64 - 1);
+        let idx = clamp(requant(m, &lin, f.acc[row], row, q.s_in) + SOFTPLUS_ZERO, 0, LUT_SIZE as i64 - 1);
         let dt = w_u32(m, m.softplus, idx as usize);
         let decay = decay_q20(m, w_u32(m, lay.a_q16, hd), dt);
         let du = dt.wrapping_mul(w_i32(m, lay.u_mult, hd));
-        for ch in hd * p..hd * p + p {
-            let dbx = sat32(rshift_round(du.wrapping_mul(s.xa[ch] as i64), q.s_u));
-            // SAFETY: ch < e, so the row ch*n..ch*n+n lies in h (asserted); b and c hold
-            // n <= MAX_N entries.
-            s.y_acc[ch] = unsafe {
-                if n == scan::SCAN_BLOCK && scan::cannot_saturate(decay, dbx) {
-                    scan::scan_block_unclamped(hp.add(ch * n), b, c, decay, dbx, 0)
-                } else if n == scan::SCAN_BLOCK {
-                    scan::scan_block(hp.add(ch * n), b, c, decay, dbx, 0)
-                } else {
-                    scan::scan_channel(hp.add(ch * n), b, c, n, decay, dbx)
+        // The whole head takes the unclamped scan when even its largest possible dbx
+        // cannot saturate a state: |dbx| <= (|du| * 128 + round) >> s_u, + 1 for the floor
+        // of a negative value (|du| < 2^55 keeps |du| * 128 from wrapping).
+        let abs_du = du.unsigned_abs();
+        let unclamped = n == scan::SCAN_BLOCK
+            && abs_du < 1 << 55
+            && scan::cannot_saturate(decay, ((((abs_du << 7) as i64) + round_u) >> s_u) + 1);
+        // SAFETY: channels hd*p..hd*p+p < e: their state rows (n i32 each) lie in h
+        // (asserted) and xu, y_acc hold MAX_E >= e entries; b and c hold n <= MAX_N.
+        unsafe {
+            let (mut hp, end) = (h.as_mut_ptr().add(hd * p * n), h.as_mut_ptr().add((hd + 1) * p * n));
+            let (mut xap, mut yp) = ((s.xu.as_ptr() as *const i64).add(hd * p), s.y_acc.as_mut_ptr().add(hd * p));
+            if unclamped {
+                while hp < end {
+                    let dbx = sat32(du.wrapping_mul(*xap).wrapping_add(round_u) >> s_u);
+                    *yp = scan::scan_block_unclamped(hp, b, c, decay, dbx, 0);
+                    hp = hp.add(n);
+                    xap = xap.add(1);
+                    yp = yp.add(1);
                 }
-            };
+            } else {
+                while hp < end {
+                    let dbx = sat32(du.wrapping_mul(*xap).wrapping_add(round_u) >> s_u);
+                    *yp = scan::scan_channel(hp, b, c, n, decay, dbx);
+                    hp = hp.add(n);
+                    xap = xap.add(1);
+                    yp = yp.add(1);
+                }
+            }
         }
     }
     // Pass 2, per channel: y = C.h + D.x, SiLU gate.
+    let (m_y, m_g, s_y, s_g) = (q.m_y, q.m_g, q.s_y, q.s_g);
+    let (round_y, round_g) = ((1i64 << s_y) >> 1, (1i64 << s_g) >> 1);
     for hd in 0..heads {
         let dskip = w_i64(m, lay.d_skip, hd);
-        for ch in hd * p..hd * p + p {
-            let xa = s.xa[ch] as i64;
-            let y = sat8(rshift_round(s.y_acc[ch].wrapping_mul(q.m_y).wrapping_add(xa.wrapping_mul(dskip)), q.s_y));
-            // SAFETY: z is an i8, so z + 128 is in 0..256.
-            let gz = unsafe { *silu_z.add((s.z[ch] as i64 + 128) as usize) } as i64;
-            f.gy[ch] = sat8(rshift_round(y.wrapping_mul(gz).wrapping_mul(q.m_g), q.s_g)) as i8;
+        // SAFETY: channels hd*p..hd*p+p < e index xu, z, y_acc (MAX_E) and gy (asserted);
+        // silu_z is offset by 128, so an i8 indexes it.
+        unsafe {
+            for ch in hd * p..hd * p + p {
+                let xa = *(s.xu.as_ptr() as *const i64).add(ch);
+                let y = sat8((*s.y_acc.as_ptr().add(ch)).wrapping_mul(m_y).wrapping_add(xa.wrapping_mul(dskip)).wrapping_add(round_y) >> s_y);
+                let gz = *silu_z.offset(*s.z.as_ptr().add(ch) as isize) as i64;
+                *f.gy.as_mut_ptr().add(ch) = sat8(y.wrapping_mul(gz).wrapping_mul(m_g).wrapping_add(round_g) >> s_g) as i8;
+            }
         }
     }
-}
-
-/// rshift_round((acc + bias[r]) * mult[r], shift) (intref.linear's requantization).
-#[inline(always)]
-fn rq_raw(m: &Model, lin: &LinearRef, acc: i32, r: usize, shift: u32) -> i64 {
-    requant(m, lin, acc, r, shift)
 }
 
 /// Step 3 of a layer, by row chunks: out_proj rows [row0, row1) added to the residual.

@@ -170,6 +170,7 @@ pub unsafe fn scan_block(h: *mut i32, b: *const i64, c: *const i64, decay: i64, 
 pub unsafe fn scan_channel(h: *mut i32, b: *const i64, c: *const i64, n: usize, decay: i64, dbx: i64) -> i64 {
     let mut y = 0i64;
     let mut j = 0;
+    // The clamping block, SCAN_BLOCK states at a time (all of a channel when N = 16).
     while j + SCAN_BLOCK <= n {
         // SAFETY: j + SCAN_BLOCK <= n.
         y = scan_block(h.add(j), b.add(j), c.add(j), decay, dbx, y);
