@@ -228,20 +228,14 @@ pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut 
         let (bias, mult) = (m.at(lin.bias) as *const i32, m.at(lin.mult) as *const i32);
         let silu_x = (m.at(lay.silu_x) as *const i8).add(128);
         let acc = f.acc.as_ptr();
-        let (s_in, round) = (q.s_in, (1i64 << q.s_in) >> 1);
-        let rq = |r: usize| -> i64 {
-            sat8((*acc.add(r) as i64).wrapping_add(*bias.add(r) as i64).wrapping_mul(*mult.add(r) as i64).wrapping_add(round) >> s_in)
-        };
+        let s_in = q.s_in;
         let (zp, xap) = (s.z.as_mut_ptr(), s.xu.as_mut_ptr() as *mut i64);
-        for i in 0..e {
-            *zp.add(i) = rq(i) as i8;
-            *xap.add(i) = *silu_x.offset(rq(e + i) as isize) as i64;
-        }
         let (bp, cp) = (s.b.as_mut_ptr(), s.c.as_mut_ptr());
-        for i in 0..n {
-            *bp.add(i) = rq(2 * e + i);
-            *cp.add(i) = rq(2 * e + n + i);
-        }
+        // One loop per destination keeps the live pointers few (no spills).
+        requant8(acc, bias, mult, e, s_in, |i, v| *zp.add(i) = v as i8);
+        requant8(acc.add(e), bias.add(e), mult.add(e), e, s_in, |i, v| *xap.add(i) = *silu_x.offset(v as isize) as i64);
+        requant8(acc.add(2 * e), bias.add(2 * e), mult.add(2 * e), n, s_in, |i, v| *bp.add(i) = v);
+        requant8(acc.add(2 * e + n), bias.add(2 * e + n), mult.add(2 * e + n), n, s_in, |i, v| *cp.add(i) = v);
     }
     let silu_z = unsafe { (m.at(lay.silu_z) as *const i8).add(128) };
     // Pass 1, per head: dt, decay, and the scan of each of its channels. Only the scan's
@@ -300,6 +294,19 @@ pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut 
                 *f.gy.as_mut_ptr().add(ch) = sat8(y.wrapping_mul(gz).wrapping_mul(m_g).wrapping_add(round_g) >> s_g) as i8;
             }
         }
+    }
+}
+
+/// For i < count: put(i, sat8(rshift_round((acc[i] + bias[i]) * mult[i], shift))).
+///
+/// # Safety
+/// `acc`, `bias`, `mult` have `count` readable i32.
+#[inline(always)]
+unsafe fn requant8(acc: *const i32, bias: *const i32, mult: *const i32, count: usize, shift: u32, mut put: impl FnMut(usize, i64)) {
+    let round = (1i64 << shift) >> 1;
+    for i in 0..count {
+        let v = (*acc.add(i) as i64).wrapping_add(*bias.add(i) as i64).wrapping_mul(*mult.add(i) as i64);
+        put(i, sat8(v.wrapping_add(round) >> shift));
     }
 }
 
