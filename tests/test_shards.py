@@ -1,7 +1,6 @@
 """Weights larger than one account (10 MiB cap) are split into 8 MiB shards; the target
-preset (~19 MB of weights in layout 1) runs from three shard accounts, bit-exact with the
-reference. (In layout 2 target needs 8 shards, more than run_inference takes; `small` in
-layout 2 needs 2 and is run here too.)"""
+preset runs from three shard accounts in layout 1 (~19 MB of weights) and from eight in
+layout 2 (~65 MB), bit-exact with the reference; `small` in layout 2 needs two."""
 import re
 
 import numpy as np
@@ -63,6 +62,25 @@ def test_shards_out_of_order_or_missing_are_rejected(target):
     res = vm.send(missing)
     assert not res.ok and re.search(r"Custom\(4\)", res.error)
     assert ds.frame() == frame and ds.next_step() == 0
+
+
+def test_target_lane_layout_bit_exact_across_eight_shards(so_path):
+    cart = R.random_cartridge("target", seed=13)
+    assert cart.weight_layout == C.WEIGHT_LAYOUT_LANES
+    rng = np.random.default_rng(14)
+    vm = ProgramVM(so_path)
+    state = R.random_state(rng)
+    ds = DirectSession(vm, cart, state)
+    assert len(ds.weights) == 8 == C.PROGRAM_MAX_SHARDS
+    hidden = IR.new_hidden(cart)
+    for frame in range(2):
+        ctrl = R.random_controls(rng)
+        ds.set_controls(ctrl)
+        res = ds.step([3] * (ds.steps // 3) + [ds.steps % 3] * (ds.steps % 3 > 0))
+        assert all(r.ok for r in res), next(r.error for r in res if not r.ok)
+        state, _, hidden = IR.step(cart, state, ctrl, hidden)
+        assert np.array_equal(ds.fighters(), state), f"frame {frame}: state differs"
+        assert np.array_equal(ds.hidden_state(), hidden), f"frame {frame}: hidden differs"
 
 
 def test_small_lane_layout_bit_exact_across_two_shards(so_path):

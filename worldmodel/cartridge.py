@@ -94,7 +94,7 @@ Q20 = 1 << 20
 # first, so every kernel reads one contiguous slice.
 SHARD_BYTES = 1 << 23
 # run_inference takes at most this many weight shard accounts (model.rs MAX_SHARDS).
-PROGRAM_MAX_SHARDS = 4
+PROGRAM_MAX_SHARDS = 8
 
 # Per-player state fields, in the order they live in SessionState (i16 each).
 FIELDS = (

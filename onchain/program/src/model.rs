@@ -32,7 +32,7 @@ pub const MAX_SHIFT: u32 = 62;
 /// Blob bytes per weights account (cartridge.SHARD_BYTES); no section straddles shards.
 pub const SHARD_SHIFT: u32 = 23;
 pub const SHARD_BYTES: usize = 1 << SHARD_SHIFT;
-pub const MAX_SHARDS: usize = 4;
+pub const MAX_SHARDS: usize = 8;
 pub const MAX_CLASSES: u8 = 64;
 
 pub const ENC_NONE: u8 = 0;

@@ -21,7 +21,7 @@ pub const DISCRIMINATOR: u8 = 6;
 ///   1. `[WRITE]` HiddenState
 ///   2. `[]`      InputBuffer
 ///   3. `[]`      ModelManifest (finalized)
-///   4.. `[]`     ModelWeights shards 0, 1, ... (as many as the blob needs, at most 4)
+///   4.. `[]`     ModelWeights shards 0, 1, ... (as many as the blob needs, at most 8)
 ///
 /// Data (after the discriminator), 10 bytes:
 ///   0 u64 expected_frame | 8 u16 step_count (0 or 0xFFFF: all remaining steps)
