@@ -17,8 +17,9 @@ pub mod sys;
 mod entrypoint {
     use pinocchio::{AccountView, Address, ProgramResult};
 
-    // At most 8 accounts are read: keeps the entrypoint's account array small on the stack.
-    pinocchio::program_entrypoint!(process_instruction, 8);
+    // At most 12 accounts are read (run_inference: 4 + up to 8 weight shards): keeps the
+    // entrypoint's account array small on the stack.
+    pinocchio::program_entrypoint!(process_instruction, 12);
     pinocchio::no_allocator!();
     pinocchio::nostd_panic_handler!();
 
