@@ -282,5 +282,6 @@ class EmbeddedBackend(Backend):
 
 def _steps_from_manifest(manifest: bytes) -> int:
     """Steps per frame from the manifest's dimensions (mirrors model::Dims)."""
+    (layout,) = struct.unpack_from("<H", manifest, 10)
     d, e, n, p, layers = struct.unpack_from("<5H", manifest, 12)
-    return steps.steps_per_frame(C.Preset("onchain", d, e, n, p, layers))
+    return steps.steps_per_frame(C.Preset("onchain", d, e, n, p, layers), layout)

@@ -16,7 +16,7 @@ def test_demo_session(so_path, capsys):
     rc, out = run_cli(capsys, "--so", str(so_path), "demo-session", "--frames", "12", "--json")
     res = json.loads(out)
     assert rc == 0 and res["frames"] == 12 and res["rent_refunded"] is True
-    assert 1_400_000 < res["cu_per_frame_p50"] <= res["cu_per_frame_max"]
+    assert 0 < res["cu_per_frame_p50"] <= res["cu_per_frame_max"]
     rc, again = run_cli(capsys, "--so", str(so_path), "demo-session", "--frames", "12", "--json")
     assert json.loads(again)["final_state_sha256"] == res["final_state_sha256"]  # deterministic
     rc, other = run_cli(capsys, "--so", str(so_path), "demo-session", "--frames", "12", "--seed", "1", "--json")
