@@ -168,7 +168,8 @@ class Game:
             r.draw_panel("Waiting for the session", [f"session {self.session.session_id}"])
         else:
             fighters = [decode(f) for f in view.fighters]
-            r.frame(fighters)
+            ghosts = getattr(self.session, "ghosts", None)
+            r.frame(fighters, [decode(g) for g in ghosts()] if ghosts else None)
             if self.hud_on:
                 show = self.settings.section("hud")
                 fps = None
@@ -179,7 +180,7 @@ class Game:
                     frame=view.frame, fps=fps, cu=self.cu[-1] if self.cu else None,
                     ms=self.inference_ms[-1] if self.inference_ms else None, latency_ms=self.latency_ms,
                     model=self.model_name, backend=self.backend_name,
-                    extra=tuple(self._sources())), show)
+                    extra=tuple(self._sources()) + tuple(getattr(self.session, "hud_lines", tuple)())), show)
             if self._game_over() and self.menu is None and self.controls is None:
                 alive = [p for p, f in enumerate(fighters) if not f.dead]
                 title = f"GAME!  P{alive[0] + 1} wins" if len(alive) == 1 else "GAME!"

@@ -89,15 +89,20 @@ def build_session(settings: S.Settings, args):
     from . import backends
     from .session import LocalSession, OnlineSession, SpectateSession
     mode = args.mode
-    if mode == "local":
+    if mode in ("local", "replay"):
+        from solders.keypair import Keypair
+
         from .model import resolve
         model = resolve(settings["model"])
+        p1, where = backends.load_keypair(settings["keypair"])
+        if mode == "replay":
+            from . import replay
+            session = replay.build(settings, args, backends.embedded_backend, model, (p1, Keypair()))
+            return session, model.name, session.backend.name, where
         if settings["backend.kind"] == "embedded":
             backend = backends.embedded_backend()
         else:
             backend = backends.remote_backend(settings["backend.url"], settings["backend.ws_url"])
-        p1, where = backends.load_keypair(settings["keypair"])
-        from solders.keypair import Keypair
         session_id = args.session if args.session is not None else settings["session_id"]
         return LocalSession(backend, model.cartridge, session_id, (p1, Keypair())), model.name, backend.name, where
     if args.session is None:
@@ -120,9 +125,6 @@ def run(settings: S.Settings, args) -> int:
     from .backends import GameSetupError
     from .stage import load as load_stage
 
-    if args.mode == "replay":
-        from .replay import run_replay
-        return run_replay(settings, args)
     if args.headless:
         try:
             script = scripts.get(args.script)

@@ -20,10 +20,10 @@ SHIELD_FULL = 60.0  # Melee's full shield health
 # The action categories, in id order, come from the model's dataset module when it defines
 # them; otherwise this list (the game only uses the names to choose a pose).
 FALLBACK_CATEGORIES = (
-    "stand", "walk", "dash", "run", "crouch", "jumpsquat", "jump", "fall", "land",
-    "attack_ground", "attack_smash", "attack_air", "special", "grab", "throw", "shield",
-    "roll", "spotdodge", "airdodge", "hitstun", "tumble", "knockdown", "getup", "ledge",
-    "ledge_action", "helpless", "teeter", "turn", "dead", "entry", "other", "other2",
+    "dead", "respawn", "idle", "walk", "turn", "dash_run", "jumpsquat", "jump",
+    "fall", "special_fall", "tumble", "crouch", "landing", "jab", "tilt_dash_attack", "smash",
+    "aerial", "aerial_landing", "damage", "item", "shield", "downed", "tech", "shield_break",
+    "grab", "throw", "grabbed_thrown", "dodge", "ledge", "special", "other", "unused",
 )
 
 
@@ -93,31 +93,42 @@ def decode(raw) -> Fighter:
     )
 
 
-# Pose families, chosen from the category name; the first keyword that matches wins.
+# Pose family per category name: the dataset's names exactly, then keywords for any other
+# category list a model may bring (the first keyword that matches wins).
+POSE_OF = {
+    "dead": "dead", "respawn": "stand", "idle": "stand", "walk": "walk", "turn": "walk",
+    "dash_run": "run", "jumpsquat": "crouch", "jump": "jump", "fall": "fall", "special_fall": "hurt",
+    "tumble": "hurt", "crouch": "crouch", "landing": "land", "jab": "attack", "tilt_dash_attack": "attack",
+    "smash": "smash", "aerial": "aerial", "aerial_landing": "land", "damage": "hurt", "item": "special",
+    "shield": "shield", "downed": "down", "tech": "dodge", "shield_break": "hurt", "grab": "grab",
+    "throw": "grab", "grabbed_thrown": "hurt", "dodge": "dodge", "ledge": "ledge", "special": "special",
+}
 POSE_KEYWORDS = (
-    ("dead", ("dead", "ko", "death")),
+    ("hurt", ("hitstun", "damage", "tumble", "hurt", "helpless", "thrown", "break")),
+    ("dead", ("dead", "death")),
     ("shield", ("shield", "guard")),
-    ("dodge", ("roll", "dodge", "escape")),
-    ("hurt", ("hitstun", "damage", "tumble", "hurt", "helpless", "fly")),
+    ("dodge", ("roll", "dodge", "escape", "tech")),
     ("down", ("knockdown", "down", "lying", "getup")),
     ("ledge", ("ledge", "cliff")),
+    ("land", ("land",)),
     ("grab", ("grab", "throw", "catch")),
-    ("aerial", ("attack_air", "aerial", "air_attack")),
+    ("aerial", ("aerial", "air_attack")),
     ("smash", ("smash",)),
     ("special", ("special",)),
     ("attack", ("attack", "jab", "tilt")),
-    ("crouch", ("crouch", "squat", "jumpsquat")),
+    ("crouch", ("crouch", "squat")),
     ("run", ("run", "dash")),
     ("walk", ("walk", "turn", "teeter")),
     ("jump", ("jump",)),
     ("fall", ("fall", "air")),
-    ("land", ("land",)),
-    ("stand", ("stand", "idle", "wait", "entry")),
+    ("stand", ("stand", "idle", "wait", "entry", "respawn")),
 )
 
 
 def pose(f: Fighter) -> str:
     name = f.action_name.lower()
+    if name in POSE_OF:
+        return POSE_OF[name]
     for family, words in POSE_KEYWORDS:
         if any(w in name for w in words):
             return family

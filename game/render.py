@@ -163,6 +163,8 @@ class Renderer:
                 c = [round(v * (0.35 + 0.65 * i / len(pts))) for v in PLAYER_COLORS[player]]
                 pygame.draw.line(surf, c, pts[i - 1], pts[i], width)
         family, (head, neck, hip, hand_f, hand_b, foot_f, foot_b) = self._skeleton(f)
+        if family == "dead":  # between stocks: nothing to draw until the respawn
+            return
         width = 2 if ghost else 4
         if family == "dodge":
             color = [round(c * 0.6 + 255 * 0.4) for c in color]

@@ -58,8 +58,10 @@ def _check(outcome, what: str) -> None:
 class LocalSession(Session):
     local_players = (0, 1)
 
-    def __init__(self, backend: Backend, cartridge, session_id: int, keys: tuple[Keypair, Keypair]):
+    def __init__(self, backend: Backend, cartridge, session_id: int, keys: tuple[Keypair, Keypair],
+                 start_state=None):
         self.backend, self.cartridge, self.session_id, self.keys = backend, cartridge, session_id, keys
+        self.start_state = start_state  # (2, 16) fighters to start from; None = the program's default
         self.model_id: int | None = None
         self._view: SessionView | None = None
 
@@ -69,7 +71,15 @@ class LocalSession(Session):
             if upload is None:
                 raise GameSetupError(f"backend {self.backend.name} cannot upload a model")
             self.model_id = upload(self.cartridge)
-        _check(self.backend.create_session(self.session_id, self.model_id, self.keys[0]), "create_session")
+        if self.start_state is None:
+            created = self.backend.create_session(self.session_id, self.model_id, self.keys[0])
+        else:
+            try:  # the embedded backend can start a session from any state (replays)
+                created = self.backend.create_session(self.session_id, self.model_id, self.keys[0],
+                                                      fighters=self.start_state)
+            except TypeError:
+                raise GameSetupError(f"backend {self.backend.name} cannot start a session from a given state") from None
+        _check(created, "create_session")
         _check(self.backend.join_session(self.session_id, self.keys[1]), "join_session")
         self._view = self.backend.session(self.session_id)
         if self._view is None:

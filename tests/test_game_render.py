@@ -20,7 +20,7 @@ def display():
 
 def row(**values) -> list[int]:
     r = [0] * len(FIELDS)
-    defaults = dict(facing=1, stocks=4, shield=60 * 16)
+    defaults = dict(facing=1, stocks=4, shield=60 * 16, action=fighter.CATEGORIES.index("idle"))
     for k, v in {**defaults, **values}.items():
         r[FIELDS.index(k)] = v
     return r
