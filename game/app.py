@@ -181,7 +181,7 @@ class Game:
                     ms=self.inference_ms[-1] if self.inference_ms else None, latency_ms=self.latency_ms,
                     model=self.model_name, backend=self.backend_name,
                     extra=tuple(self._sources()) + tuple(getattr(self.session, "hud_lines", tuple)())), show)
-            if self._game_over() and self.menu is None and self.controls is None:
+            if self._game_over() and self.menu is None and self.controls is None and not self.headless:
                 alive = [p for p, f in enumerate(fighters) if not f.dead]
                 title = f"GAME!  P{alive[0] + 1} wins" if len(alive) == 1 else "GAME!"
                 r.draw_panel(title, ["Enter: new game", "C: keep watching", "Esc: menu"])
