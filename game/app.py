@@ -195,6 +195,8 @@ class Game:
             self.controls.draw()
         elif self.menu is not None:
             self.menu.draw(r)
+        # The display surface follows window resizes; fetch it rather than keep a stale one.
+        self.window = pygame.display.get_surface() or self.window
         render.present(self.window, r.surface, self.settings["window.scale"])
         pygame.display.flip()
         done = time.perf_counter()

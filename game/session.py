@@ -183,6 +183,7 @@ class OnlineSession(Session):
         self._sent_frame = -1
         self._sender: threading.Thread | None = None
         self._stop = threading.Event()
+        self.sent = 0
 
     def start(self) -> None:
         view = self.backend.session(self.session_id)
@@ -209,8 +210,20 @@ class OnlineSession(Session):
             try:
                 out = self.backend.submit_input(self.session_id, self.key, frame, ctrl)
                 self.last_error = None if out.ok else out.error
+                self.sent += 1
             except BackendError as e:
                 self.last_error = str(e)
+            finally:
+                self.outbox.task_done()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued input has been answered (tests, clean shutdown)."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.outbox.unfinished_tasks == 0:  # put and not yet answered (or replaced)
+                return True
+            time.sleep(0.001)
+        return False
 
     def tick(self, ctrls: dict[int, ControllerInput]) -> TickResult | None:
         view = self.follower.view()
@@ -219,6 +232,7 @@ class OnlineSession(Session):
         item = (view.frame, ctrls[self.player])
         try:  # latest wins: a stale input still queued is replaced, never waited for
             self.outbox.get_nowait()
+            self.outbox.task_done()
         except queue.Empty:
             pass
         self.outbox.put_nowait(item)
@@ -229,6 +243,7 @@ class OnlineSession(Session):
         return self.follower.view()
 
     def close(self) -> None:
+        self.flush(1.0)
         self._stop.set()
         self.follower.stop()
 

@@ -15,6 +15,7 @@ from solders.keypair import Keypair  # noqa: E402
 from game import model as M  # noqa: E402
 from game import scripts  # noqa: E402
 from game.session import LocalSession  # noqa: E402
+from onchain.backend import NEUTRAL  # noqa: E402
 from onchain.embedded import EmbeddedBackend, default_start_state  # noqa: E402
 from worldmodel import intref  # noqa: E402
 
@@ -63,3 +64,100 @@ def test_client_inputs_reach_the_program_bit_exact(so_path):
 def test_bad_model_choice_is_a_clear_error():
     with pytest.raises(M.ModelError, match="no manifest.bin"):
         M.resolve("no-such-model")
+
+
+class Serialized:
+    """The embedded backend behind a lock, standing in for a remote endpoint: online sessions
+    send inputs from their own thread, and one LiteSVM must not be entered twice at once."""
+
+    def __init__(self, backend):
+        import threading
+        self._backend, self._lock = backend, threading.Lock()
+        self.name = backend.name
+
+    def __getattr__(self, name):
+        attr = getattr(self._backend, name)
+        if not callable(attr):
+            return attr
+
+        def locked(*a, **kw):
+            with self._lock:
+                return attr(*a, **kw)
+        return locked
+
+
+def test_online_players_and_spectator_over_the_backend_interface(so_path):
+    from game.session import OnlineSession, SpectateSession
+
+    backend = EmbeddedBackend(so_path)
+    model = M.resolve("random")
+    model_id = backend.upload_model(model.cartridge)
+    shared = Serialized(backend)
+    k1, k2 = Keypair(), Keypair()
+    with pytest.raises(Exception, match="does not exist"):
+        OnlineSession(shared, 11, 1, k2, None).start()  # player 2 cannot create
+    p1 = OnlineSession(shared, 11, 0, k1, model_id)
+    p1.start()
+    p2 = OnlineSession(shared, 11, 1, k2, None)
+    p2.start()
+    watcher = SpectateSession(shared, 11)
+    watcher.start()
+    state = np.asarray(watcher.view().fighters, dtype=np.int16)
+    hidden = intref.new_hidden(model.cartridge)
+    script = scripts.get("demo")
+    for frame in range(4):
+        c1, c2 = script(frame * 7)
+        p1.tick({0: c1, 1: NEUTRAL})  # each desktop sends only its own player
+        p2.tick({0: NEUTRAL, 1: c2})
+        assert p1.flush() and p2.flush() and p1.last_error is None and p2.last_error is None
+        assert shared.run_inference(11, frame).ok  # the crank
+        state, _, hidden = intref.step(model.cartridge, state, np.array([c1.as_row(), c2.as_row()]), hidden)
+        for s in (p1, p2, watcher):
+            view = s.view()  # pushed by subscription, never fetched by the render path
+            assert view.frame == frame + 1 and np.array_equal(np.asarray(view.fighters, np.int16), state)
+    for s in (p1, p2, watcher):
+        s.close()
+    backend.close()
+
+
+def test_interactive_loop_pauses_and_keeps_a_fixed_timestep(so_path, tmp_path):
+    import threading
+    import time
+
+    from game import settings as S
+    from game.app import Game
+    from game.input import Inputs
+    from game.render import Renderer
+    from game.stage import load
+
+    pygame.display.init()
+    try:
+        settings = S.Settings({"window.width": 640, "window.height": 360}, path=tmp_path / "s.yaml")
+        backend = EmbeddedBackend(so_path)
+        session = LocalSession(backend, M.resolve("random").cartridge, 3, (Keypair(), Keypair()))
+        session.start()
+        game = Game(settings, session, Renderer(load("battlefield")), model_name="random", backend_name="embedded",
+                    inputs=Inputs(settings, gamepads=False))
+
+        def run_for(seconds: float) -> float:
+            game.running = True
+            timer = threading.Timer(seconds, lambda: pygame.event.post(pygame.event.Event(pygame.QUIT)))
+            t0 = time.perf_counter()
+            timer.start()
+            game.run()
+            timer.join()
+            return time.perf_counter() - t0
+
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE))  # pause menu
+        run_for(0.3)
+        assert game.menu is not None and game.ticks == 0, "local play is paused while the menu is open"
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE))  # back to the game
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=S.key_code("d")))  # P1 holds right
+        elapsed = run_for(0.4)
+        assert game.menu is None and game.ticks >= 1
+        assert game.ticks <= elapsed * 60 + 1, "never more than one tick per 1/60 s"
+        assert session.view().frame == game.ticks, "every tick advanced the session one frame"
+        assert len(game.present_times) > 1 and game.latency_ms is not None and game.latency_ms > 0
+        backend.close()
+    finally:
+        pygame.quit()
