@@ -28,14 +28,20 @@ def embedded_backend() -> Backend:
         raise GameSetupError(f"{e} (run `make build`)") from None
 
 
-def remote_backend(url: str, ws_url: str = "") -> Backend:
+def remote_backend(url: str, ws_url: str = "", program_id: str = "") -> Backend:
     try:
         from onchain.remote import RemoteBackend
     except ImportError as e:
         raise GameSetupError(
             "online and spectate modes need the remote backend (onchain.remote), which this checkout "
             f"does not have yet ({e})") from None
-    kwargs = {"ws_url": ws_url} if ws_url else {}
+    kwargs: dict = {"ws_url": ws_url} if ws_url else {}
+    if program_id:
+        from solders.pubkey import Pubkey
+        try:
+            kwargs["program_id"] = Pubkey.from_string(program_id)
+        except ValueError as e:
+            raise GameSetupError(f"backend.program_id {program_id!r} is not a base58 address: {e}") from None
     return RemoteBackend(url, **kwargs)
 
 

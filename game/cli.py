@@ -84,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def remote(settings: S.Settings):
+    from . import backends
+    return backends.remote_backend(settings["backend.url"], settings["backend.ws_url"], settings["backend.program_id"])
+
+
 def build_session(settings: S.Settings, args):
     """(session, model name, backend name) for the mode."""
     from . import backends
@@ -102,15 +107,15 @@ def build_session(settings: S.Settings, args):
         if settings["backend.kind"] == "embedded":
             backend = backends.embedded_backend()
         else:
-            backend = backends.remote_backend(settings["backend.url"], settings["backend.ws_url"])
+            backend = remote(settings)
         session_id = args.session if args.session is not None else settings["session_id"]
         return LocalSession(backend, model.cartridge, session_id, (p1, Keypair())), model.name, backend.name, where
     if args.session is None:
         raise backends.GameSetupError(f"--mode {mode} needs --session ID")
-    backend = backends.remote_backend(settings["backend.url"], settings["backend.ws_url"])
+    if mode == "online" and args.player is None:
+        raise backends.GameSetupError("--mode online needs --player 1 or 2")
+    backend = remote(settings)
     if mode == "online":
-        if args.player is None:
-            raise backends.GameSetupError("--mode online needs --player 1 or 2")
         key, where = backends.load_keypair(settings["keypair"])
         return (OnlineSession(backend, args.session, args.player - 1, key, args.model_id),
                 f"model {args.model_id}" if args.model_id is not None else "remote", backend.name, where)

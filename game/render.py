@@ -89,6 +89,7 @@ class Renderer:
         self.stage = stage
         self.surface = pygame.Surface(LOGICAL)
         self.overlay = pygame.Surface(LOGICAL, pygame.SRCALPHA)
+        self.overlay_used = False
         self.font_small = pygame.font.Font(None, 18)
         self.font = pygame.font.Font(None, 24)
         self.font_big = pygame.font.Font(None, 44)
@@ -180,6 +181,7 @@ class Renderer:
             center = self._pt(f.x, f.y + 6)
             pygame.draw.circle(self.overlay, (*PLAYER_COLORS[player], 90), center, radius)
             pygame.draw.circle(self.overlay, (*WHITE, 160), center, radius, 1)
+            self.overlay_used = True
 
     def draw_offscreen(self, f: Fighter, player: int) -> None:
         """A marker on the picture's edge pointing at a fighter outside the camera."""
@@ -271,14 +273,17 @@ class Renderer:
     def frame(self, fighters: list[Fighter], ghosts: list[Fighter] | None = None) -> pygame.Surface:
         """Stage, fighters (and ground-truth ghosts), effects, percent/stocks."""
         self.surface.blit(self.background, (0, 0))
-        self.overlay.fill((0, 0, 0, 0))
+        if self.overlay_used:  # a full-screen alpha blit costs ~1 ms: only when a shield was drawn
+            self.overlay.fill((0, 0, 0, 0))
+            self.overlay_used = False
         for p, f in enumerate(fighters):
             self.effects[p].update(f)
         for p, g in enumerate(ghosts or []):
             self.draw_fighter(g, p, ghost=True)
         for p, f in enumerate(fighters):
             self.draw_fighter(f, p, effects=self.effects[p])
-        self.surface.blit(self.overlay, (0, 0))
+        if self.overlay_used:
+            self.surface.blit(self.overlay, (0, 0))
         for p, f in enumerate(fighters):
             self.draw_offscreen(f, p)
         self.draw_status(fighters)

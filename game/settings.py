@@ -64,6 +64,8 @@ def _schema() -> list[Option]:
         Option("backend.url", "http://127.0.0.1:8899", "str",
                "RPC endpoint for remote backends (online, spectate, local with backend.kind=remote)"),
         Option("backend.ws_url", "", "str", "WebSocket endpoint; empty = derived from backend.url (port + 1)"),
+        Option("backend.program_id", "", "str",
+               "the world-model program's address on a remote endpoint; empty = the SDK's default"),
         Option("keypair", "~/.config/solana/id.json", "str",
                "player 1's signing key (Solana CLI JSON); 'ephemeral' = a fresh key every run. "
                "A missing file falls back to an ephemeral key with a warning"),
