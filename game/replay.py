@@ -26,6 +26,8 @@ def read(path: str):
             f"which this checkout does not have yet ({e})") from None
     try:
         return dataset.read_replay(path)
+    except ImportError as e:  # peppi-py, the Slippi parser, comes with the model issue's setup
+        raise GameSetupError(f"reading replays needs peppi-py: {e}") from None
     except (dataset.ReplayError, OSError) as e:
         raise GameSetupError(f"{path}: {e}") from None
 

@@ -15,7 +15,7 @@ from solders.keypair import Keypair  # noqa: E402
 from game import model as M  # noqa: E402
 from game import scripts  # noqa: E402
 from game.session import LocalSession  # noqa: E402
-from onchain.backend import NEUTRAL  # noqa: E402
+from onchain.backend import NEUTRAL, ControllerInput  # noqa: E402
 from onchain.embedded import EmbeddedBackend, default_start_state  # noqa: E402
 from worldmodel import intref  # noqa: E402
 
@@ -161,3 +161,37 @@ def test_interactive_loop_pauses_and_keeps_a_fixed_timestep(so_path, tmp_path):
         backend.close()
     finally:
         pygame.quit()
+
+
+def test_replay_session_feeds_recorded_inputs_from_the_recorded_start(so_path):
+    """Replay mode's session with a replay-shaped record (worldmodel.dataset.Game fields):
+    the program starts from state[0], steps on ctrl[t], and the ghosts are state[t]."""
+    import types
+
+    from game.replay import ReplaySession, controller
+
+    rng = np.random.default_rng(5)
+    start = default_start_state()
+    start[:, 0] += np.array([160, -320], dtype=np.int16)  # not the program's default start
+    states = np.stack([start + i for i in range(6)]).astype(np.int16)
+    ctrl = np.zeros((6, 2, 8), np.int16)
+    ctrl[:, :, :4] = rng.integers(-127, 128, size=(6, 2, 4))
+    ctrl[:, :, 6] = rng.integers(0, 1 << 12, size=(6, 2))
+    replay = types.SimpleNamespace(state=states, ctrl=ctrl)
+    model = M.resolve("random")
+    backend = EmbeddedBackend(so_path)
+    session = ReplaySession(backend, model.cartridge, 9, (Keypair(), Keypair()), replay)
+    session.start()
+    assert np.array_equal(np.asarray(session.view().fighters, np.int16), start)
+    state, hidden = start.copy(), intref.new_hidden(model.cartridge)
+    for t in range(1, 6):
+        assert session.tick({}).advanced
+        rows = np.array([controller(ctrl[t][p]).as_row() for p in (0, 1)])
+        state, _, hidden = intref.step(model.cartridge, state, rows, hidden)
+        assert np.array_equal(np.asarray(session.view().fighters, np.int16), state)
+        assert session.ghosts() == [tuple(int(v) for v in states[t][p]) for p in (0, 1)]
+    assert not session.tick({}).advanced, "the replay has ended"
+    assert len(session.errors) == 5 and all(e >= 0 for e in session.errors)
+    assert controller([-128, 200, 0, 0, 300, -5, 0xFFFF, 0]) == \
+        ControllerInput(-127, 127, 0, 0, 255, 0, 0x0FFF), "out-of-range recorded values are clamped"
+    backend.close()
