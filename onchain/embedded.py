@@ -66,6 +66,7 @@ class EmbeddedBackend(Backend):
         self._step_cu: dict[int, list[int]] = {}  # model_id -> measured CU of each step
         self._subs: dict[int, list[Callable[[SessionView], None]]] = {}
         self._next_model_id = 1
+        self._touched: set[Pubkey] = set()  # every account a transaction named (for save_ledger)
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -93,6 +94,7 @@ class EmbeddedBackend(Backend):
         """One transaction; the backend pays the fee, `signers` co-sign."""
         for kp in signers:
             self.fund(kp.pubkey())
+        self._touched.update(m.pubkey for ix in ixs for m in ix.accounts)
         pre = [set_compute_unit_limit(cu_limit)] if cu_limit else []
         others = [kp for kp in signers if kp.pubkey() != self.payer.pubkey()]
         tx = Transaction.new_signed_with_payer([*pre, *ixs], self.payer.pubkey(), [self.payer, *others],
@@ -231,6 +233,38 @@ class EmbeddedBackend(Backend):
 
     def close(self) -> None:
         self._subs.clear()
+
+    # -- persistence for the command line (each CLI call is a new process) --------------
+
+    def save_ledger(self, path: str | Path) -> None:
+        """Write every account this backend's transactions touched (program accounts and
+        wallets) and the slot to a JSON file."""
+        import base64
+        import json
+        accounts = {}
+        for key in sorted(self._touched, key=str):
+            acc = self.svm.get_account(key)
+            if acc is not None and acc.lamports > 0 and not acc.executable:
+                accounts[str(key)] = [acc.lamports, str(acc.owner), base64.b64encode(bytes(acc.data)).decode()]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"program_id": str(self.program_id), "slot": self.slot(),
+                                          "accounts": accounts}))
+
+    def load_ledger(self, path: str | Path) -> None:
+        import base64
+        import json
+
+        from solders.account import Account
+        doc = json.loads(Path(path).read_text())
+        if doc["program_id"] != str(self.program_id):
+            raise BackendError(f"{path} was written for program {doc['program_id']}")
+        for key, (lamports, owner, data) in doc["accounts"].items():
+            pk = Pubkey.from_string(key)
+            self.svm.set_account(pk, Account(lamports, base64.b64decode(data), Pubkey.from_string(owner), False, 0))
+            self._touched.add(pk)
+            self._funded.add(pk)
+        if doc["slot"] > self.slot():
+            self.svm.warp_to_slot(doc["slot"])
 
 
 def _steps_from_manifest(manifest: bytes) -> int:
