@@ -13,7 +13,7 @@ import time
 
 import pygame
 
-from onchain.backend import NEUTRAL, STATUS_ENDED, SessionView
+from onchain.backend import NEUTRAL, STATUS_ENDED, BackendError, SessionView
 
 from . import render
 from . import settings as S
@@ -137,7 +137,10 @@ class Game:
         ctrls = self.read_controls()
         if view is not None:
             self.input_times[view.frame] = time.perf_counter()
-        result = self.session.tick(ctrls)
+        try:
+            result = self.session.tick(ctrls)
+        except BackendError as e:  # a dead endpoint: say so on screen and keep drawing
+            result = TickResult(False, error=f"backend: {e}")
         self.ticks += 1
         if result is not None:
             if result.cu:

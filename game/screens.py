@@ -99,8 +99,9 @@ class ControlsScreen:
                 name = self.settings[f"keyboard.p{col + 1}.{control}"] or "-"
                 selected = (i, col) == (self.row, self.col)
                 color = (255, 230, 90) if selected else (210, 210, 220)
-                text = r.font_small.render(f"{control:<8} {name}", True, color)
-                r.surface.blit(text, (x, y0 + line * (i + 1) + 2))
+                y = y0 + line * (i + 1) + 2
+                r.surface.blit(r.font_small.render(control, True, color), (x, y))
+                r.surface.blit(r.font_small.render(name, True, color), (x + 80, y))
         gp = "gamepads: SDL game controllers, hot-plug; a pad plugged in takes over the next free player"
         foot = r.font_small.render(self.note or gp, True, (180, 200, 255))
         r.surface.blit(foot, foot.get_rect(midbottom=(LOGICAL[0] // 2, LOGICAL[1] - 4)))
