@@ -90,6 +90,7 @@ class Renderer:
         self.surface = pygame.Surface(LOGICAL)
         self.overlay = pygame.Surface(LOGICAL, pygame.SRCALPHA)
         self.overlay_used = False
+        self.last_fighters: list[Fighter] = []
         self.font_small = pygame.font.Font(None, 18)
         self.font = pygame.font.Font(None, 24)
         self.font_big = pygame.font.Font(None, 44)
@@ -238,13 +239,18 @@ class Renderer:
         if hud.backend and show.get("backend", True):
             lines.append(f"backend {hud.backend}")
         lines += list(hud.extra)
-        y = 4
-        for line in lines:
-            label = self.font_small.render(line, True, (210, 230, 210))
-            shadow = self.font_small.render(line, True, BLACK)
-            self.surface.blit(shadow, (7, y + 1))
-            self.surface.blit(label, (6, y))
+        labels = [self.font_small.render(line, True, (210, 230, 210)) for line in lines]
+        if labels:
+            box = pygame.Surface((max(lb.get_width() for lb in labels) + 10,
+                                  sum(lb.get_height() + 1 for lb in labels) + 7), pygame.SRCALPHA)
+            box.fill((0, 0, 0, 120))
+            self.surface.blit(box, (2, 2))
+        y = 6
+        for label in labels:
+            self.surface.blit(label, (7, y))
             y += label.get_height() + 1
+        for p, f in enumerate(self.last_fighters):  # off-screen markers stay on top of the HUD
+            self.draw_offscreen(f, p)
 
     def draw_messages(self, messages: list[str]) -> None:
         y = 30
@@ -276,6 +282,7 @@ class Renderer:
         if self.overlay_used:  # a full-screen alpha blit costs ~1 ms: only when a shield was drawn
             self.overlay.fill((0, 0, 0, 0))
             self.overlay_used = False
+        self.last_fighters = fighters
         for p, f in enumerate(fighters):
             self.effects[p].update(f)
         for p, g in enumerate(ghosts or []):
