@@ -180,7 +180,7 @@ class OnlineSession(Session):
         self.follower = _Follower(backend, session_id)
         self.outbox: queue.Queue = queue.Queue(maxsize=1)
         self.last_error: str | None = None
-        self._sent_frame = -1
+        self._last_item: tuple | None = None
         self._sender: threading.Thread | None = None
         self._stop = threading.Event()
         self.sent = 0
@@ -230,17 +230,25 @@ class OnlineSession(Session):
         if view is None or view.status != STATUS_ACTIVE:
             return None
         item = (view.frame, ctrls[self.player])
+        if item == self._last_item:  # this frame already has this input: nothing new to send
+            return None
+        self._last_item = item
         try:  # latest wins: a stale input still queued is replaced, never waited for
             self.outbox.get_nowait()
             self.outbox.task_done()
         except queue.Empty:
             pass
         self.outbox.put_nowait(item)
-        self._sent_frame = view.frame
         return None
 
     def view(self) -> SessionView | None:
         return self.follower.view()
+
+    def hud_lines(self) -> tuple[str, ...]:
+        lines = (f"online: P{self.player + 1}, session {self.session_id}, {self.sent} inputs sent",)
+        if self.last_error:
+            lines += (f"last input rejected: {self.last_error[:70]}",)
+        return lines
 
     def close(self) -> None:
         self.flush(1.0)
@@ -260,6 +268,9 @@ class SpectateSession(Session):
 
     def view(self) -> SessionView | None:
         return self.follower.view()
+
+    def hud_lines(self) -> tuple[str, ...]:
+        return (f"spectating session {self.session_id}",)
 
     def close(self) -> None:
         self.follower.stop()
