@@ -1,0 +1,268 @@
+"""The game loop: a fixed 60 Hz simulation step and a renderer that never waits on the chain.
+
+Each tick reads both players' controls, hands them to the session (local: submit_input for
+both players, then run_inference; online: queue this player's input) and the loop renders
+whatever SessionView is newest. Headless runs take the same path with scripted inputs and no
+pacing, so their fps is the loop's real throughput.
+"""
+from __future__ import annotations
+
+import collections
+import statistics
+import time
+
+import pygame
+
+from onchain.backend import NEUTRAL, STATUS_ENDED, BackendError, SessionView
+
+from . import render
+from . import settings as S
+from .fighter import decode
+from .input import Inputs
+from .screens import ControlsScreen, Menu
+from .session import Session, TickResult
+
+TICK_S = 1 / 60
+MAX_CATCH_UP = 4  # ticks run back to back after a stall before time is dropped
+
+
+class Game:
+    def __init__(self, settings: S.Settings, session: Session, renderer: render.Renderer, *,
+                 model_name: str, backend_name: str, script=None, inputs: Inputs | None = None,
+                 headless: bool = False):
+        self.settings, self.session, self.renderer = settings, session, renderer
+        self.model_name, self.backend_name = model_name, backend_name
+        self.script, self.inputs, self.headless = script, inputs, headless
+        self.window = self._open_window(settings["window.fullscreen"] and not headless)
+        self.hud_on = settings["hud.show"]
+        self.menu: Menu | None = None
+        self.controls: ControlsScreen | None = None
+        self.game_over_dismissed = False
+        self.running = True
+        self.ticks = 0
+        self.stalls: list[str] = []
+        self.cu: list[int] = []
+        self.inference_ms: list[float] = []
+        self.present_times: collections.deque = collections.deque(maxlen=61)
+        self.input_times: dict[int, float] = {}
+        self.latency_ms: float | None = None
+        self.latencies: list[float] = []
+        self.messages: list[tuple[float, str]] = []
+        self.last_view: SessionView | None = None
+
+    # -- window --------------------------------------------------------------------------
+    def _open_window(self, fullscreen: bool) -> pygame.Surface:
+        if fullscreen:
+            return pygame.display.set_mode((0, 0), pygame.FULLSCREEN)
+        size = (self.settings["window.width"], self.settings["window.height"])
+        return pygame.display.set_mode(size, pygame.RESIZABLE)
+
+    def toggle_fullscreen(self) -> None:
+        full = not (self.window.get_flags() & pygame.FULLSCREEN)
+        self.window = self._open_window(full)
+
+    # -- events --------------------------------------------------------------------------
+    def handle_events(self) -> None:
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT:
+                self.running = False
+                continue
+            if self.inputs is not None:
+                self.inputs.handle(event)
+            if event.type != pygame.KEYDOWN:
+                continue
+            if self.controls is not None:
+                if not self.controls.handle(event):
+                    self.controls = None
+                    if self.inputs is not None:
+                        self.inputs.reload(self.settings)
+                continue
+            if event.key == pygame.K_F1:
+                self.hud_on = not self.hud_on
+            elif event.key == pygame.K_F11:
+                self.toggle_fullscreen()
+            elif self.menu is not None:
+                self._menu_key(event.key)
+            elif event.key in (pygame.K_ESCAPE, pygame.K_PAUSE):
+                self.menu = Menu.pause(self)
+            elif self._game_over() and event.key == pygame.K_RETURN:
+                self._rematch()
+            elif self._game_over() and event.key == pygame.K_c:
+                self.game_over_dismissed = True
+
+    def _menu_key(self, key: int) -> None:
+        choice = self.menu.key(key)
+        if choice is None:
+            return
+        if choice in ("resume", "back"):
+            self.menu = None
+        elif choice == "controls":
+            self.controls = ControlsScreen(self.settings, self.renderer)
+        elif choice == "hud":
+            self.hud_on = not self.hud_on
+            self.menu = Menu.pause(self)
+        elif choice == "fullscreen":
+            self.toggle_fullscreen()
+            self.menu = Menu.pause(self)
+        elif choice == "quit":
+            self.running = False
+
+    def _rematch(self) -> None:
+        try:
+            self.session.restart()
+            self.game_over_dismissed = False
+            self.renderer.effects = [render.Effects(), render.Effects()]
+            self.say(f"new game: session {self.session.session_id}")
+        except Exception as e:  # shown on screen; the old game stays up
+            self.say(f"rematch failed: {e}")
+
+    def say(self, text: str) -> None:
+        self.messages.append((time.perf_counter() + 3.0, text))
+
+    # -- simulation ----------------------------------------------------------------------
+    def read_controls(self) -> dict:
+        if self.script is not None:
+            c1, c2 = self.script(self.ticks)
+            return {0: c1, 1: c2}
+        if self.inputs is None or self.menu is not None or self.controls is not None:
+            return {0: NEUTRAL, 1: NEUTRAL}
+        return {p: self.inputs.read(p) for p in (0, 1)}
+
+    def paused(self) -> bool:
+        local = len(self.session.local_players) == 2
+        return local and (self.menu is not None or self.controls is not None)
+
+    def tick(self) -> TickResult | None:
+        view = self.session.view()
+        ctrls = self.read_controls()
+        if view is not None:
+            self.input_times[view.frame] = time.perf_counter()
+        try:
+            result = self.session.tick(ctrls)
+        except BackendError as e:  # a dead endpoint: say so on screen and keep drawing
+            result = TickResult(False, error=f"backend: {e}")
+        self.ticks += 1
+        if result is not None:
+            if result.cu:
+                self.cu.append(result.cu)
+            if result.ms is not None:
+                self.inference_ms.append(result.ms)
+            if not result.advanced:
+                self.stalls.append(result.error or "frame did not advance")
+                if len(self.stalls) == 1 or len(self.stalls) % 60 == 0:
+                    self.say(self.stalls[-1][:90])
+        return result
+
+    def _game_over(self) -> bool:
+        v = self.last_view
+        if v is None or self.game_over_dismissed:
+            return False
+        if v.status == STATUS_ENDED:
+            return True
+        return any(decode(f).dead for f in v.fighters)
+
+    # -- drawing -------------------------------------------------------------------------
+    def draw(self) -> None:
+        view = self.session.view()
+        self.last_view = view or self.last_view
+        r = self.renderer
+        if view is None:
+            r.surface.blit(r.background, (0, 0))
+            r.draw_panel("Waiting for the session", [f"session {self.session.session_id}"])
+        else:
+            fighters = [decode(f) for f in view.fighters]
+            ghosts = getattr(self.session, "ghosts", None)
+            r.frame(fighters, [decode(g) for g in ghosts()] if ghosts else None)
+            if self.hud_on:
+                show = self.settings.section("hud")
+                fps = None
+                if len(self.present_times) > 1:
+                    span = self.present_times[-1] - self.present_times[0]
+                    fps = (len(self.present_times) - 1) / span if span > 0 else None
+                r.draw_hud(render.Hud(
+                    frame=view.frame, fps=fps, cu=self.cu[-1] if self.cu else None,
+                    ms=self.inference_ms[-1] if self.inference_ms else None, latency_ms=self.latency_ms,
+                    model=self.model_name, backend=self.backend_name,
+                    extra=tuple(self._sources()) + tuple(getattr(self.session, "hud_lines", tuple)())), show)
+            if self._game_over() and self.menu is None and self.controls is None and not self.headless:
+                alive = [p for p, f in enumerate(fighters) if not f.dead]
+                title = f"GAME!  P{alive[0] + 1} wins" if len(alive) == 1 else "GAME!"
+                r.draw_panel(title, ["Enter: new game", "C: keep watching", "Esc: menu"])
+        now = time.perf_counter()
+        if self.inputs is not None:
+            for text in self.inputs.messages():
+                self.say(text)
+        self.messages = [(t, m) for t, m in self.messages if t > now]
+        r.draw_messages([m for _, m in self.messages])
+        if self.controls is not None:
+            self.controls.draw()
+        elif self.menu is not None:
+            self.menu.draw(r)
+        # The display surface follows window resizes; fetch it rather than keep a stale one.
+        self.window = pygame.display.get_surface() or self.window
+        render.present(self.window, r.surface, self.settings["window.scale"])
+        pygame.display.flip()
+        done = time.perf_counter()
+        self.present_times.append(done)
+        if view is not None:  # input sampled for frame f shows up once frame f+1 is presented
+            t_in = self.input_times.pop(view.frame - 1, None)
+            if t_in is not None:
+                self.latency_ms = (done - t_in) * 1000
+                self.latencies.append(self.latency_ms)
+            for f in [f for f in self.input_times if f < view.frame - 1]:
+                del self.input_times[f]
+
+    def _sources(self):
+        if self.inputs is None or not self.hud_on:
+            return []
+        return [f"P{p + 1} {self.inputs.source(p)}" for p in self.session.local_players]
+
+    # -- loops ---------------------------------------------------------------------------
+    def run(self) -> None:
+        """Interactive: fixed 60 Hz ticks, drawing once per loop, sleeping the rest."""
+        acc, last = 0.0, time.perf_counter()
+        while self.running:
+            now = time.perf_counter()
+            acc += now - last
+            last = now
+            self.handle_events()
+            steps = 0
+            while acc >= TICK_S and steps < MAX_CATCH_UP:
+                if not self.paused() and not (self._game_over() and len(self.session.local_players) == 2):
+                    self.tick()
+                acc -= TICK_S
+                steps += 1
+            if steps == MAX_CATCH_UP:
+                acc = 0.0  # too slow to catch up: drop the backlog rather than spiral
+            self.draw()
+            wait = TICK_S - acc - (time.perf_counter() - now)
+            if wait > 0.001:
+                time.sleep(wait - 0.0005)
+
+    def run_headless(self, frames: int) -> dict:
+        """`frames` ticks back to back (no pacing), one draw per tick; returns the summary."""
+        t0 = time.perf_counter()
+        for _ in range(frames):
+            pygame.event.pump()
+            self.tick()
+            self.draw()
+        wall = time.perf_counter() - t0
+        view = self.session.view()
+        state = None
+        if view is not None:
+            from worldmodel.cartridge import FIELDS
+            state = {"frame": view.frame, "status": view.status,
+                     **{f"p{p + 1}": dict(zip(FIELDS, view.fighters[p])) for p in (0, 1)}}
+        return {
+            "frames": self.ticks,
+            "fps": round(self.ticks / wall, 2) if wall > 0 else None,
+            "inference_ms_p50": round(statistics.median(self.inference_ms), 3) if self.inference_ms else None,
+            "cu_per_frame_p50": int(statistics.median(self.cu)) if self.cu else None,
+            "latency_ms_p50": round(statistics.median(self.latencies), 3) if self.latencies else None,
+            "advanced_every_frame": not self.stalls,
+            "stalls": len(self.stalls),
+            "first_stall": self.stalls[0] if self.stalls else None,
+            "model": self.model_name,
+            "backend": self.backend_name,
+            "final_state": state,
+        }

@@ -1,0 +1,60 @@
+"""Build the Backend a mode needs, and the keys that sign for the players.
+
+The implementations live in the SDK (onchain.embedded, onchain.remote); this only picks one
+and turns "not in this checkout" into a clear message instead of a traceback.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from solders.keypair import Keypair
+
+from onchain.backend import Backend
+
+
+class GameSetupError(RuntimeError):
+    """Something the player can fix (a missing backend, key file, model); printed without a traceback."""
+
+
+def embedded_backend() -> Backend:
+    try:
+        from onchain.embedded import EmbeddedBackend
+    except ImportError as e:
+        raise GameSetupError(f"the embedded backend (onchain.embedded) is not available: {e}") from None
+    try:
+        return EmbeddedBackend()
+    except FileNotFoundError as e:  # build/world_model.so missing
+        raise GameSetupError(f"{e} (run `make build`)") from None
+
+
+def remote_backend(url: str, ws_url: str = "", program_id: str = "") -> Backend:
+    try:
+        from onchain.remote import RemoteBackend
+    except ImportError as e:
+        raise GameSetupError(
+            "online and spectate modes need the remote backend (onchain.remote), which this checkout "
+            f"does not have yet ({e})") from None
+    kwargs: dict = {"ws_url": ws_url} if ws_url else {}
+    if program_id:
+        from solders.pubkey import Pubkey
+        try:
+            kwargs["program_id"] = Pubkey.from_string(program_id)
+        except ValueError as e:
+            raise GameSetupError(f"backend.program_id {program_id!r} is not a base58 address: {e}") from None
+    return RemoteBackend(url, **kwargs)
+
+
+def load_keypair(setting: str) -> tuple[Keypair, str]:
+    """(key, where it came from). 'ephemeral' or a missing file gives a fresh key; a file that
+    exists but is not a Solana CLI keypair is an error (never silently replaced)."""
+    if setting == "ephemeral":
+        return Keypair(), "ephemeral"
+    path = Path(setting).expanduser()
+    if not path.exists():
+        return Keypair(), f"ephemeral ({path} not found)"
+    try:
+        raw = json.loads(path.read_text())
+        return Keypair.from_bytes(bytes(raw)), str(path)
+    except (ValueError, TypeError) as e:
+        raise GameSetupError(f"{path}: not a Solana keypair file (a JSON list of 64 bytes): {e}") from None

@@ -1,0 +1,172 @@
+"""`python -m game`: parse options, build the session for the mode, run the loop."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import settings as S
+
+MODES = ("local", "online", "spectate", "replay")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m game",
+        description="Melee world-model client: two players on one machine (local), one player per "
+                    "desktop against a remote session (online), watching (spectate), or a Slippi "
+                    "replay next to the model's prediction (replay).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="In-game keys: Esc menu (pause in local mode, Controls screen to view/remap keys), "
+               "F1 HUD, F11 fullscreen; after a game: Enter new game, C keep watching.\n\n"
+               "settings.yaml options (override for one run with --set KEY=VALUE):\n" + S.describe(),
+    )
+    p.add_argument("--mode", choices=MODES, default="local", help="what to play (default: local)")
+    p.add_argument("replay", nargs="?", metavar="FILE.slp[.xz]", help="the replay for --mode replay")
+    p.add_argument("--settings", type=Path, default=S.DEFAULT_PATH, help="settings file (default: settings.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one settings.yaml option for this run (repeatable)")
+    p.add_argument("--backend", choices=("embedded", "remote"), help="local mode's backend (backend.kind)")
+    p.add_argument("--url", help="RPC endpoint of a validator or ER (backend.url)")
+    p.add_argument("--session", type=int, help="session id (online/spectate; local default: session_id)")
+    p.add_argument("--player", type=int, choices=(1, 2), help="which player this desktop is (online)")
+    p.add_argument("--model-id", type=int, help="an uploaded model's id, to create an online session")
+    p.add_argument("--model", help="model: auto, random, a name under assets/models/, or a directory")
+    p.add_argument("--stage", choices=S.STAGES, help="stage to draw")
+    p.add_argument("--keypair", help="player 1's key file, or 'ephemeral'")
+    p.add_argument("--fullscreen", action="store_true", default=None, help="start fullscreen")
+    p.add_argument("--windowed", dest="fullscreen", action="store_false", help="start in a window")
+    p.add_argument("--width", type=int, help="window width")
+    p.add_argument("--height", type=int, help="window height")
+    p.add_argument("--scale", type=int, help="integer scale of the 640x360 picture (0 = fit)")
+    p.add_argument("--no-hud", action="store_true", help="start with the HUD hidden")
+    p.add_argument("--no-gamepad", action="store_true", help="keyboard only")
+    g = p.add_argument_group("headless runs")
+    g.add_argument("--headless", action="store_true",
+                   help="no window (SDL_VIDEODRIVER=dummy), scripted inputs, prints a JSON summary")
+    g.add_argument("--frames", type=int, default=600, help="frames to run headless (default 600)")
+    g.add_argument("--script", default="demo", help="scripted inputs: demo, idle, random (default demo)")
+    g.add_argument("--screenshot", type=Path, metavar="PNG", help="save the last frame (window size) as PNG")
+    return p
+
+
+def apply_args(settings: S.Settings, args: argparse.Namespace) -> None:
+    for assignment in args.set:
+        settings.set_from_text(assignment)
+    direct = {"backend.kind": args.backend, "backend.url": args.url, "model": args.model, "stage": args.stage,
+              "keypair": args.keypair, "window.fullscreen": args.fullscreen, "window.width": args.width,
+              "window.height": args.height, "window.scale": args.scale}
+    for key, value in direct.items():
+        if value is not None:
+            settings.set(key, value, where="command line")
+    if args.no_hud:
+        settings.set("hud.show", False)
+    if args.no_gamepad:
+        settings.set("gamepad.enabled", False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.headless:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    from .backends import GameSetupError
+    from .model import ModelError
+    from .stage import StageError
+    try:
+        settings = S.load(args.settings)
+        apply_args(settings, args)
+        return run(settings, args)
+    except (S.SettingsError, GameSetupError, ModelError, StageError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def remote(settings: S.Settings):
+    from . import backends
+    return backends.remote_backend(settings["backend.url"], settings["backend.ws_url"], settings["backend.program_id"])
+
+
+def build_session(settings: S.Settings, args):
+    """(session, model name, backend name) for the mode."""
+    from . import backends
+    from .session import LocalSession, OnlineSession, SpectateSession
+    mode = args.mode
+    if mode in ("local", "replay"):
+        from solders.keypair import Keypair
+
+        from .model import resolve
+        model = resolve(settings["model"])
+        p1, where = backends.load_keypair(settings["keypair"])
+        if mode == "replay":
+            from . import replay
+            session = replay.build(settings, args, backends.embedded_backend, model, (p1, Keypair()))
+            return session, model.name, session.backend.name, where
+        if settings["backend.kind"] == "embedded":
+            backend = backends.embedded_backend()
+        else:
+            backend = remote(settings)
+        session_id = args.session if args.session is not None else settings["session_id"]
+        return LocalSession(backend, model.cartridge, session_id, (p1, Keypair())), model.name, backend.name, where
+    if args.session is None:
+        raise backends.GameSetupError(f"--mode {mode} needs --session ID")
+    if mode == "online" and args.player is None:
+        raise backends.GameSetupError("--mode online needs --player 1 or 2")
+    backend = remote(settings)
+    if mode == "online":
+        key, where = backends.load_keypair(settings["keypair"])
+        return (OnlineSession(backend, args.session, args.player - 1, key, args.model_id),
+                f"model {args.model_id}" if args.model_id is not None else "remote", backend.name, where)
+    return SpectateSession(backend, args.session), "remote", backend.name, "none (spectator)"
+
+
+def run(settings: S.Settings, args) -> int:
+    import pygame
+
+    from . import render, scripts
+    from .app import Game
+    from .backends import GameSetupError
+    from .stage import load as load_stage
+
+    if args.headless:
+        try:
+            script = scripts.get(args.script)
+        except ValueError as e:
+            raise GameSetupError(str(e)) from None
+        if args.frames < 1:
+            raise GameSetupError("--frames must be at least 1")
+    else:
+        script = None
+    stage = load_stage(settings["stage"])
+    session, model_name, backend_name, key_note = build_session(settings, args)
+    pygame.display.init()
+    pygame.font.init()
+    pygame.display.set_caption("Melee world model on Solana")
+    inputs = None
+    game = None
+    try:
+        session.start()
+        if not args.headless:
+            from .input import Inputs
+            inputs = Inputs(settings)
+        game = Game(settings, session, render.Renderer(stage), model_name=model_name, backend_name=backend_name,
+                    script=script, inputs=inputs, headless=args.headless)
+        if args.headless:
+            summary = game.run_headless(args.frames)
+            if args.screenshot:
+                args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+                pygame.image.save(game.window, str(args.screenshot))
+                summary["screenshot"] = str(args.screenshot)
+            print(json.dumps(summary))
+            return 0 if summary["advanced_every_frame"] or len(session.local_players) < 2 else 1
+        game.say(f"key: {key_note}  |  Esc: menu and controls, F1: HUD, F11: fullscreen")
+        game.run()
+        return 0
+    finally:
+        if inputs is not None:
+            inputs.close()
+        session.close()
+        session.backend.close()
+        pygame.quit()

@@ -1,0 +1,276 @@
+"""The session a mode plays, behind one small interface the game loop drives at 60 Hz.
+
+- LocalSession: both players on this machine; each tick submits both inputs and advances the
+  frame itself (`run_inference`; in-process with the embedded backend).
+- OnlineSession: one player on this machine; inputs go out on a sender thread and frames come
+  in by account subscription, so the loop never waits on the network.
+- SpectateSession: frames by subscription only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+
+from solders.keypair import Keypair
+
+from onchain.backend import (STATUS_ACTIVE, STATUS_ENDED, STATUS_WAITING, Backend, BackendError,
+                             ControllerInput, SessionView)
+
+from .backends import GameSetupError
+
+
+@dataclasses.dataclass
+class TickResult:
+    advanced: bool
+    cu: int | None = None
+    ms: float | None = None
+    error: str | None = None
+
+
+class Session:
+    backend: Backend
+    session_id: int
+    local_players: tuple[int, ...] = ()
+
+    def start(self) -> None:
+        pass
+
+    def tick(self, ctrls: dict[int, ControllerInput]) -> TickResult | None:
+        return None
+
+    def view(self) -> SessionView | None:
+        raise NotImplementedError
+
+    def restart(self) -> None:
+        raise GameSetupError("this mode cannot start a new game")
+
+    def close(self) -> None:
+        pass
+
+
+def _check(outcome, what: str) -> None:
+    if not outcome.ok:
+        raise GameSetupError(f"{what} failed: {outcome.error}")
+
+
+class LocalSession(Session):
+    local_players = (0, 1)
+
+    def __init__(self, backend: Backend, cartridge, session_id: int, keys: tuple[Keypair, Keypair],
+                 start_state=None):
+        self.backend, self.cartridge, self.session_id, self.keys = backend, cartridge, session_id, keys
+        self.start_state = start_state  # (2, 16) fighters to start from; None = the program's default
+        self.model_id: int | None = None
+        self._view: SessionView | None = None
+
+    def start(self) -> None:
+        if self.model_id is None:
+            upload = getattr(self.backend, "upload_model", None)
+            if upload is None:
+                raise GameSetupError(f"backend {self.backend.name} cannot upload a model")
+            self.model_id = upload(self.cartridge)
+        if self.start_state is None:
+            created = self.backend.create_session(self.session_id, self.model_id, self.keys[0])
+        else:
+            try:  # the embedded backend can start a session from any state (replays)
+                created = self.backend.create_session(self.session_id, self.model_id, self.keys[0],
+                                                      fighters=self.start_state)
+            except TypeError:
+                raise GameSetupError(f"backend {self.backend.name} cannot start a session from a given state") from None
+        _check(created, "create_session")
+        _check(self.backend.join_session(self.session_id, self.keys[1]), "join_session")
+        self._view = self.backend.session(self.session_id)
+        if self._view is None:
+            raise GameSetupError(f"session {self.session_id} was created but cannot be read back")
+
+    def tick(self, ctrls: dict[int, ControllerInput]) -> TickResult:
+        view = self._view
+        if view is None or view.status != STATUS_ACTIVE:
+            return TickResult(False, error="session not active")
+        frame = view.frame
+        for player in (0, 1):
+            out = self.backend.submit_input(self.session_id, self.keys[player], frame, ctrls[player])
+            if not out.ok:
+                return TickResult(False, error=f"submit_input P{player + 1}: {out.error}")
+        t0 = time.perf_counter()
+        out = self.backend.run_inference(self.session_id, frame)
+        ms = (time.perf_counter() - t0) * 1000
+        new = self.backend.session(self.session_id)
+        if new is not None:
+            self._view = new
+        if not out.ok:
+            return TickResult(False, out.cu or None, ms, f"run_inference: {out.error}")
+        return TickResult(new is not None and new.frame == frame + 1, out.cu, ms)
+
+    def view(self) -> SessionView | None:
+        return self._view
+
+    def restart(self) -> None:
+        try:
+            self.backend.close_session(self.session_id, self.keys[0])
+        except BackendError:
+            pass
+        self.session_id += 1
+        self.start()
+
+
+class _Follower:
+    """The latest SessionView, pushed by subscription (or polled when the backend has none)."""
+
+    POLL_S = 1 / 120
+
+    def __init__(self, backend: Backend, session_id: int):
+        self.backend, self.session_id = backend, session_id
+        self.lock = threading.Lock()
+        self.latest: SessionView | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self._unsubscribe = None
+        self._poller: threading.Thread | None = None
+
+    def _receive(self, view: SessionView) -> None:
+        if view is None or view.session_id != self.session_id:
+            return
+        with self.lock:
+            if self.latest is None or view.frame >= self.latest.frame:
+                self.latest = view
+
+    def start(self) -> None:
+        first = self.backend.session(self.session_id)
+        if first is not None:
+            self._receive(first)
+        try:
+            self._unsubscribe = self.backend.subscribe_session(self.session_id, self._receive)
+        except NotImplementedError:
+            self._poller = threading.Thread(target=self._poll, daemon=True, name="session-poll")
+            self._poller.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            try:
+                view = self.backend.session(self.session_id)
+                if view is not None:
+                    self._receive(view)
+            except BackendError as e:
+                self.error = str(e)
+            self._stop.wait(self.POLL_S)
+
+    def view(self) -> SessionView | None:
+        with self.lock:
+            return self.latest
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._unsubscribe is not None:
+            try:
+                self._unsubscribe()
+            except Exception:  # the socket may already be gone; stopping must not fail
+                pass
+
+
+class OnlineSession(Session):
+    """One desktop, one player: its inputs out, everyone's frames in."""
+
+    def __init__(self, backend: Backend, session_id: int, player: int, key: Keypair, model_id: int | None):
+        self.backend, self.session_id, self.player, self.key = backend, session_id, player, key
+        self.model_id = model_id
+        self.local_players = (player,)
+        self.follower = _Follower(backend, session_id)
+        self.outbox: queue.Queue = queue.Queue(maxsize=1)
+        self.last_error: str | None = None
+        self._last_item: tuple | None = None
+        self._sender: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.sent = 0
+
+    def start(self) -> None:
+        view = self.backend.session(self.session_id)
+        if view is None:
+            if self.player != 0:
+                raise GameSetupError(f"session {self.session_id} does not exist (player 1 creates it)")
+            if self.model_id is None:
+                raise GameSetupError("creating an online session needs --model-id (an uploaded model)")
+            _check(self.backend.create_session(self.session_id, self.model_id, self.key), "create_session")
+        elif self.player == 1 and view.status == STATUS_WAITING:
+            _check(self.backend.join_session(self.session_id, self.key), "join_session")
+        elif view.status == STATUS_ENDED:
+            raise GameSetupError(f"session {self.session_id} has ended")
+        self.follower.start()
+        self._sender = threading.Thread(target=self._send_loop, daemon=True, name="input-sender")
+        self._sender.start()
+
+    def _send_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                frame, ctrl = self.outbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                out = self.backend.submit_input(self.session_id, self.key, frame, ctrl)
+                self.last_error = None if out.ok else out.error
+                self.sent += 1
+            except BackendError as e:
+                self.last_error = str(e)
+            finally:
+                self.outbox.task_done()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued input has been answered (tests, clean shutdown)."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if self.outbox.unfinished_tasks == 0:  # put and not yet answered (or replaced)
+                return True
+            time.sleep(0.001)
+        return False
+
+    def tick(self, ctrls: dict[int, ControllerInput]) -> TickResult | None:
+        view = self.follower.view()
+        if view is None or view.status != STATUS_ACTIVE:
+            return None
+        item = (view.frame, ctrls[self.player])
+        if item == self._last_item:  # this frame already has this input: nothing new to send
+            return None
+        self._last_item = item
+        try:  # latest wins: a stale input still queued is replaced, never waited for
+            self.outbox.get_nowait()
+            self.outbox.task_done()
+        except queue.Empty:
+            pass
+        self.outbox.put_nowait(item)
+        return None
+
+    def view(self) -> SessionView | None:
+        return self.follower.view()
+
+    def hud_lines(self) -> tuple[str, ...]:
+        lines = (f"online: P{self.player + 1}, session {self.session_id}, {self.sent} inputs sent",)
+        if self.last_error:
+            lines += (f"last input rejected: {self.last_error[:70]}",)
+        return lines
+
+    def close(self) -> None:
+        self.flush(1.0)
+        self._stop.set()
+        self.follower.stop()
+
+
+class SpectateSession(Session):
+    def __init__(self, backend: Backend, session_id: int):
+        self.backend, self.session_id = backend, session_id
+        self.follower = _Follower(backend, session_id)
+
+    def start(self) -> None:
+        if self.backend.session(self.session_id) is None:
+            raise GameSetupError(f"session {self.session_id} does not exist at this endpoint")
+        self.follower.start()
+
+    def view(self) -> SessionView | None:
+        return self.follower.view()
+
+    def hud_lines(self) -> tuple[str, ...]:
+        return (f"spectating session {self.session_id}",)
+
+    def close(self) -> None:
+        self.follower.stop()
