@@ -340,7 +340,9 @@ class BaseNode:
         cfg = cfg or {}
         tx = self._decode_tx(data, cfg)
         rec = self.chain.process(tx)
-        self.after_change(list(tx.message.account_keys), tx_sig=rec.signature)
+        # A failed transaction writes nothing but the fee payer's balance.
+        keys = list(tx.message.account_keys) if rec.err is None else [tx.message.account_keys[0]]
+        self.after_change(keys, tx_sig=rec.signature)
         if rec.err is not None and not cfg.get("skipPreflight", False):
             raise RpcError(-32002, f"Transaction simulation failed: Error processing Instruction: {rec.err}",
                            {"err": rec.err, "logs": rec.logs, "unitsConsumed": rec.cu, "accounts": None})

@@ -58,6 +58,7 @@ def rpc(url: str, method: str, params: list | None = None, timeout: float = 2.0)
 
 def port_free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind: TIME_WAIT is fine
         try:
             s.bind(("127.0.0.1", port))
             return True

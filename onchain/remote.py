@@ -1,0 +1,461 @@
+"""The remote backend: the program on a real validator (the project's base node, solana-test-validator,
+or a MagicBlock ER) over JSON-RPC and WebSocket account subscriptions (solana-py).
+
+Threading: one background thread runs an asyncio loop that owns the HTTP client, the WebSocket and all
+in-flight transactions. The Backend methods are blocking wrappers; a game loop that must not wait uses
+`send_async(...)` / `submit_input_async(...)`, which return a concurrent.futures.Future at once.
+Transactions go through per-lane FIFO queues (one lane per signer by default), so one player's inputs
+arrive in the order they were made while the crank's transactions never wait behind them.
+
+Errors: a validator's own message is kept. The ER answers an execution failure with JSON-RPC -32003
+("Transaction signature verification failure" in solana-py's table); the real reason is in the error's
+message and data (err + program logs), which is what TxOutcome.error carries.
+
+Subscriptions survive a dropped WebSocket: the connection is reopened with exponential back-off
+(0.1 s doubling to 5 s), every subscription is renewed, and each subscriber is sent the account's
+current state once (a reconnect may have missed updates; never a stale one after a newer one).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import concurrent.futures
+import logging
+import struct
+import threading
+import time
+from typing import Callable
+
+from solana.exceptions import SolanaRpcException
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.jsonrpc import JsonRpcRequest, SolanaJsonRpcError
+from solana.rpc.websocket_api import SolanaWsClient
+from solders.compute_budget import set_compute_unit_limit
+from solders.hash import Hash
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.message import Message
+from solders.pubkey import Pubkey
+from solders.rpc.responses import AccountNotification
+from solders.transaction import Transaction
+
+from . import instructions as I
+from .backend import Backend, BackendError, ControllerInput, SessionView, TxOutcome
+from .svm import MAX_CU, PROGRAM_ID
+
+log = logging.getLogger("remote")
+logging.getLogger("httpx2").setLevel(logging.WARNING)  # one INFO line per request otherwise
+
+SESSION_LEN = 184
+DISC_SESSION = 3
+BLOCKHASH_REFRESH_S = 0.5
+BACKOFF_START_S, BACKOFF_MAX_S = 0.1, 5.0
+SHARD_BYTES = 1 << 23
+
+
+# -- addresses and decoding ----------------------------------------------------------------
+
+def pda(program_id: Pubkey, *seeds: bytes) -> Pubkey:
+    return Pubkey.find_program_address(list(seeds), program_id)[0]
+
+
+def session_addresses(program_id: Pubkey, session_id: int) -> dict[str, Pubkey]:
+    sid = struct.pack("<Q", session_id)
+    return {k: pda(program_id, k.encode(), sid) for k in ("session", "hidden", "input")}
+
+
+def model_addresses(program_id: Pubkey, model_id: int, weights_len: int) -> tuple[Pubkey, list[Pubkey]]:
+    mid = struct.pack("<Q", model_id)
+    n_shards = max(1, -(-weights_len // SHARD_BYTES))
+    return (pda(program_id, b"manifest", mid),
+            [pda(program_id, b"weights", mid, struct.pack("<H", k)) for k in range(n_shards)])
+
+
+def decode_session(data: bytes) -> SessionView | None:
+    """SessionState (onchain/program/src/state.rs) or None if the bytes are not one."""
+    if len(data) < SESSION_LEN or data[0] != DISC_SESSION:
+        return None
+    status = data[2]
+    session_id, model_id, frame = struct.unpack_from("<QQQ", data, 8)
+    lif = struct.unpack_from("<QQ", data, 96)
+    (slot,) = struct.unpack_from("<Q", data, 112)
+    fighters = tuple(tuple(struct.unpack_from("<16h", data, off)) for off in (120, 152))
+    return SessionView(session_id, model_id, status, frame, (Pubkey(data[32:64]), Pubkey(data[64:96])),
+                       lif, slot, fighters)
+
+
+def describe_rpc_error(e: SolanaJsonRpcError) -> str:
+    """The validator's real message: message, the TransactionError, and the failing program's logs."""
+    parts = [e.message]
+    data = e.data if isinstance(e.data, dict) else {}
+    if data.get("err") is not None and str(data["err"]) not in e.message:
+        parts.append(f"err={data['err']}")
+    logs = [l for l in (data.get("logs") or []) if "failed" in l or "Error" in l or "error" in l]
+    if logs:
+        parts.append(" | ".join(logs[-3:]))
+    return f"[{e.code}] " + "; ".join(parts)
+
+
+# -- the backend ---------------------------------------------------------------------------
+
+class RemoteBackend(Backend):
+    name = "remote"
+
+    def __init__(self, url: str, ws_url: str | None = None, program_id: Pubkey = PROGRAM_ID,
+                 payer: Keypair | None = None, cu_limit: int = MAX_CU, request_timeout: float = 10.0):
+        self.url = url
+        self.ws_url = ws_url or _ws_from_http(url)
+        self.program_id = program_id
+        self.payer = payer or Keypair()  # fees are zero on the ER; on a base chain fund it first
+        self.cu_limit = cu_limit
+        self.timeout = request_timeout
+        self._model_cache: dict[int, tuple[Pubkey, list[Pubkey]]] = {}
+        self._blockhash: tuple[Hash, float] | None = None
+        self._lanes: dict[str, asyncio.Queue] = {}
+        self._workers: list[asyncio.Task] = []
+        self._nonce = 0
+        self._subs: dict[Pubkey, list[Callable[[bytes, int], None]]] = {}
+        self._ws_wakeup: asyncio.Event | None = None
+        self._ws_task: asyncio.Task | None = None
+        self.reconnects = 0
+        self._closed = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="remote-backend", daemon=True)
+        self._thread.start()
+        self._client: AsyncClient = self._call(self._make_client())
+
+    async def _make_client(self) -> AsyncClient:
+        return AsyncClient(self.url, timeout=self.timeout, http2=False)
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _call(self, coro, timeout: float | None = None):
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return fut.result(timeout if timeout is not None else self.timeout * 3)
+
+    async def _rpc(self, method: str, params: list):
+        try:
+            return await self._client.send_rpc_request(JsonRpcRequest(method=method, params=params), object)
+        except SolanaJsonRpcError:
+            raise
+        except (SolanaRpcException, OSError) as e:
+            raise BackendError(f"{self.url}: {method}: {e.__class__.__name__}: {e}") from e
+
+    def rpc(self, method: str, params: list | None = None):
+        """One raw JSON-RPC call (blocking); errors as BackendError with the node's message."""
+        async def go():
+            try:
+                return await self._rpc(method, params or [])
+            except SolanaJsonRpcError as e:
+                raise BackendError(f"{method}: {describe_rpc_error(e)}") from e
+        return self._call(go())
+
+    async def _latest_blockhash(self) -> Hash:
+        now = time.monotonic()
+        if self._blockhash is None or now - self._blockhash[1] > BLOCKHASH_REFRESH_S:
+            res = await self._rpc("getLatestBlockhash", [{"commitment": "processed"}])
+            self._blockhash = (Hash.from_string(res["value"]["blockhash"]), now)
+        return self._blockhash[0]
+
+    # -- accounts --------------------------------------------------------------------------
+    async def _get_account(self, key: Pubkey) -> bytes | None:
+        res = await self._rpc("getAccountInfo", [str(key), {"encoding": "base64", "commitment": "processed"}])
+        value = res["value"]
+        return None if value is None else base64.b64decode(value["data"][0])
+
+    def get_account(self, key: Pubkey) -> bytes | None:
+        return self.rpc_account(key)
+
+    def rpc_account(self, key: Pubkey) -> bytes | None:
+        async def go():
+            try:
+                return await self._get_account(key)
+            except SolanaJsonRpcError as e:
+                raise BackendError(f"getAccountInfo: {describe_rpc_error(e)}") from e
+        return self._call(go())
+
+    def account_info(self, key: Pubkey) -> dict | None:
+        """The full account (lamports, owner, data) as the node reports it."""
+        res = self.rpc("getAccountInfo", [str(key), {"encoding": "base64", "commitment": "processed"}])
+        v = res["value"]
+        if v is None:
+            return None
+        return {"lamports": v["lamports"], "owner": Pubkey.from_string(v["owner"]),
+                "data": base64.b64decode(v["data"][0]), "executable": v["executable"]}
+
+    # -- transactions ----------------------------------------------------------------------
+    def send_async(self, ixs: list[Instruction], signers: list[Keypair], lane: str | None = None,
+                   fetch_cu: bool = False) -> concurrent.futures.Future:
+        """Queue a transaction; returns a Future[TxOutcome] at once. The fee payer is `signers[0]`
+        (the backend's payer when empty). Transactions of one lane go out in order."""
+        signers = signers or [self.payer]
+        lane = lane or str(signers[0].pubkey())
+        out: concurrent.futures.Future = concurrent.futures.Future()
+
+        def enqueue():
+            q = self._lanes.get(lane)
+            if q is None:
+                q = self._lanes[lane] = asyncio.Queue()
+                self._workers.append(self._loop.create_task(self._lane_worker(q)))
+            q.put_nowait((ixs, signers, fetch_cu, out, time.perf_counter()))
+        self._loop.call_soon_threadsafe(enqueue)
+        return out
+
+    def send(self, ixs: list[Instruction], signers: list[Keypair], fetch_cu: bool = False) -> TxOutcome:
+        return self.send_async(ixs, signers, fetch_cu=fetch_cu).result(self.timeout * 3)
+
+    async def _lane_worker(self, q: asyncio.Queue):
+        while True:
+            ixs, signers, fetch_cu, out, t0 = await q.get()
+            try:
+                res = await self._send_now(ixs, signers, fetch_cu, t0)
+            except BaseException as e:  # transport failure: hand it to the caller
+                if not out.done():
+                    out.set_exception(e)
+                continue
+            if not out.done():
+                out.set_result(res)
+
+    async def _send_now(self, ixs, signers, fetch_cu: bool, t0: float) -> TxOutcome:
+        if self._closed:
+            raise BackendError("backend closed")
+        # The compute-unit limit doubles as a nonce: identical instructions (a frame's step transactions,
+        # a repeated input) under one blockhash would otherwise share a signature and be dropped as
+        # already processed. Frames are protected from double application by expected_frame, not this.
+        self._nonce = (self._nonce + 1) % 4096
+        ixs = [set_compute_unit_limit(self.cu_limit - self._nonce), *ixs]
+        bh = await self._latest_blockhash()
+        tx = Transaction(signers, Message.new_with_blockhash(ixs, signers[0].pubkey(), bh), bh)
+        sig = str(tx.signatures[0])
+        raw = base64.b64encode(bytes(tx)).decode()
+        try:
+            await self._rpc("sendTransaction", [raw, {"encoding": "base64", "skipPreflight": False,
+                                                      "preflightCommitment": "processed"}])
+        except SolanaJsonRpcError as e:
+            data = e.data if isinstance(e.data, dict) else {}
+            return TxOutcome(False, sig, int(data.get("unitsConsumed") or 0), time.perf_counter() - t0,
+                             describe_rpc_error(e), tuple(data.get("logs") or ()))
+        cu, logs = 0, ()
+        if fetch_cu:
+            cu, logs, err = await self._tx_meta(sig)
+            if err is not None:
+                return TxOutcome(False, sig, cu, time.perf_counter() - t0, f"err={err}", logs)
+        return TxOutcome(True, sig, cu, time.perf_counter() - t0, None, logs)
+
+    async def _tx_meta(self, sig: str, tries: int = 50):
+        for _ in range(tries):
+            res = await self._rpc("getTransaction", [sig, {"encoding": "json", "commitment": "confirmed",
+                                                           "maxSupportedTransactionVersion": 0}])
+            if res:
+                meta = res.get("meta") or {}
+                return int(meta.get("computeUnitsConsumed") or 0), tuple(meta.get("logMessages") or ()), \
+                    meta.get("err")
+            await asyncio.sleep(0.02)
+        return 0, (), None
+
+    def airdrop(self, key: Pubkey, lamports: int) -> None:
+        """Fund a key (base chains with a faucet; the ER's requestAirdrop funds nothing)."""
+        sig = self.rpc("requestAirdrop", [str(key), lamports])
+        for _ in range(200):
+            st = self.rpc("getSignatureStatuses", [[sig]])["value"][0]
+            if st is not None:
+                if st.get("err") is not None:
+                    raise BackendError(f"airdrop to {key} failed: {st['err']}")
+                return
+            time.sleep(0.02)
+        raise BackendError(f"airdrop to {key} not confirmed")
+
+    # -- Backend: run_inference and reads ---------------------------------------------------
+    def session_accounts(self, session_id: int) -> dict[str, Pubkey]:
+        return session_addresses(self.program_id, session_id)
+
+    def _model_accounts(self, model_id: int) -> tuple[Pubkey, list[Pubkey]]:
+        if model_id not in self._model_cache:
+            manifest = pda(self.program_id, b"manifest", struct.pack("<Q", model_id))
+            data = self.rpc_account(manifest)
+            if data is None or len(data) < 64 + 32:
+                raise BackendError(f"model {model_id}: no manifest at {manifest}")
+            (weights_len,) = struct.unpack_from("<I", data, 64 + 28)
+            self._model_cache[model_id] = model_addresses(self.program_id, model_id, weights_len)
+        return self._model_cache[model_id]
+
+    def run_inference_ix(self, session_id: int, expected_frame: int, model_id: int | None = None,
+                         step_count: int = I.ALL_STEPS) -> Instruction:
+        acc = self.session_accounts(session_id)
+        if model_id is None:
+            view = self.session(session_id)
+            if view is None:
+                raise BackendError(f"session {session_id}: no SessionState at {acc['session']}")
+            model_id = view.model_id
+        manifest, weights = self._model_accounts(model_id)
+        return I.run_inference(self.program_id, acc["session"], acc["hidden"], acc["input"], manifest, weights,
+                               expected_frame, step_count)
+
+    def run_inference(self, session_id: int, expected_frame: int) -> TxOutcome:
+        return self.send([self.run_inference_ix(session_id, expected_frame)], [self.payer])
+
+    def session(self, session_id: int) -> SessionView | None:
+        data = self.rpc_account(self.session_accounts(session_id)["session"])
+        return None if data is None else decode_session(data)
+
+    # -- Backend: session instructions (layouts in onchain/program/src/instructions/*.rs) ------
+    def create_session(self, session_id: int, model_id: int, creator: Keypair) -> TxOutcome:
+        raise NotImplementedError("create_session needs the program's session instructions (branch program)")
+
+    def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
+        raise NotImplementedError("join_session needs the program's session instructions (branch program)")
+
+    def submit_input(self, session_id: int, player: Keypair, frame: int, ctrl: ControllerInput) -> TxOutcome:
+        raise NotImplementedError("submit_input needs the program's session instructions (branch program)")
+
+    def close_session(self, session_id: int, signer: Keypair) -> TxOutcome:
+        raise NotImplementedError("close_session needs the program's session instructions (branch program)")
+
+    # -- subscriptions ---------------------------------------------------------------------
+    def subscribe_account(self, key: Pubkey, callback: Callable[[bytes, int], None]) -> Callable[[], None]:
+        """Call `callback(data, slot)` from the backend thread on every change of `key`."""
+        def add():
+            self._subs.setdefault(key, []).append(callback)
+            if self._ws_task is None:
+                self._ws_wakeup = asyncio.Event()
+                self._ws_task = self._loop.create_task(self._ws_main())
+            self._ws_wakeup.set()
+        self._loop.call_soon_threadsafe(add)
+
+        def unsubscribe():
+            def rm():
+                cbs = self._subs.get(key, [])
+                if callback in cbs:
+                    cbs.remove(callback)
+                if not cbs:
+                    self._subs.pop(key, None)
+                    if self._ws_wakeup:
+                        self._ws_wakeup.set()
+            self._loop.call_soon_threadsafe(rm)
+        return unsubscribe
+
+    def subscribe_session(self, session_id: int, callback: Callable[[SessionView], None]) -> Callable[[], None]:
+        def on_data(data: bytes, slot: int):
+            view = decode_session(data)
+            if view is not None:
+                callback(view)
+        return self.subscribe_account(self.session_accounts(session_id)["session"], on_data)
+
+    async def _ws_main(self):
+        """Keep one WebSocket open while anyone subscribes; renew everything after a drop."""
+        backoff = BACKOFF_START_S
+        while not self._closed:
+            if not self._subs:
+                self._ws_wakeup.clear()
+                await self._ws_wakeup.wait()
+                continue
+            ws = SolanaWsClient(self.ws_url, request_timeout=self.timeout, ping_interval=5, ping_timeout=10)
+            recv = None
+            try:
+                await ws.connect()
+                live: dict[Pubkey, object] = {}
+                by_id: dict[int, Pubkey] = {}
+                while not self._closed:
+                    # Reconcile subscriptions with what callers want.
+                    for key in [k for k in self._subs if k not in live]:
+                        sub = await ws.account_subscribe(pubkey=key, encoding="base64", commitment="processed")
+                        live[key], by_id[sub.subscription_id] = sub, key
+                        self._loop.create_task(self._deliver_current(key))
+                    for key in [k for k in live if k not in self._subs]:
+                        sub = live.pop(key)
+                        by_id.pop(sub.subscription_id, None)
+                        await ws.unsubscribe(sub)
+                    backoff = BACKOFF_START_S
+                    self._ws_wakeup.clear()
+                    if recv is None:
+                        recv = asyncio.ensure_future(ws.recv())
+                        recv.add_done_callback(_consume)
+                    wake = asyncio.ensure_future(self._ws_wakeup.wait())
+                    done, _ = await asyncio.wait({recv, wake}, return_when=asyncio.FIRST_COMPLETED)
+                    wake.cancel()
+                    if recv in done:
+                        note, recv = recv.result(), None
+                        if isinstance(note, AccountNotification):
+                            key = by_id.get(note.subscription)
+                            if key is not None:
+                                self._dispatch(key, bytes(note.result.value.data), note.result.context.slot)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # connection refused, dropped, protocol error: reconnect
+                if self._closed:
+                    break
+                self.reconnects += 1
+                log.warning("websocket %s: %s: %s; reconnecting in %.1f s", self.ws_url, e.__class__.__name__, e,
+                            backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX_S)
+            finally:
+                if recv is not None:
+                    recv.cancel()
+                try:
+                    await asyncio.wait_for(ws.close(), 1.0)
+                except Exception:
+                    pass
+
+    async def _deliver_current(self, key: Pubkey):
+        try:
+            data = await self._get_account(key)
+        except Exception as e:
+            log.warning("fetching %s after subscribe: %s", key, e)
+            return
+        if data is not None:
+            self._dispatch(key, data, -1)
+
+    def _dispatch(self, key: Pubkey, data: bytes, slot: int):
+        for cb in list(self._subs.get(key, [])):
+            try:
+                cb(data, slot)
+            except Exception:  # a subscriber's bug must not kill the connection
+                log.exception("subscriber of %s failed", key)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+
+        async def shutdown():
+            mine = [t for t in (self._ws_task, *self._workers) if t is not None]
+            for t in mine:
+                t.cancel()
+            await asyncio.wait(mine, timeout=2) if mine else None
+            await self._client.close()
+            # Let the WebSocket library's own reader/closer tasks finish before the loop stops.
+            rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            if rest:
+                await asyncio.wait(rest, timeout=1)
+            for t in rest:
+                t.cancel()
+        try:
+            self._call(shutdown(), timeout=10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            if not self._thread.is_alive():
+                self._loop.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _consume(fut: asyncio.Future) -> None:
+    """Mark a background future's exception as seen (the reconnect loop handles it)."""
+    if not fut.cancelled():
+        fut.exception()
+
+
+def _ws_from_http(url: str) -> str:
+    """Solana's convention: the PubSub port is the RPC port + 1."""
+    scheme, rest = url.split("://", 1)
+    host, _, tail = rest.partition("/")
+    if ":" in host:
+        h, p = host.rsplit(":", 1)
+        host = f"{h}:{int(p) + 1}"
+    return ("wss" if scheme == "https" else "ws") + "://" + host + ("/" + tail if tail else "")
