@@ -1,19 +1,30 @@
 """Account data codecs, mirroring onchain/program/src/state.rs (byte offsets there)."""
 from __future__ import annotations
 
+import dataclasses
 import struct
 
 import numpy as np
+from solders.pubkey import Pubkey
+
+from worldmodel.cartridge import SHARD_BYTES
 
 from . import steps
+from .backend import ControllerInput, SessionView
 
 VERSION = 1
 DISC_MANIFEST, DISC_WEIGHTS, DISC_SESSION, DISC_HIDDEN, DISC_INPUT = 1, 2, 3, 4, 5
 ACCOUNT_HEADER = 64
 SESSION_LEN = 184
-INPUT_LEN = 32
+INPUT_LEN = 48
 FIGHTER_OFFSET = (120, 152)
 CONTROLLER_OFFSET = (16, 24)
+INPUT_FRAME_OFFSET = (32, 40)
+# Protocol constants (state.rs): an input stays in force this many frames, may be sent
+# this far ahead, and a session idle this many slots may be closed by anyone.
+INPUT_HOLD_FRAMES = 30
+MAX_INPUT_LEAD = 120
+CLOSE_TIMEOUT_SLOTS = 1_500
 
 
 def manifest_account(model_id: int, authority: bytes, manifest: bytes, finalized: bool = True) -> bytes:
@@ -42,7 +53,7 @@ def session_account(session_id: int, model_id: int, frame: int, fighters: np.nda
 
 def hidden_account(session_id: int, model_id: int, frame: int, preset, hidden: np.ndarray) -> bytes:
     b = bytearray(steps.hidden_len(preset))
-    struct.pack_into("<BBHIQQQ", b, 0, DISC_HIDDEN, VERSION, 0, 0, session_id, model_id, frame)
+    struct.pack_into("<BBHIQQQ", b, 0, DISC_HIDDEN, VERSION, 0, len(b), session_id, model_id, frame)
     off = steps.hidden_offsets(preset)["h"]
     b[off:] = np.ascontiguousarray(hidden, dtype="<i4").tobytes()
     return bytes(b)
@@ -53,9 +64,11 @@ def encode_controller(c) -> bytes:
     return struct.pack("<bbbbBBH", sx, sy, cx, cy, l, r, buttons)
 
 
-def input_account(session_id: int, ctrl: np.ndarray) -> bytes:
+def input_account(session_id: int, ctrl: np.ndarray, frames: tuple[int, int] = (0, 0)) -> bytes:
+    """An InputBuffer whose controllers were submitted for `frames` (see the input rule
+    in state.rs: they read as neutral INPUT_HOLD_FRAMES frames later)."""
     head = struct.pack("<BB6xQ", DISC_INPUT, VERSION, session_id)
-    return head + encode_controller(ctrl[0]) + encode_controller(ctrl[1])
+    return head + encode_controller(ctrl[0]) + encode_controller(ctrl[1]) + struct.pack("<QQ", *frames)
 
 
 # -- decoders --------------------------------------------------------------------
@@ -76,3 +89,101 @@ def hidden_state(data: bytes, preset) -> np.ndarray:
     shape = (preset.n_layers, preset.d_inner, preset.d_state)
     off = steps.hidden_offsets(preset)["h"]
     return np.frombuffer(data, "<i4", int(np.prod(shape)), off).reshape(shape).astype(np.int32)
+
+
+# -- typed decoders (dataclasses); each returns None for data that is not such an account --
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    model_id: int
+    authority: Pubkey
+    finalized: bool
+    manifest: bytes  # the cartridge manifest (worldmodel/cartridge.py)
+
+    @property
+    def weights_len(self) -> int:
+        return struct.unpack_from("<I", self.manifest, 28)[0]
+
+    @property
+    def weights_sha256(self) -> bytes:
+        return self.manifest[32:64]
+
+    @property
+    def shard_count(self) -> int:
+        return -(-self.weights_len // SHARD_BYTES)
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightsShard:
+    model_id: int
+    weights_len: int
+    shard: int
+    data: bytes  # the part of the shard uploaded so far
+
+
+@dataclasses.dataclass(frozen=True)
+class Hidden:
+    session_id: int
+    model_id: int
+    frame: int
+    next_step: int
+    full_len: int
+    length: int
+
+    @property
+    def ready(self) -> bool:
+        return self.length == self.full_len
+
+
+@dataclasses.dataclass(frozen=True)
+class Inputs:
+    session_id: int
+    controllers: tuple[ControllerInput, ControllerInput]
+    frames: tuple[int, int]
+
+
+def _header(data: bytes, disc: int, min_len: int) -> bool:
+    return len(data) >= min_len and data[0] == disc and data[1] == VERSION
+
+
+def decode_manifest(data: bytes) -> Manifest | None:
+    if not _header(data, DISC_MANIFEST, ACCOUNT_HEADER):
+        return None
+    (n,) = struct.unpack_from("<I", data, 52)
+    if ACCOUNT_HEADER + n > len(data) or n < 64:
+        return None
+    return Manifest(struct.unpack_from("<Q", data, 8)[0], Pubkey.from_bytes(data[16:48]), data[2] == 1,
+                    bytes(data[ACCOUNT_HEADER:ACCOUNT_HEADER + n]))
+
+
+def decode_weights(data: bytes) -> WeightsShard | None:
+    if not _header(data, DISC_WEIGHTS, ACCOUNT_HEADER):
+        return None
+    model_id, total, shard = struct.unpack_from("<QIH", data, 8)
+    return WeightsShard(model_id, total, shard, bytes(data[ACCOUNT_HEADER:]))
+
+
+def decode_session(data: bytes) -> SessionView | None:
+    if not _header(data, DISC_SESSION, SESSION_LEN):
+        return None
+    status = data[2]
+    session_id, model_id, frame = struct.unpack_from("<QQQ", data, 8)
+    players = (Pubkey.from_bytes(data[32:64]), Pubkey.from_bytes(data[64:96]))
+    lif0, lif1, slot = struct.unpack_from("<QQQ", data, 96)
+    fighters = tuple(tuple(int(v) for v in struct.unpack_from("<16h", data, FIGHTER_OFFSET[p])) for p in range(2))
+    return SessionView(session_id, model_id, status, frame, players, (lif0, lif1), slot, fighters)
+
+
+def decode_hidden(data: bytes) -> Hidden | None:
+    if not _header(data, DISC_HIDDEN, steps.HIDDEN_HEADER):
+        return None
+    next_step, full_len, session_id, model_id, frame = struct.unpack_from("<HIQQQ", data, 2)
+    return Hidden(session_id, model_id, frame, next_step, full_len, len(data))
+
+
+def decode_inputs(data: bytes) -> Inputs | None:
+    if not _header(data, DISC_INPUT, INPUT_LEN):
+        return None
+    (session_id,) = struct.unpack_from("<Q", data, 8)
+    ctrls = tuple(ControllerInput.decode(data[o:o + 8]) for o in CONTROLLER_OFFSET)
+    return Inputs(session_id, ctrls, struct.unpack_from("<QQ", data, 32))

@@ -29,7 +29,9 @@ class DirectSession:
         self.steps = steps.steps_per_frame(p)
 
     def set_controls(self, ctrl: np.ndarray) -> None:
-        self.vm.put(A.input_account(self.session_id, ctrl), key=self.input)
+        """Both controllers, submitted for the current frame (so they are in force)."""
+        f = self.frame()
+        self.vm.put(A.input_account(self.session_id, ctrl, (f, f)), key=self.input)
 
     def run_ix(self, frame: int, step_count: int = I.ALL_STEPS):
         return I.run_inference(self.vm.program_id, self.session, self.hidden, self.input,

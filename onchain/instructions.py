@@ -4,12 +4,91 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
+from solders.system_program import ID as SYSTEM_PROGRAM
 
+from . import pda
+from .backend import ControllerInput
+
+INIT_MANIFEST, UPLOAD_WEIGHTS, FINALIZE_WEIGHTS = 0, 1, 2
+CREATE_SESSION, JOIN_SESSION, SUBMIT_INPUT = 3, 4, 5
 RUN_INFERENCE = 6
+CLOSE_SESSION = 7
 BENCH_MATVEC = 32
 ALL_STEPS = 0xFFFF
+
+# Bytes of weights per upload_weights instruction: a transaction is at most 1,232 bytes;
+# signature, header, keys (payer, manifest, shard, programs, compute budget) and the
+# instruction's own 7 bytes leave room for about 850 with two signers (fee payer + authority).
+UPLOAD_CHUNK = 800
+
+
+def _w(key: Pubkey, signer: bool = False) -> AccountMeta:
+    return AccountMeta(key, is_signer=signer, is_writable=True)
+
+
+def _r(key: Pubkey, signer: bool = False) -> AccountMeta:
+    return AccountMeta(key, is_signer=signer, is_writable=False)
+
+
+def init_manifest(program_id: Pubkey, authority: Pubkey, model_id: int, manifest_bytes: bytes) -> Instruction:
+    data = struct.pack("<BQ", INIT_MANIFEST, model_id) + manifest_bytes
+    return Instruction(program_id, data, [_w(authority, True), _w(pda.manifest(program_id, model_id)),
+                                          _r(SYSTEM_PROGRAM)])
+
+
+def upload_weights(program_id: Pubkey, authority: Pubkey, model_id: int, shard: int, offset: int,
+                   chunk: bytes) -> Instruction:
+    data = struct.pack("<BHI", UPLOAD_WEIGHTS, shard, offset) + chunk
+    return Instruction(program_id, data, [
+        _w(authority, True), _r(pda.manifest(program_id, model_id)),
+        _w(pda.weights(program_id, model_id, shard)), _r(SYSTEM_PROGRAM)])
+
+
+def finalize_weights(program_id: Pubkey, authority: Pubkey, model_id: int, shard_count: int) -> Instruction:
+    metas = [_r(authority, True), _w(pda.manifest(program_id, model_id))]
+    metas += [_r(pda.weights(program_id, model_id, k)) for k in range(shard_count)]
+    return Instruction(program_id, bytes([FINALIZE_WEIGHTS]), metas)
+
+
+def create_session(program_id: Pubkey, creator: Pubkey, session_id: int, model_id: int,
+                   fighters) -> Instruction:
+    """Also the instruction that grows HiddenState: repeat it (same data) until the
+    hidden account has its full size (accounts.Hidden.ready)."""
+    state = np.asarray(fighters, dtype="<i2").reshape(2, 16)
+    data = struct.pack("<BQQ", CREATE_SESSION, session_id, model_id) + state.tobytes()
+    s, h, i = pda.session_accounts(program_id, session_id)
+    return Instruction(program_id, data, [
+        _w(creator, True), _r(pda.manifest(program_id, model_id)), _w(s), _w(h), _w(i), _r(SYSTEM_PROGRAM)])
+
+
+def join_session(program_id: Pubkey, player: Pubkey, session_id: int) -> Instruction:
+    s, h, _ = pda.session_accounts(program_id, session_id)
+    return Instruction(program_id, bytes([JOIN_SESSION]), [_r(player, True), _w(s), _r(h)])
+
+
+def submit_input(program_id: Pubkey, player: Pubkey, session_id: int, slot: int, frame: int,
+                 ctrl: ControllerInput | bytes) -> Instruction:
+    raw = ctrl if isinstance(ctrl, (bytes, bytearray)) else ctrl.encode()
+    data = struct.pack("<BBQ", SUBMIT_INPUT, slot, frame) + bytes(raw)
+    s, _, i = pda.session_accounts(program_id, session_id)
+    return Instruction(program_id, data, [_r(player, True), _r(s), _w(i)])
+
+
+def run_inference_for(program_id: Pubkey, session_id: int, model_id: int, shard_count: int,
+                      expected_frame: int, step_count: int = 0xFFFF) -> Instruction:
+    """run_inference with every account derived from the ids."""
+    s, h, i = pda.session_accounts(program_id, session_id)
+    shards = [pda.weights(program_id, model_id, k) for k in range(shard_count)]
+    return run_inference(program_id, s, h, i, pda.manifest(program_id, model_id), shards, expected_frame, step_count)
+
+
+def close_session(program_id: Pubkey, signer: Pubkey, creator: Pubkey, session_id: int) -> Instruction:
+    s, h, i = pda.session_accounts(program_id, session_id)
+    return Instruction(program_id, bytes([CLOSE_SESSION]), [_r(signer, True), _w(creator), _w(s), _w(h), _w(i)])
+
 
 # Mat-vec kernels: "packed" is the seed's baseline (row-major i8), "lanes" the SWAR
 # kernel over weight layout 2 (three 21-bit lanes per u64, offset-binary weights).

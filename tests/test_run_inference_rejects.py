@@ -18,6 +18,7 @@ from worldmodel import randmodel as R
 
 INVALID_INSTRUCTION, INVALID_ACCOUNT, INVALID_MANIFEST, INVALID_WEIGHTS = 1, 2, 3, 4
 ACCOUNT_MISMATCH, STALE_FRAME = 5, 6
+NOT_FINALIZED, SESSION_NOT_ACTIVE = 14, 20
 FRAMES_BEFORE = 2
 MID_STEPS = 7  # a partly computed frame: micro has 26 steps
 
@@ -122,7 +123,7 @@ def test_empty_instruction_data(env):
     env.finish_frame_and_check()
 
 
-@pytest.mark.parametrize("disc", [0, 7, 31, 33, 255])
+@pytest.mark.parametrize("disc", [8, 15, 31, 33, 196, 255])
 def test_unknown_discriminator(env, disc):
     data = struct.pack("<BQH", disc, env.ds.frame(), 1)
     env.assert_rejected(env.ix(data), INVALID_INSTRUCTION)
@@ -192,7 +193,15 @@ def test_input_of_another_session(env):
 def test_manifest_not_finalized(env):
     w = env.cart.weights_bytes()
     env.vm.put(A.manifest_account(1, bytes(32), env.cart.manifest_bytes(w), finalized=False), key=env.ds.manifest)
-    env.assert_rejected(env.ds.run_ix(env.ds.frame(), 1), ACCOUNT_MISMATCH)
+    env.assert_rejected(env.ds.run_ix(env.ds.frame(), 1), NOT_FINALIZED)
+
+
+@pytest.mark.parametrize("status", [0, 2], ids=["waiting", "ended"])
+def test_session_not_active(env, status):
+    data = bytearray(env.vm.data(env.ds.session))
+    data[2] = status
+    env.vm.put(bytes(data), key=env.ds.session)
+    env.assert_rejected(env.ds.run_ix(env.ds.frame(), 1), SESSION_NOT_ACTIVE)
 
 
 @pytest.mark.parametrize("cut", ["below-header", "one-word-short", "one-layer-short"])

@@ -10,6 +10,7 @@ pub mod instructions;
 pub mod kernels;
 pub mod model;
 pub mod state;
+pub mod sys;
 
 #[cfg(any(target_arch = "bpf", target_os = "solana"))]
 mod entrypoint {

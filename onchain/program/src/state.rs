@@ -1,34 +1,51 @@
 //! Account layouts (little-endian, fixed offsets). Every account starts with a
 //! discriminator byte and a version byte.
 //!
-//! ModelManifest (`[b"manifest", model_id]`):
+//! Addresses: every account is a PDA of this program. The instruction that creates an
+//! account checks its address against the seeds below; afterwards an account owned by
+//! this program with a given discriminator and ids can only be the one created at that
+//! PDA, so later instructions check owner + discriminator + ids instead of re-deriving
+//! the address (which costs 1,500 CU per account).
+//!
+//! ModelManifest (`[b"manifest", model_id u64 LE]`), 64 + manifest_len bytes:
 //!   0 u8 disc=1 | 1 u8 version | 2 u8 finalized | 3 u8 bump | 4 u32 0
 //!   8 u64 model_id | 16 [32] authority | 48 u32 0 | 52 u32 manifest_len | 56 u64 0
-//!   64.. manifest bytes (worldmodel/cartridge.py)
+//!   64.. manifest bytes (worldmodel/cartridge.py; u32 weights_len at +28, sha256 at +32)
 //!
-//! ModelWeights (`[b"weights", model_id, shard u16]`), one per 8 MiB shard of the blob:
-//!   0 u8 disc=2 | 1 u8 version | 2..8 0 | 8 u64 model_id | 16 u32 weights_len (whole blob)
-//!   20 u16 shard index | 22..64 0
+//! ModelWeights (`[b"weights", model_id u64 LE, shard u16 LE]`), one per 8 MiB shard of
+//! the blob; grows with the upload (at most 10,240 bytes per instruction) up to
+//! 64 + shard_len:
+//!   0 u8 disc=2 | 1 u8 version | 2 u8 0 | 3 u8 bump | 4..8 0 | 8 u64 model_id
+//!   16 u32 weights_len (whole blob) | 20 u16 shard index | 22..64 0
 //!   64.. this shard's bytes of the weights blob
 //!
-//! SessionState (`[b"session", session_id]`), 184 bytes:
-//!   0 u8 disc=3 | 1 u8 version | 2 u8 status | 3 u8 bump | 4 u32 0
-//!   8 u64 session_id | 16 u64 model_id | 24 u64 frame
-//!   32 [32] player 1 | 64 [32] player 2
-//!   96 u64 last_input_frame[0] | 104 u64 last_input_frame[1] | 112 u64 last_active_slot
-//!   120 [i16; 16] fighter 1 | 152 [i16; 16] fighter 2
+//! SessionState (`[b"session", session_id u64 LE]`), 184 bytes:
+//!   0 u8 disc=3 | 1 u8 version | 2 u8 status (0 waiting, 1 active, 2 ended) | 3 u8 bump
+//!   4 u32 0 | 8 u64 session_id | 16 u64 model_id | 24 u64 frame (next frame to compute)
+//!   32 [32] player 1 (the creator; receives the rent on close) | 64 [32] player 2
+//!   96 u64 last_input_frame[0] | 104 u64 last_input_frame[1] (copied from InputBuffer
+//!   when a frame starts) | 112 u64 last_active_slot (create, join, each computed frame)
+//!   120 [i16; 16] fighter 1 | 152 [i16; 16] fighter 2   (worldmodel.cartridge.FIELDS)
 //!
-//! HiddenState (`[b"hidden", session_id]`):
-//!   0 u8 disc=4 | 1 u8 version | 2 u16 next_step (0: no frame in flight) | 4 u32 0
+//! HiddenState (`[b"hidden", session_id u64 LE]`), grown by create_session to
+//! `full_len` = Dims::hidden_len():
+//!   0 u8 disc=4 | 1 u8 version | 2 u16 next_step (0: no frame in flight) | 4 u32 full_len
 //!   8 u64 session_id | 16 u64 model_id | 24 u64 frame
 //!   then, each padded to 8 bytes (model::Dims::hidden_offsets):
 //!   [i16; D] residual r | [i8; D] xn | [i32; R] in_proj acc | [i8; E] gy   (a frame's
 //!   activations between transactions) | [i32; L * E * N] selective-scan state h
 //!
-//! InputBuffer (`[b"input", session_id]`), 32 bytes:
-//!   0 u8 disc=5 | 1 u8 version | 2..8 0 | 8 u64 session_id
+//! InputBuffer (`[b"input", session_id u64 LE]`), 48 bytes:
+//!   0 u8 disc=5 | 1 u8 version | 2 u8 0 | 3 u8 bump | 4..8 0 | 8 u64 session_id
 //!   16 ControllerInput player 1 | 24 ControllerInput player 2
+//!   32 u64 input frame player 1 | 40 u64 input frame player 2
 //!   ControllerInput: i8 stick_x, i8 stick_y, i8 cstick_x, i8 cstick_y, u8 l, u8 r, u16 buttons
+//!
+//! Input rule: a player's controller applies to frame F when
+//! `F <= input_frame + INPUT_HOLD_FRAMES` (inputs for a later frame apply at once: the
+//! buffer keeps one input per player). After INPUT_HOLD_FRAMES frames without a new
+//! submit_input the player's controller reads as neutral (all zero), so a player who
+//! disconnects stops pressing buttons instead of holding them forever.
 use crate::model::rd_u16;
 
 pub const VERSION: u8 = 1;
@@ -40,7 +57,29 @@ pub const DISC_INPUT: u8 = 5;
 
 pub const ACCOUNT_HEADER: usize = 64;
 pub const SESSION_LEN: usize = 184;
-pub const INPUT_LEN: usize = 32;
+pub const INPUT_LEN: usize = 48;
+pub const INPUT_FRAME_OFFSET: [usize; 2] = [32, 40];
+pub const PLAYER_OFFSET: [usize; 2] = [32, 64];
+pub const LAST_INPUT_FRAME_OFFSET: [usize; 2] = [96, 104];
+pub const LAST_ACTIVE_SLOT_OFFSET: usize = 112;
+
+pub const STATUS_WAITING: u8 = 0;
+pub const STATUS_ACTIVE: u8 = 1;
+pub const STATUS_ENDED: u8 = 2;
+
+/// Frames a submitted input stays in force (see the input rule above): half a second.
+pub const INPUT_HOLD_FRAMES: u64 = 30;
+/// How far ahead of the session's frame an input may be submitted (two seconds).
+pub const MAX_INPUT_LEAD: u64 = 120;
+/// Slots without activity after which anyone may close a session (~10 minutes at
+/// 400 ms per slot); a player may close it at any time.
+pub const CLOSE_TIMEOUT_SLOTS: u64 = 1_500;
+
+pub const SEED_MANIFEST: &[u8] = b"manifest";
+pub const SEED_WEIGHTS: &[u8] = b"weights";
+pub const SEED_SESSION: &[u8] = b"session";
+pub const SEED_HIDDEN: &[u8] = b"hidden";
+pub const SEED_INPUT: &[u8] = b"input";
 pub const HIDDEN_HEADER: usize = 32;
 pub const FIGHTER_OFFSET: [usize; 2] = [120, 152];
 pub const CONTROLLER_OFFSET: [usize; 2] = [16, 24];
@@ -62,6 +101,19 @@ pub fn wr_u16(b: &mut [u8], o: usize, v: u16) {
     b[o..o + 2].copy_from_slice(&v.to_le_bytes());
 }
 
+/// Buttons A, B, X, Y, Z, L, R, Start, D-up, D-down, D-left, D-right (bits 0..11).
+pub const BUTTON_MASK: u16 = 0x0FFF;
+
+#[inline(always)]
+pub fn rd_u32(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]])
+}
+
+#[inline(always)]
+pub fn wr_u32(b: &mut [u8], o: usize, v: u32) {
+    b[o..o + 4].copy_from_slice(&v.to_le_bytes());
+}
+
 /// One player's controller for a frame.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ControllerInput {
@@ -75,6 +127,15 @@ pub struct ControllerInput {
 }
 
 impl ControllerInput {
+    pub const NEUTRAL: ControllerInput =
+        ControllerInput { stick_x: 0, stick_y: 0, cstick_x: 0, cstick_y: 0, l: 0, r: 0, buttons: 0 };
+
+    /// The 8 wire bytes are valid: sticks in -127..127 (-128 is rejected so that the
+    /// range is symmetric), triggers any u8, buttons only bits 0..11.
+    pub fn valid_bytes(b: &[u8]) -> bool {
+        b.len() == 8 && b[..4].iter().all(|&v| v != 0x80) && (rd_u16(b, 6) & !BUTTON_MASK) == 0
+    }
+
     pub fn read(b: &[u8], o: usize) -> Self {
         ControllerInput {
             stick_x: b[o] as i8,

@@ -1,16 +1,33 @@
-//! Instruction dispatch: the first byte of instruction data is the discriminator.
+//! Instruction dispatch: the first byte of instruction data is the discriminator
+//! (0..=7 the program, 8..=15 reserved for the ER, 32 the kernel benchmark).
 use pinocchio::{error::ProgramError, AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
 
 pub mod bench_matvec;
+pub mod close_session;
+pub mod create_session;
+pub mod finalize_weights;
+pub mod init_manifest;
+pub mod join_session;
 pub mod run_inference;
+pub mod submit_input;
+pub mod upload_weights;
 
 #[inline(always)]
 pub fn dispatch(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
     let (disc, rest) = data.split_first().ok_or(ProgramError::from(WorldError::InvalidInstruction))?;
     match *disc {
+        init_manifest::DISCRIMINATOR => init_manifest::process(program_id, accounts, rest),
+        upload_weights::DISCRIMINATOR => upload_weights::process(program_id, accounts, rest),
+        finalize_weights::DISCRIMINATOR => finalize_weights::process(program_id, accounts, rest),
+        create_session::DISCRIMINATOR => create_session::process(program_id, accounts, rest),
+        join_session::DISCRIMINATOR => join_session::process(program_id, accounts, rest),
+        submit_input::DISCRIMINATOR => submit_input::process(program_id, accounts, rest),
         run_inference::DISCRIMINATOR => run_inference::process(program_id, accounts, rest),
+        close_session::DISCRIMINATOR => close_session::process(program_id, accounts, rest),
+        // 8..=15 are reserved for the ER instructions (delegate / commit); 196 is the
+        // first byte of the delegation program's undelegate callback.
         bench_matvec::DISCRIMINATOR => bench_matvec::process(accounts, rest),
         _ => Err(WorldError::InvalidInstruction.into()),
     }

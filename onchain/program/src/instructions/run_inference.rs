@@ -6,7 +6,10 @@
 //! transaction runs `step_count` steps from `HiddenState.next_step`, so a preset too
 //! big for one transaction's 1.4M CU runs as several; the activations between them
 //! live in HiddenState. Anyone may crank; a crank whose
-//! `expected_frame` is not the frame being computed fails and changes nothing.
+//! `expected_frame` is not the frame being computed fails and changes nothing, so a
+//! duplicate or stale crank cannot advance a frame twice. The session must be active
+//! and its model finalized. The encoder step reads each player's controller under the
+//! input rule (state.rs: neutral after INPUT_HOLD_FRAMES frames without an input).
 use pinocchio::{AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
@@ -91,7 +94,10 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
 
     let model_id = rd_u64(man, 8);
     let session_id = rd_u64(ses, 8);
-    if man[2] != 1 || rd_u64(ses, 16) != model_id || rd_u64(hid, 16) != model_id {
+    if man[2] != 1 {
+        return Err(WorldError::NotFinalized.into());
+    }
+    if rd_u64(ses, 16) != model_id || rd_u64(hid, 16) != model_id {
         return Err(WorldError::AccountMismatch.into());
     }
     let n = a.weights.len();
@@ -103,6 +109,9 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
     }
     if rd_u64(hid, 8) != session_id || rd_u64(inp, 8) != session_id {
         return Err(WorldError::AccountMismatch.into());
+    }
+    if ses[2] != STATUS_ACTIVE {
+        return Err(WorldError::SessionNotActive.into());
     }
     let man_len = crate::model::rd_u32(man, 52) as usize;
     if ACCOUNT_HEADER + man_len > man.len() {
@@ -145,7 +154,9 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
         match dims.step(i) {
             Step::Encode => {
                 let fighters = [read_fighter(ses, 0), read_fighter(ses, 1)];
-                let ctrl = [ControllerInput::read(inp, CONTROLLER_OFFSET[0]), ControllerInput::read(inp, CONTROLLER_OFFSET[1])];
+                let ctrl = [input_for(inp, 0, frame), input_for(inp, 1, frame)];
+                wr_u64(ses, LAST_INPUT_FRAME_OFFSET[0], rd_u64(inp, INPUT_FRAME_OFFSET[0]));
+                wr_u64(ses, LAST_INPUT_FRAME_OFFSET[1], rd_u64(inp, INPUT_FRAME_OFFSET[1]));
                 forward::build_features(&model, &fighters, &ctrl, &mut s.u);
                 forward::encode(&model, s, f.r);
             }
@@ -160,11 +171,23 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
                 write_fighter(ses, 1, &fighters[1]);
                 wr_u64(ses, 24, frame + 1);
                 wr_u64(hid, 24, frame + 1);
+                wr_u64(ses, LAST_ACTIVE_SLOT_OFFSET, crate::sys::current_slot());
             }
         }
     }
     wr_u16(hid, 2, if end == total { 0 } else { end as u16 });
     Ok(())
+}
+
+/// A player's controller for `frame` under the input rule (state.rs): the latest input
+/// while `frame <= input_frame + INPUT_HOLD_FRAMES`, else neutral.
+fn input_for(inp: &[u8], player: usize, frame: u64) -> ControllerInput {
+    let at = rd_u64(inp, INPUT_FRAME_OFFSET[player]);
+    if frame > at.saturating_add(INPUT_HOLD_FRAMES) {
+        ControllerInput::NEUTRAL
+    } else {
+        ControllerInput::read(inp, CONTROLLER_OFFSET[player])
+    }
 }
 
 /// The forward pass's working memory.

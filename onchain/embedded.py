@@ -1,0 +1,239 @@
+"""The embedded backend: the compiled program (build/world_model.so) inside an
+in-process LiteSVM. Every call is a real transaction through the real instructions;
+nothing is placed into accounts directly. Keys that sign are funded on first use
+(this is a local sandbox), and the backend's own key pays the fees."""
+from __future__ import annotations
+
+import itertools
+import struct
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from solders.compute_budget import set_compute_unit_limit
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.transaction import Transaction
+
+from worldmodel import cartridge as C
+
+from . import accounts as A
+from . import instructions as I
+from . import pda, steps, upload
+from .backend import Backend, BackendError, ControllerInput, SessionView, TxOutcome
+from .svm import DEFAULT_SO, MAX_CU, ProgramVM
+
+FUND_LAMPORTS = 100 * 10**9
+# A packed crank asks for at most this many CU of measured step cost, leaving room for
+# small data-dependent differences under the 1.4M limit.
+PACK_BUDGET = MAX_CU - 100_000
+# create_session instructions per transaction (each grows HiddenState by 10,240 bytes)
+GROW_IX_PER_TX = 8
+
+
+def default_start_state() -> np.ndarray:
+    """Both fighters at rest on the ground facing each other, 4 stocks, full shield
+    (units of worldmodel.cartridge.FIELDS)."""
+    s = np.zeros((2, C.N_FIELDS), np.int16)
+    f = C.FIELDS.index
+    for p, (x, facing) in enumerate(((-40 * 16, 1), (40 * 16, -1))):
+        s[p, f("x")], s[p, f("facing")] = x, facing
+        s[p, f("stocks")], s[p, f("shield")], s[p, f("jumps_left")] = 4, 60 * 16, 2
+    return s
+
+
+def combine(outcomes: list[TxOutcome]) -> TxOutcome:
+    """Several transactions reported as one: ok if all were, CU and time summed."""
+    bad = next((o for o in outcomes if not o.ok), None)
+    last = bad or outcomes[-1]
+    return TxOutcome(ok=bad is None, signature=last.signature, cu=sum(o.cu for o in outcomes),
+                     seconds=sum(o.seconds for o in outcomes), error=last.error,
+                     logs=tuple(itertools.chain.from_iterable(o.logs for o in outcomes)))
+
+
+class EmbeddedBackend(Backend):
+    name = "embedded"
+
+    def __init__(self, so_path: str | Path = DEFAULT_SO, program_id: Pubkey | None = None):
+        self.vm = ProgramVM(so_path, program_id)
+        self.svm = self.vm.svm
+        self.program_id = self.vm.program_id
+        self.payer = self.vm.payer
+        self.authority = Keypair()  # uploads models
+        self._funded: set[Pubkey] = {self.payer.pubkey()}
+        self._step_cu: dict[int, list[int]] = {}  # model_id -> measured CU of each step
+        self._subs: dict[int, list[Callable[[SessionView], None]]] = {}
+        self._next_model_id = 1
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def fund(self, key: Pubkey, lamports: int = FUND_LAMPORTS) -> None:
+        if key not in self._funded:
+            self.svm.airdrop(key, lamports)
+            self._funded.add(key)
+
+    def account_data(self, key: Pubkey) -> bytes | None:
+        acc = self.svm.get_account(key)
+        return bytes(acc.data) if acc is not None and acc.lamports > 0 else None
+
+    def lamports(self, key: Pubkey) -> int:
+        acc = self.svm.get_account(key)
+        return acc.lamports if acc is not None else 0
+
+    def slot(self) -> int:
+        return self.svm.get_clock().slot
+
+    def warp(self, slots: int) -> None:
+        """Advance the clock (tests of the close timeout)."""
+        self.svm.warp_to_slot(self.slot() + slots)
+
+    def send(self, ixs: list[Instruction], signers: list[Keypair], cu_limit: int | None = None) -> TxOutcome:
+        """One transaction; the backend pays the fee, `signers` co-sign."""
+        for kp in signers:
+            self.fund(kp.pubkey())
+        pre = [set_compute_unit_limit(cu_limit)] if cu_limit else []
+        others = [kp for kp in signers if kp.pubkey() != self.payer.pubkey()]
+        tx = Transaction.new_signed_with_payer([*pre, *ixs], self.payer.pubkey(), [self.payer, *others],
+                                               self.svm.latest_blockhash())
+        t0 = time.perf_counter()
+        res = self.svm.send_transaction(tx)
+        dt = time.perf_counter() - t0
+        self.svm.expire_blockhash()  # identical transactions may follow (e.g. grow steps)
+        sig = str(tx.signatures[0])
+        if hasattr(res, "err"):
+            meta = res.meta()
+            return TxOutcome(False, sig, meta.compute_units_consumed(), dt, str(res.err()), tuple(meta.logs()))
+        return TxOutcome(True, sig, res.compute_units_consumed(), dt, None, tuple(res.logs()))
+
+    # -- models -----------------------------------------------------------------------
+
+    def upload_model(self, cart_or_dir, model_id: int | None = None, authority: Keypair | None = None,
+                     progress: Callable[[int], None] | None = None) -> int:
+        """init_manifest + upload_weights chunks + finalize_weights; returns the model id."""
+        manifest, weights = upload.load_cartridge_bytes(cart_or_dir)
+        if model_id is None:
+            while self.account_data(pda.manifest(self.program_id, self._next_model_id)) is not None:
+                self._next_model_id += 1
+            model_id = self._next_model_id
+        upload.upload(self, authority or self.authority, model_id, manifest, weights, progress)
+        return model_id
+
+    def manifest(self, model_id: int) -> A.Manifest | None:
+        return A.decode_manifest(self.account_data(pda.manifest(self.program_id, model_id)) or b"")
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def create_session(self, session_id: int, model_id: int, creator: Keypair, fighters=None) -> TxOutcome:
+        """Create the session accounts, then grow HiddenState to the model's size (the
+        same instruction repeated, GROW_IX_PER_TX per transaction)."""
+        state = default_start_state() if fighters is None else np.asarray(fighters)
+        ix = I.create_session(self.program_id, creator.pubkey(), session_id, model_id, state)
+        outs = [self.send([ix], [creator])]
+        while outs[-1].ok:
+            h = A.decode_hidden(self.account_data(pda.hidden(self.program_id, session_id)) or b"")
+            if h is None or h.ready:
+                break
+            n = min(GROW_IX_PER_TX, -(-(h.full_len - h.length) // 10_240))
+            outs.append(self.send([ix] * n, [creator]))
+        return combine(outs)
+
+    def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
+        out = self.send([I.join_session(self.program_id, player.pubkey(), session_id)], [player])
+        self._notify(session_id)
+        return out
+
+    def submit_input(self, session_id: int, player: Keypair, frame: int, ctrl: ControllerInput) -> TxOutcome:
+        view = self.session(session_id)
+        slot = 1 if view is not None and view.players[1] == player.pubkey() else 0
+        return self.send([I.submit_input(self.program_id, player.pubkey(), session_id, slot, frame, ctrl)], [player])
+
+    def run_inference(self, session_id: int, expected_frame: int) -> TxOutcome:
+        """Advance exactly one frame: the frame's steps packed into as few transactions
+        as their measured CU allows (the first frame of a model is measured one step per
+        transaction). Returns the summed CU."""
+        view = self.session(session_id)
+        if view is None:
+            return self.send([I.run_inference_for(self.program_id, session_id, 0, 1, expected_frame)], [])
+        man = self.manifest(view.model_id)
+        shards = man.shard_count if man is not None else 1
+        hid = A.decode_hidden(self.account_data(pda.hidden(self.program_id, session_id)) or b"")
+        total = self._steps_per_frame(man)
+        start = hid.next_step if hid is not None else 0
+
+        def crank(count: int) -> TxOutcome:
+            ix = I.run_inference_for(self.program_id, session_id, view.model_id, shards, expected_frame, count)
+            return self.send([ix], [], cu_limit=MAX_CU)
+
+        outs: list[TxOutcome] = []
+        costs = self._step_cu.get(view.model_id)
+        if costs is None or total is None or len(costs) != total:
+            measured = []
+            n = (total or 1) - start
+            for _ in range(max(n, 1)):
+                outs.append(crank(1))
+                if not outs[-1].ok:
+                    return combine(outs)
+                measured.append(outs[-1].cu)
+            if start == 0 and total is not None:
+                self._step_cu[view.model_id] = measured
+        else:
+            i = start
+            while i < total:
+                count, cu = 0, 0
+                while i + count < total and (count == 0 or cu + costs[i + count] <= PACK_BUDGET):
+                    cu += costs[i + count]
+                    count += 1
+                outs.append(crank(count if i + count < total else I.ALL_STEPS))
+                if not outs[-1].ok:
+                    self._step_cu.pop(view.model_id, None)  # re-measure next frame
+                    return combine(outs)
+                i += count
+        self._notify(session_id)
+        return combine(outs)
+
+    def _steps_per_frame(self, man: A.Manifest | None) -> int | None:
+        if man is None:
+            return None
+        try:
+            return _steps_from_manifest(man.manifest)
+        except (ValueError, ZeroDivisionError, struct.error):  # malformed: the program rejects the crank
+            return None
+
+    def close_session(self, session_id: int, signer: Keypair) -> TxOutcome:
+        view = self.session(session_id)
+        creator = view.players[0] if view is not None else signer.pubkey()
+        out = self.send([I.close_session(self.program_id, signer.pubkey(), creator, session_id)], [signer])
+        if out.ok:
+            self._subs.pop(session_id, None)
+        return out
+
+    def session(self, session_id: int) -> SessionView | None:
+        return A.decode_session(self.account_data(pda.session(self.program_id, session_id)) or b"")
+
+    def subscribe_session(self, session_id: int, callback: Callable[[SessionView], None]) -> Callable[[], None]:
+        subs = self._subs.setdefault(session_id, [])
+        subs.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in subs:
+                subs.remove(callback)
+        return unsubscribe
+
+    def _notify(self, session_id: int) -> None:
+        subs = self._subs.get(session_id)
+        if subs:
+            view = self.session(session_id)
+            if view is not None:
+                for cb in list(subs):
+                    cb(view)
+
+    def close(self) -> None:
+        self._subs.clear()
+
+
+def _steps_from_manifest(manifest: bytes) -> int:
+    """Steps per frame from the manifest's dimensions (mirrors model::Dims)."""
+    d, e, n, p, layers = struct.unpack_from("<5H", manifest, 12)
+    return steps.steps_per_frame(C.Preset("onchain", d, e, n, p, layers))

@@ -1,0 +1,36 @@
+"""Program-derived addresses of the world-model program's accounts (seeds in
+onchain/program/src/state.rs)."""
+from __future__ import annotations
+
+import struct
+
+from solders.pubkey import Pubkey
+
+
+def _u64(v: int) -> bytes:
+    return struct.pack("<Q", v)
+
+
+def manifest(program_id: Pubkey, model_id: int) -> Pubkey:
+    return Pubkey.find_program_address([b"manifest", _u64(model_id)], program_id)[0]
+
+
+def weights(program_id: Pubkey, model_id: int, shard: int) -> Pubkey:
+    return Pubkey.find_program_address([b"weights", _u64(model_id), struct.pack("<H", shard)], program_id)[0]
+
+
+def session(program_id: Pubkey, session_id: int) -> Pubkey:
+    return Pubkey.find_program_address([b"session", _u64(session_id)], program_id)[0]
+
+
+def hidden(program_id: Pubkey, session_id: int) -> Pubkey:
+    return Pubkey.find_program_address([b"hidden", _u64(session_id)], program_id)[0]
+
+
+def input_buffer(program_id: Pubkey, session_id: int) -> Pubkey:
+    return Pubkey.find_program_address([b"input", _u64(session_id)], program_id)[0]
+
+
+def session_accounts(program_id: Pubkey, session_id: int) -> tuple[Pubkey, Pubkey, Pubkey]:
+    """(SessionState, HiddenState, InputBuffer)."""
+    return session(program_id, session_id), hidden(program_id, session_id), input_buffer(program_id, session_id)

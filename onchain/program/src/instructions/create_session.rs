@@ -1,0 +1,126 @@
+//! `create_session`: open a game for a finalized model. The first call creates
+//! SessionState (status waiting, the creator as player 1, the start state of both
+//! fighters), InputBuffer and HiddenState; HiddenState holds the model's recurrent
+//! state and is usually larger than the 10,240 bytes an instruction may allocate, so
+//! the creator repeats the same instruction (same data) until HiddenState reaches the
+//! model's size, 10,240 bytes per instruction (several may share one transaction).
+//! join_session waits for that.
+use pinocchio::{cpi::Seed, error::ProgramError, AccountView, Address, ProgramResult};
+
+use crate::error::WorldError;
+use crate::model::{rd_u16, Dims};
+use crate::state::*;
+use crate::sys;
+
+pub const DISCRIMINATOR: u8 = 3;
+
+/// Accounts:
+///   0. `[WRITE, SIGNER]` creator = player 1 (pays the rent, gets it back on close)
+///   1. `[]`              ModelManifest (finalized)
+///   2. `[WRITE]`         SessionState PDA `[b"session", session_id]`
+///   3. `[WRITE]`         HiddenState PDA `[b"hidden", session_id]`
+///   4. `[WRITE]`         InputBuffer PDA `[b"input", session_id]`
+///   5. `[]`              system program
+///
+/// Data (after the discriminator), 80 bytes:
+///   0 u64 session_id | 8 u64 model_id | 16 [i16; 16] fighter 1 | 48 [i16; 16] fighter 2
+pub struct CreateSession<'a> {
+    pub creator: &'a AccountView,
+    pub manifest: &'a AccountView,
+    pub session: &'a mut AccountView,
+    pub hidden: &'a mut AccountView,
+    pub input: &'a mut AccountView,
+    pub system_program: &'a AccountView,
+}
+
+/// The model's dimensions from a finalized manifest (validated by Model::parse at
+/// finalize, so only the fields are read here).
+pub fn manifest_dims(m: &[u8]) -> Dims {
+    let g = |o: usize| rd_u16(m, ACCOUNT_HEADER + o) as usize;
+    let (e, p) = (g(14), g(18));
+    Dims { d: g(12), e, n: g(16), p, h: e / p, layers: g(20), in_dim: g(22), out_dim: g(24) }
+}
+
+pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
+    if data.len() != 80 {
+        return Err(WorldError::InvalidInstruction.into());
+    }
+    let [creator, manifest, session, hidden, input, system_program, ..] = accounts else {
+        return Err(ProgramError::NotEnoughAccountKeys);
+    };
+    let a = CreateSession { creator, manifest, session, hidden, input, system_program };
+    let session_id = rd_u64(data, 0);
+    let model_id = rd_u64(data, 8);
+    sys::require_signer(a.creator)?;
+    sys::require_writable(a.session)?;
+    sys::require_writable(a.hidden)?;
+    sys::require_writable(a.input)?;
+    sys::require_system_program(a.system_program)?;
+    sys::check_owned(a.manifest, program_id, DISC_MANIFEST, ACCOUNT_HEADER + 32)?;
+    // SAFETY: read-only; the manifest is not among the written accounts (distinct
+    // discriminators are checked before any write).
+    let m = unsafe { a.manifest.borrow_unchecked() };
+    if rd_u64(m, 8) != model_id {
+        return Err(WorldError::AccountMismatch.into());
+    }
+    if m[2] != 1 {
+        return Err(WorldError::NotFinalized.into());
+    }
+    let full_len = manifest_dims(m).hidden_len();
+    let id = session_id.to_le_bytes();
+
+    if a.session.owned_by(&sys::SYSTEM_PROGRAM) && a.session.is_data_empty() {
+        let b_s = sys::expect_pda(a.session, &[SEED_SESSION, &id], program_id)?;
+        let b_h = sys::expect_pda(a.hidden, &[SEED_HIDDEN, &id], program_id)?;
+        let b_i = sys::expect_pda(a.input, &[SEED_INPUT, &id], program_id)?;
+        let (bs, bh, bi) = ([b_s], [b_h], [b_i]);
+        let seeds = [Seed::from(SEED_SESSION), Seed::from(&id), Seed::from(&bs)];
+        sys::create_pda(a.creator, a.session, SESSION_LEN, program_id, &seeds)?;
+        let seeds = [Seed::from(SEED_INPUT), Seed::from(&id), Seed::from(&bi)];
+        sys::create_pda(a.creator, a.input, INPUT_LEN, program_id, &seeds)?;
+        let seeds = [Seed::from(SEED_HIDDEN), Seed::from(&id), Seed::from(&bh)];
+        sys::create_pda(a.creator, a.hidden, core::cmp::min(full_len, sys::MAX_GROWTH), program_id, &seeds)?;
+        let slot = sys::current_slot();
+        // SAFETY: the three accounts were just created by this instruction at distinct
+        // addresses (distinct seeds); these are the only borrows.
+        let (s, h, i) = unsafe {
+            (a.session.borrow_unchecked_mut(), a.hidden.borrow_unchecked_mut(), a.input.borrow_unchecked_mut())
+        };
+        s[0] = DISC_SESSION;
+        s[1] = VERSION;
+        s[2] = STATUS_WAITING;
+        s[3] = b_s;
+        wr_u64(s, 8, session_id);
+        wr_u64(s, 16, model_id);
+        s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32].copy_from_slice(a.creator.address().as_ref());
+        wr_u64(s, LAST_ACTIVE_SLOT_OFFSET, slot);
+        s[FIGHTER_OFFSET[0]..FIGHTER_OFFSET[0] + 64].copy_from_slice(&data[16..80]);
+        h[0] = DISC_HIDDEN;
+        h[1] = VERSION;
+        wr_u32(h, 4, full_len as u32);
+        wr_u64(h, 8, session_id);
+        wr_u64(h, 16, model_id);
+        i[0] = DISC_INPUT;
+        i[1] = VERSION;
+        i[3] = b_i;
+        wr_u64(i, 8, session_id);
+        return Ok(());
+    }
+
+    // A later call: grow HiddenState towards full_len.
+    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
+    sys::check_owned(a.hidden, program_id, DISC_HIDDEN, 32)?;
+    // SAFETY: read-only peeks; session and hidden are distinct (different discriminators).
+    let (s, h) = unsafe { (a.session.borrow_unchecked(), a.hidden.borrow_unchecked()) };
+    if rd_u64(s, 8) != session_id || rd_u64(s, 16) != model_id || rd_u64(h, 8) != session_id {
+        return Err(WorldError::AccountMismatch.into());
+    }
+    if &s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] != a.creator.address().as_ref() {
+        return Err(WorldError::Unauthorized.into());
+    }
+    let len = a.hidden.data_len();
+    if s[2] != STATUS_WAITING || len >= full_len {
+        return Err(WorldError::AlreadyInitialized.into());
+    }
+    sys::grow(a.creator, a.hidden, core::cmp::min(full_len, len + sys::MAX_GROWTH))
+}

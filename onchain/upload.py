@@ -1,0 +1,101 @@
+"""Resumable cartridge upload through the real instructions: init_manifest, then every
+weights chunk that is not already on chain byte for byte, then finalize_weights.
+
+Works against anything that can read an account and send a transaction (`Chain`), so
+the embedded backend and, later, an RPC backend share it."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Protocol
+
+from solders.instruction import Instruction
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+
+from worldmodel import cartridge as C
+
+from . import accounts as A
+from . import instructions as I
+from . import pda
+from .backend import BackendError, TxOutcome
+
+
+class Chain(Protocol):
+    program_id: Pubkey
+
+    def account_data(self, key: Pubkey) -> bytes | None: ...
+
+    def send(self, ixs: list[Instruction], signers: list[Keypair], cu_limit: int | None = None) -> TxOutcome: ...
+
+
+@dataclasses.dataclass
+class UploadReport:
+    model_id: int
+    chunks_total: int
+    chunks_sent: int
+    finalized_now: bool
+    txs: int
+    cu: int
+
+
+def load_cartridge_bytes(cart_or_dir) -> tuple[bytes, bytes]:
+    """(manifest, weights) from a Cartridge or a model directory (manifest.bin, weights.bin)."""
+    if isinstance(cart_or_dir, C.Cartridge):
+        w = cart_or_dir.weights_bytes()
+        return cart_or_dir.manifest_bytes(w), w
+    d = Path(cart_or_dir)
+    if not (d / "manifest.bin").is_file() or not (d / "weights.bin").is_file():
+        raise FileNotFoundError(f"{d}: expected manifest.bin and weights.bin (worldmodel.cartridge.save)")
+    return (d / "manifest.bin").read_bytes(), (d / "weights.bin").read_bytes()
+
+
+def chunk_plan(weights: bytes, chunk: int = I.UPLOAD_CHUNK) -> list[tuple[int, int, bytes]]:
+    """(shard, offset in shard, bytes) for the whole blob, in ascending order."""
+    out = []
+    for k, shard in enumerate(C.shards(weights)):
+        out += [(k, off, shard[off:off + chunk]) for off in range(0, len(shard), chunk)]
+    return out
+
+
+def upload(chain: Chain, authority: Keypair, model_id: int, manifest: bytes, weights: bytes,
+           progress: Callable[[int], None] | None = None) -> UploadReport:
+    """Upload (or resume uploading) a cartridge and finalize it. `progress(n)` is called
+    with the number of chunks handled (sent or skipped) after each one."""
+    pid = chain.program_id
+    rep = UploadReport(model_id, 0, 0, False, 0, 0)
+
+    def send(ix: Instruction, cu_limit: int | None = None) -> None:
+        out = chain.send([ix], [authority], cu_limit)
+        rep.txs += 1
+        rep.cu += out.cu
+        if not out.ok:
+            raise BackendError(f"{ix.data[0]=} failed: {out.error}")
+
+    have = A.decode_manifest(chain.account_data(pda.manifest(pid, model_id)) or b"")
+    if have is None:
+        send(I.init_manifest(pid, authority.pubkey(), model_id, manifest))
+    elif have.manifest != manifest:
+        raise BackendError(f"model {model_id} already exists with a different manifest")
+    elif have.authority != authority.pubkey():
+        raise BackendError(f"model {model_id} belongs to {have.authority}")
+    plan = chunk_plan(weights)
+    rep.chunks_total = len(plan)
+    if have is not None and have.finalized:
+        if progress:
+            progress(len(plan))
+        return rep
+    on_chain: dict[int, bytes] = {}
+    for shard, off, chunk in plan:
+        if shard not in on_chain:
+            w = A.decode_weights(chain.account_data(pda.weights(pid, model_id, shard)) or b"")
+            on_chain[shard] = w.data if w is not None else b""
+        if on_chain[shard][off:off + len(chunk)] != chunk:
+            send(I.upload_weights(pid, authority.pubkey(), model_id, shard, off, chunk))
+            rep.chunks_sent += 1
+        if progress:
+            progress(1)
+    # hashing the blob costs ~1 CU per 2 bytes: ask for the full 1.4M CU
+    send(I.finalize_weights(pid, authority.pubkey(), model_id, len(C.shards(weights))), cu_limit=1_400_000)
+    rep.finalized_now = True
+    return rep
