@@ -179,6 +179,7 @@ class BaseNode:
         self.subs: dict[int, tuple[str, Any, web.WebSocketResponse, dict]] = {}
         self.next_sub = 1
         self.unknown_methods: collections.Counter[str] = collections.Counter()
+        self.sockets: set[web.WebSocketResponse] = set()
         self._last_activity = time.monotonic()
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -404,6 +405,7 @@ class BaseNode:
     async def handle_ws(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(heartbeat=30, max_msg_size=16 * 2**20)
         await ws.prepare(request)
+        self.sockets.add(ws)
         try:
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
@@ -417,6 +419,7 @@ class BaseNode:
                 await ws.send_json(self.ws_call(req, ws))
                 self.flush_signature_subs()
         finally:
+            self.sockets.discard(ws)
             for sid in [s for s, v in self.subs.items() if v[2] is ws]:
                 del self.subs[sid]
         return ws
@@ -518,7 +521,8 @@ class BaseNode:
         http.router.add_route("*", "/", self.handle_http)
         pubsub = web.Application()
         pubsub.router.add_get("/", self.handle_ws)
-        runners = [web.AppRunner(http, access_log=None), web.AppRunner(pubsub, access_log=None)]
+        runners = [web.AppRunner(http, access_log=None, shutdown_timeout=1.0),
+                   web.AppRunner(pubsub, access_log=None, shutdown_timeout=1.0)]
         for r in runners:
             await r.setup()
         await web.TCPSite(runners[0], host, self.port).start()
@@ -532,6 +536,8 @@ class BaseNode:
             loop.add_signal_handler(s, stop.set)
         await stop.wait()
         tick.cancel()
+        for ws in list(self.sockets):  # subscribers see the close and reconnect elsewhere / later
+            await ws.close(code=1001, message=b"node shutting down")
         for r in runners:
             await r.cleanup()
         if self.unknown_methods:

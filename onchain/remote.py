@@ -21,6 +21,7 @@ import asyncio
 import base64
 import concurrent.futures
 import logging
+import re
 import struct
 import threading
 import time
@@ -39,57 +40,67 @@ from solders.pubkey import Pubkey
 from solders.rpc.responses import AccountNotification
 from solders.transaction import Transaction
 
+import numpy as np
+
+from . import accounts as A
 from . import instructions as I
+from . import pda as P
+from . import errors, upload
 from .backend import Backend, BackendError, ControllerInput, SessionView, TxOutcome
+from .embedded import GROW_IX_PER_TX, _steps_from_manifest, combine, default_start_state
 from .svm import MAX_CU, PROGRAM_ID
 
 log = logging.getLogger("remote")
 logging.getLogger("httpx2").setLevel(logging.WARNING)  # one INFO line per request otherwise
 
-SESSION_LEN = 184
-DISC_SESSION = 3
 BLOCKHASH_REFRESH_S = 0.5
 BACKOFF_START_S, BACKOFF_MAX_S = 0.1, 5.0
 SHARD_BYTES = 1 << 23
+OUT_OF_CU = ("exceeded CUs meter", "ProgramFailedToComplete", "exceeded maximum compute")
 
 
-# -- addresses and decoding ----------------------------------------------------------------
+# -- addresses and errors --------------------------------------------------------------------
 
 def pda(program_id: Pubkey, *seeds: bytes) -> Pubkey:
     return Pubkey.find_program_address(list(seeds), program_id)[0]
 
 
 def session_addresses(program_id: Pubkey, session_id: int) -> dict[str, Pubkey]:
-    sid = struct.pack("<Q", session_id)
-    return {k: pda(program_id, k.encode(), sid) for k in ("session", "hidden", "input")}
+    s, h, i = P.session_accounts(program_id, session_id)
+    return {"session": s, "hidden": h, "input": i}
 
 
 def model_addresses(program_id: Pubkey, model_id: int, weights_len: int) -> tuple[Pubkey, list[Pubkey]]:
-    mid = struct.pack("<Q", model_id)
     n_shards = max(1, -(-weights_len // SHARD_BYTES))
-    return (pda(program_id, b"manifest", mid),
-            [pda(program_id, b"weights", mid, struct.pack("<H", k)) for k in range(n_shards)])
+    return P.manifest(program_id, model_id), [P.weights(program_id, model_id, k) for k in range(n_shards)]
 
 
 def decode_session(data: bytes) -> SessionView | None:
-    """SessionState (onchain/program/src/state.rs) or None if the bytes are not one."""
-    if len(data) < SESSION_LEN or data[0] != DISC_SESSION:
+    return A.decode_session(data)
+
+
+def _custom_code(err) -> int | None:
+    """{"InstructionError": [i, {"Custom": n}]} -> n"""
+    try:
+        inner = err["InstructionError"][1]
+        return int(inner["Custom"]) if isinstance(inner, dict) and "Custom" in inner else None
+    except (TypeError, KeyError, IndexError, ValueError):
         return None
-    status = data[2]
-    session_id, model_id, frame = struct.unpack_from("<QQQ", data, 8)
-    lif = struct.unpack_from("<QQ", data, 96)
-    (slot,) = struct.unpack_from("<Q", data, 112)
-    fighters = tuple(tuple(struct.unpack_from("<16h", data, off)) for off in (120, 152))
-    return SessionView(session_id, model_id, status, frame, (Pubkey(data[32:64]), Pubkey(data[64:96])),
-                       lif, slot, fighters)
 
 
 def describe_rpc_error(e: SolanaJsonRpcError) -> str:
     """The validator's real message: message, the TransactionError, and the failing program's logs."""
     parts = [e.message]
     data = e.data if isinstance(e.data, dict) else {}
-    if data.get("err") is not None and str(data["err"]) not in e.message:
-        parts.append(f"err={data['err']}")
+    err = data.get("err")
+    if err is not None and str(err) not in e.message:
+        parts.append(f"err={err}")
+    code = _custom_code(err) if err is not None else None
+    if code is None:
+        m = re.search(r"custom program error: 0x([0-9a-fA-F]+)", e.message + " ".join(data.get("logs") or []))
+        code = int(m.group(1), 16) if m else None
+    if code is not None:
+        parts.append(f"Custom({code}) {errors.CODES.get(code, '')}".rstrip())
     logs = [l for l in (data.get("logs") or []) if "failed" in l or "Error" in l or "error" in l]
     if logs:
         parts.append(" | ".join(logs[-3:]))
@@ -109,11 +120,13 @@ class RemoteBackend(Backend):
         self.payer = payer or Keypair()  # fees are zero on the ER; on a base chain fund it first
         self.cu_limit = cu_limit
         self.timeout = request_timeout
-        self._model_cache: dict[int, tuple[Pubkey, list[Pubkey]]] = {}
+        self._model_cache: dict[int, tuple[int, int]] = {}
         self._blockhash: tuple[Hash, float] | None = None
         self._lanes: dict[str, asyncio.Queue] = {}
         self._workers: list[asyncio.Task] = []
         self._nonce = 0
+        self._slots: dict[tuple[int, Pubkey], int] = {}
+        self._plans: dict[int, list[int]] = {}  # model_id -> step counts of a frame's transactions
         self._subs: dict[Pubkey, list[Callable[[bytes, int], None]]] = {}
         self._ws_wakeup: asyncio.Event | None = None
         self._ws_task: asyncio.Task | None = None
@@ -160,12 +173,12 @@ class RemoteBackend(Backend):
     async def _get_account(self, key: Pubkey) -> bytes | None:
         res = await self._rpc("getAccountInfo", [str(key), {"encoding": "base64", "commitment": "processed"}])
         value = res["value"]
-        return None if value is None else base64.b64decode(value["data"][0])
+        if value is None or value["lamports"] == 0:
+            return None
+        return base64.b64decode(value["data"][0])
 
-    def get_account(self, key: Pubkey) -> bytes | None:
-        return self.rpc_account(key)
-
-    def rpc_account(self, key: Pubkey) -> bytes | None:
+    def account_data(self, key: Pubkey) -> bytes | None:
+        """An account's data, None when it does not exist (or holds no lamports: closed)."""
         async def go():
             try:
                 return await self._get_account(key)
@@ -183,12 +196,13 @@ class RemoteBackend(Backend):
                 "data": base64.b64decode(v["data"][0]), "executable": v["executable"]}
 
     # -- transactions ----------------------------------------------------------------------
-    def send_async(self, ixs: list[Instruction], signers: list[Keypair], lane: str | None = None,
-                   fetch_cu: bool = False) -> concurrent.futures.Future:
-        """Queue a transaction; returns a Future[TxOutcome] at once. The fee payer is `signers[0]`
-        (the backend's payer when empty). Transactions of one lane go out in order."""
-        signers = signers or [self.payer]
-        lane = lane or str(signers[0].pubkey())
+    def send_async(self, ixs: list[Instruction], signers: list[Keypair] = (), lane: str | None = None,
+                   fetch_cu: bool = False, cu_limit: int | None = None) -> concurrent.futures.Future:
+        """Queue a transaction; returns a Future[TxOutcome] at once. The backend's payer pays the fee
+        and `signers` co-sign. Transactions of one lane (default: the first signer, else the payer)
+        go out in order; lanes run concurrently."""
+        signers = [k for k in signers if k.pubkey() != self.payer.pubkey()]
+        lane = lane or str((signers[0] if signers else self.payer).pubkey())
         out: concurrent.futures.Future = concurrent.futures.Future()
 
         def enqueue():
@@ -196,33 +210,41 @@ class RemoteBackend(Backend):
             if q is None:
                 q = self._lanes[lane] = asyncio.Queue()
                 self._workers.append(self._loop.create_task(self._lane_worker(q)))
-            q.put_nowait((ixs, signers, fetch_cu, out, time.perf_counter()))
+            q.put_nowait((ixs, [self.payer, *signers], fetch_cu, cu_limit or self.cu_limit, out,
+                          time.perf_counter()))
         self._loop.call_soon_threadsafe(enqueue)
         return out
 
-    def send(self, ixs: list[Instruction], signers: list[Keypair], fetch_cu: bool = False) -> TxOutcome:
-        return self.send_async(ixs, signers, fetch_cu=fetch_cu).result(self.timeout * 3)
+    def send(self, ixs: list[Instruction], signers: list[Keypair] = (), cu_limit: int | None = None,
+             fetch_cu: bool = False, lane: str | None = None) -> TxOutcome:
+        """One transaction, blocking (the shape onchain.upload expects of a chain)."""
+        fut = self.send_async(ixs, signers, lane=lane, fetch_cu=fetch_cu, cu_limit=cu_limit)
+        return fut.result(self.timeout * 3)
 
     async def _lane_worker(self, q: asyncio.Queue):
         while True:
-            ixs, signers, fetch_cu, out, t0 = await q.get()
+            ixs, signers, fetch_cu, cu_limit, out, t0 = await q.get()
             try:
-                res = await self._send_now(ixs, signers, fetch_cu, t0)
-            except BaseException as e:  # transport failure: hand it to the caller
+                res = await self._send_now(ixs, signers, fetch_cu, cu_limit, t0)
+            except asyncio.CancelledError:
                 if not out.done():
-                    out.set_exception(e)
+                    out.set_exception(BackendError("backend closed"))
+                raise
+            except Exception as e:  # transport failure: hand it to the caller
+                if not out.done():
+                    out.set_exception(e if isinstance(e, BackendError) else BackendError(f"{self.url}: {e}"))
                 continue
             if not out.done():
                 out.set_result(res)
 
-    async def _send_now(self, ixs, signers, fetch_cu: bool, t0: float) -> TxOutcome:
+    async def _send_now(self, ixs, signers, fetch_cu: bool, cu_limit: int, t0: float) -> TxOutcome:
         if self._closed:
             raise BackendError("backend closed")
         # The compute-unit limit doubles as a nonce: identical instructions (a frame's step transactions,
         # a repeated input) under one blockhash would otherwise share a signature and be dropped as
         # already processed. Frames are protected from double application by expected_frame, not this.
         self._nonce = (self._nonce + 1) % 4096
-        ixs = [set_compute_unit_limit(self.cu_limit - self._nonce), *ixs]
+        ixs = [set_compute_unit_limit(cu_limit - self._nonce), *ixs]
         bh = await self._latest_blockhash()
         tx = Transaction(signers, Message.new_with_blockhash(ixs, signers[0].pubkey(), bh), bh)
         sig = str(tx.signatures[0])
@@ -264,51 +286,102 @@ class RemoteBackend(Backend):
             time.sleep(0.02)
         raise BackendError(f"airdrop to {key} not confirmed")
 
-    # -- Backend: run_inference and reads ---------------------------------------------------
+    # -- models ----------------------------------------------------------------------------
+    def upload_model(self, cart_or_dir, model_id: int, authority: Keypair,
+                     progress: Callable[[int], None] | None = None) -> upload.UploadReport:
+        """init_manifest + upload_weights + finalize_weights through the real instructions (resumable)."""
+        manifest, weights = upload.load_cartridge_bytes(cart_or_dir)
+        return upload.upload(self, authority, model_id, manifest, weights, progress)
+
+    def manifest(self, model_id: int) -> A.Manifest | None:
+        return A.decode_manifest(self.account_data(P.manifest(self.program_id, model_id)) or b"")
+
+    def _model(self, model_id: int) -> tuple[int, int]:
+        """(shard count, steps per frame) of a model, cached: a finalized model never changes."""
+        if model_id not in self._model_cache:
+            man = self.manifest(model_id)
+            if man is None:
+                raise BackendError(f"model {model_id}: no manifest at {P.manifest(self.program_id, model_id)}")
+            self._model_cache[model_id] = (man.shard_count, _steps_from_manifest(man.manifest))
+        return self._model_cache[model_id]
+
+    # -- Backend: sessions -------------------------------------------------------------------
     def session_accounts(self, session_id: int) -> dict[str, Pubkey]:
         return session_addresses(self.program_id, session_id)
 
-    def _model_accounts(self, model_id: int) -> tuple[Pubkey, list[Pubkey]]:
-        if model_id not in self._model_cache:
-            manifest = pda(self.program_id, b"manifest", struct.pack("<Q", model_id))
-            data = self.rpc_account(manifest)
-            if data is None or len(data) < 64 + 32:
-                raise BackendError(f"model {model_id}: no manifest at {manifest}")
-            (weights_len,) = struct.unpack_from("<I", data, 64 + 28)
-            self._model_cache[model_id] = model_addresses(self.program_id, model_id, weights_len)
-        return self._model_cache[model_id]
+    def session(self, session_id: int) -> SessionView | None:
+        return A.decode_session(self.account_data(P.session(self.program_id, session_id)) or b"")
 
-    def run_inference_ix(self, session_id: int, expected_frame: int, model_id: int | None = None,
-                         step_count: int = I.ALL_STEPS) -> Instruction:
-        acc = self.session_accounts(session_id)
+    def create_session(self, session_id: int, model_id: int, creator: Keypair, fighters=None) -> TxOutcome:
+        """Create the session accounts, then grow HiddenState to the model's size."""
+        state = default_start_state() if fighters is None else np.asarray(fighters)
+        ix = I.create_session(self.program_id, creator.pubkey(), session_id, model_id, state)
+        outs = [self.send([ix], [creator])]
+        while outs[-1].ok:
+            h = A.decode_hidden(self.account_data(P.hidden(self.program_id, session_id)) or b"")
+            if h is None or h.ready:
+                break
+            n = min(GROW_IX_PER_TX, -(-(h.full_len - h.length) // 10_240))
+            outs.append(self.send([ix] * n, [creator]))
+        return combine(outs)
+
+    def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
+        return self.send([I.join_session(self.program_id, player.pubkey(), session_id)], [player])
+
+    def _player_slot(self, session_id: int, player: Pubkey) -> int:
+        key = (session_id, player)
+        if key not in self._slots:
+            view = self.session(session_id)
+            if view is None:
+                return 0  # the program rejects it with its own error
+            slot = 1 if view.players[1] == player else 0
+            if view.status != 0:  # players are fixed once the session is active
+                self._slots[key] = slot
+            return slot
+        return self._slots[key]
+
+    def submit_input_async(self, session_id: int, player: Keypair, frame: int,
+                           ctrl: ControllerInput) -> concurrent.futures.Future:
+        """Non-blocking submit_input for a game loop: returns a Future[TxOutcome]."""
+        slot = self._player_slot(session_id, player.pubkey())
+        ix = I.submit_input(self.program_id, player.pubkey(), session_id, slot, frame, ctrl)
+        return self.send_async([ix], [player])
+
+    def submit_input(self, session_id: int, player: Keypair, frame: int, ctrl: ControllerInput) -> TxOutcome:
+        return self.submit_input_async(session_id, player, frame, ctrl).result(self.timeout * 3)
+
+    def run_inference(self, session_id: int, expected_frame: int, model_id: int | None = None,
+                      fetch_cu: bool = False) -> TxOutcome:
+        """Advance exactly one frame. The frame's steps go out as the transactions of the model's plan
+        (cached per model): it starts as one transaction for every step, and a transaction that runs
+        out of compute units (which changes nothing on chain) has its share split in two and is
+        retried from the same step. Every transaction carries `expected_frame`, so a frame is never
+        applied twice (StaleFrame)."""
         if model_id is None:
             view = self.session(session_id)
             if view is None:
-                raise BackendError(f"session {session_id}: no SessionState at {acc['session']}")
+                return self.send([I.run_inference_for(self.program_id, session_id, 0, 1, expected_frame)])
             model_id = view.model_id
-        manifest, weights = self._model_accounts(model_id)
-        return I.run_inference(self.program_id, acc["session"], acc["hidden"], acc["input"], manifest, weights,
-                               expected_frame, step_count)
-
-    def run_inference(self, session_id: int, expected_frame: int) -> TxOutcome:
-        return self.send([self.run_inference_ix(session_id, expected_frame)], [self.payer])
-
-    def session(self, session_id: int) -> SessionView | None:
-        data = self.rpc_account(self.session_accounts(session_id)["session"])
-        return None if data is None else decode_session(data)
-
-    # -- Backend: session instructions (layouts in onchain/program/src/instructions/*.rs) ------
-    def create_session(self, session_id: int, model_id: int, creator: Keypair) -> TxOutcome:
-        raise NotImplementedError("create_session needs the program's session instructions (branch program)")
-
-    def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
-        raise NotImplementedError("join_session needs the program's session instructions (branch program)")
-
-    def submit_input(self, session_id: int, player: Keypair, frame: int, ctrl: ControllerInput) -> TxOutcome:
-        raise NotImplementedError("submit_input needs the program's session instructions (branch program)")
+        shards, total = self._model(model_id)
+        plan = self._plans.setdefault(model_id, [total])
+        outs, i = [], 0
+        while i < len(plan):
+            count = plan[i] if i < len(plan) - 1 else I.ALL_STEPS
+            ix = I.run_inference_for(self.program_id, session_id, model_id, shards, expected_frame, count)
+            out = self.send([ix], lane="crank", fetch_cu=fetch_cu)
+            if not out.ok and any(s in (out.error or "") for s in OUT_OF_CU) and plan[i] > 1:
+                plan[i:i + 1] = [(plan[i] + 1) // 2, plan[i] // 2]
+                continue
+            outs.append(out)
+            if not out.ok:
+                break
+            i += 1
+        return combine(outs)
 
     def close_session(self, session_id: int, signer: Keypair) -> TxOutcome:
-        raise NotImplementedError("close_session needs the program's session instructions (branch program)")
+        view = self.session(session_id)
+        creator = view.players[0] if view is not None else signer.pubkey()
+        return self.send([I.close_session(self.program_id, signer.pubkey(), creator, session_id)], [signer])
 
     # -- subscriptions ---------------------------------------------------------------------
     def subscribe_account(self, key: Pubkey, callback: Callable[[bytes, int], None]) -> Callable[[], None]:
