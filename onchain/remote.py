@@ -56,7 +56,9 @@ logging.getLogger("httpx2").setLevel(logging.WARNING)  # one INFO line per reque
 BLOCKHASH_REFRESH_S = 0.5
 BACKOFF_START_S, BACKOFF_MAX_S = 0.1, 5.0
 SHARD_BYTES = 1 << 23
-OUT_OF_CU = ("exceeded CUs meter", "ProgramFailedToComplete", "exceeded maximum compute")
+# How running out of compute units reads: LiteSVM / the base node, and the ER (-32003 message).
+OUT_OF_CU = ("exceeded CUs meter", "ProgramFailedToComplete", "exceeded maximum compute",
+             "Program failed to complete")
 
 
 # -- addresses and errors --------------------------------------------------------------------

@@ -56,6 +56,8 @@ pub enum WorldError {
     CloseTooEarly = 23,
     /// HiddenState is not grown to the model's size yet (repeat create_session).
     HiddenNotReady = 24,
+    /// delegate_session: only a fresh session (frame 0, HiddenState full, no frame in flight).
+    SessionNotDelegatable = 25,
 }
 
 impl From<WorldError> for ProgramError {

@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
+pub mod er;
 pub mod error;
 pub mod forward;
 pub mod instructions;
@@ -16,8 +17,9 @@ pub mod sys;
 mod entrypoint {
     use pinocchio::{AccountView, Address, ProgramResult};
 
-    // At most 8 accounts are read: keeps the entrypoint's account array small on the stack.
-    pinocchio::program_entrypoint!(process_instruction, 8);
+    // At most 16 accounts are read (delegate_session's; the others use at most 8): keeps the
+    // entrypoint's account array small on the stack.
+    pinocchio::program_entrypoint!(process_instruction, 16);
     pinocchio::no_allocator!();
     pinocchio::nostd_panic_handler!();
 
