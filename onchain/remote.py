@@ -21,6 +21,7 @@ import asyncio
 import base64
 import concurrent.futures
 import logging
+import queue
 import re
 import struct
 import threading
@@ -44,6 +45,7 @@ import numpy as np
 
 from . import accounts as A
 from . import instructions as I
+from . import delegation as D
 from . import pda as P
 from . import errors, upload
 from .backend import Backend, BackendError, ControllerInput, SessionView, TxOutcome
@@ -115,8 +117,12 @@ class RemoteBackend(Backend):
     name = "remote"
 
     def __init__(self, url: str, ws_url: str | None = None, program_id: Pubkey = PROGRAM_ID,
-                 payer: Keypair | None = None, cu_limit: int = MAX_CU, request_timeout: float = 10.0):
+                 payer: Keypair | None = None, cu_limit: int = MAX_CU, request_timeout: float = 10.0,
+                 ephemeral: bool = False):
+        """`ephemeral`: the endpoint is a MagicBlock ER holding delegated sessions; close_session then
+        ends the session there (commit + undelegate) instead of deleting accounts."""
         self.url = url
+        self.ephemeral = ephemeral
         self.ws_url = ws_url or _ws_from_http(url)
         self.program_id = program_id
         self.payer = payer or Keypair()  # fees are zero on the ER; on a base chain fund it first
@@ -137,6 +143,9 @@ class RemoteBackend(Backend):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="remote-backend", daemon=True)
         self._thread.start()
+        self._notes: queue.Queue = queue.Queue()
+        self._notify_thread = threading.Thread(target=self._notifier, name="remote-notify", daemon=True)
+        self._notify_thread.start()
         self._client: AsyncClient = self._call(self._make_client())
 
     async def _make_client(self) -> AsyncClient:
@@ -256,6 +265,14 @@ class RemoteBackend(Backend):
                                                       "preflightCommitment": "processed"}])
         except SolanaJsonRpcError as e:
             data = e.data if isinstance(e.data, dict) else {}
+            if "already been processed" in e.message:
+                # Our own resend (the HTTP client retries once on a dropped connection) or a
+                # duplicate: the first copy's status is the answer.
+                st = (await self._rpc("getSignatureStatuses", [[sig]]))["value"][0]
+                if st is not None:
+                    err = st.get("err")
+                    return TxOutcome(err is None, sig, 0, time.perf_counter() - t0,
+                                     None if err is None else f"err={err}")
             return TxOutcome(False, sig, int(data.get("unitsConsumed") or 0), time.perf_counter() - t0,
                              describe_rpc_error(e), tuple(data.get("logs") or ()))
         cu, logs = 0, ()
@@ -381,13 +398,72 @@ class RemoteBackend(Backend):
         return combine(outs)
 
     def close_session(self, session_id: int, signer: Keypair) -> TxOutcome:
+        """On a base chain: delete the accounts and return the rent to the creator. In an ER: end the
+        session and hand it back to the base (end_session); close it there afterwards."""
+        if self.ephemeral:
+            return self.end_session(session_id, signer)
         view = self.session(session_id)
         creator = view.players[0] if view is not None else signer.pubkey()
         return self.send([I.close_session(self.program_id, signer.pubkey(), creator, session_id)], [signer])
 
+    # -- Ephemeral Rollup (onchain/delegation.py) -------------------------------------------
+    def identity(self) -> Pubkey:
+        """The node's identity (for an ER: the validator to delegate to)."""
+        return Pubkey.from_string(self.rpc("getIdentity")["identity"])
+
+    def delegate_session(self, session_id: int, player: Keypair, validator: Pubkey) -> TxOutcome:
+        """Base chain: hand a fresh session's accounts to the ER `validator`."""
+        return self.send([D.delegate_session(self.program_id, player.pubkey(), session_id, validator)], [player])
+
+    def wait_delegated(self, session_id: int, timeout: float = 10.0) -> bool:
+        """ER: wait until the ER has cloned the delegated session (it then shows this program as owner)."""
+        keys = list(P.session_accounts(self.program_id, session_id))
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            infos = [self.account_info(k) for k in keys]
+            if all(i is not None and i["owner"] == self.program_id for i in infos):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def start_in_er(self, session_id: int, timeout: float = 10.0) -> TxOutcome:
+        """ER: after delegate_session, wait for the clone and write HiddenState's header (init_hidden)."""
+        if not self.wait_delegated(session_id, timeout):
+            raise BackendError(f"session {session_id} not delegated to {self.url} after {timeout:.0f} s")
+        return self.send_cloning_program([D.init_hidden(self.program_id, session_id)])
+
+    def send_cloning_program(self, ixs: list[Instruction], signers: list[Keypair] = (), tries: int = 10) -> TxOutcome:
+        """Send, tolerating the ER 0.8.3 quirk that the transaction which makes it clone a program
+        fails with "Unsupported program id" (NOTES §4): read the program first, retry briefly."""
+        self.account_info(self.program_id)
+        for _ in range(tries):
+            out = self.send(ixs, signers)
+            if out.ok or "Unsupported program id" not in (out.error or ""):
+                return out
+            time.sleep(0.2)
+        return out
+
+    def commit_session(self, session_id: int) -> TxOutcome:
+        """ER: commit SessionState and InputBuffer to the base chain now."""
+        return self.send([D.commit_session(self.program_id, self.payer.pubkey(), session_id)])
+
+    def end_session(self, session_id: int, signer: Keypair) -> TxOutcome:
+        """ER: end the session, commit it and give it back to the base chain."""
+        return self.send([D.end_session(self.program_id, signer.pubkey(), self.payer.pubkey(), session_id)], [signer])
+
+    def wait_owner(self, key: Pubkey, owner: Pubkey, timeout: float = 10.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            info = self.account_info(key)
+            if info is not None and info["owner"] == owner:
+                return True
+            time.sleep(0.05)
+        return False
+
     # -- subscriptions ---------------------------------------------------------------------
     def subscribe_account(self, key: Pubkey, callback: Callable[[bytes, int], None]) -> Callable[[], None]:
-        """Call `callback(data, slot)` from the backend thread on every change of `key`."""
+        """Call `callback(data, slot)` on every change of `key`, from the backend's notification thread
+        (one thread, in arrival order; a callback may call the backend's blocking methods)."""
         def add():
             self._subs.setdefault(key, []).append(callback)
             if self._ws_task is None:
@@ -481,11 +557,20 @@ class RemoteBackend(Backend):
             self._dispatch(key, data, -1)
 
     def _dispatch(self, key: Pubkey, data: bytes, slot: int):
-        for cb in list(self._subs.get(key, [])):
-            try:
-                cb(data, slot)
-            except Exception:  # a subscriber's bug must not kill the connection
-                log.exception("subscriber of %s failed", key)
+        self._notes.put((list(self._subs.get(key, [])), key, data, slot))
+
+    def _notifier(self):
+        """Runs the callbacks off the event loop, in arrival order, so they may call the backend."""
+        while True:
+            item = self._notes.get()
+            if item is None:
+                return
+            cbs, key, data, slot = item
+            for cb in cbs:
+                try:
+                    cb(data, slot)
+                except Exception:  # a subscriber's bug must not stop the others
+                    log.exception("subscriber of %s failed", key)
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
@@ -505,6 +590,7 @@ class RemoteBackend(Backend):
                 await asyncio.wait(rest, timeout=1)
             for t in rest:
                 t.cancel()
+        self._notes.put(None)
         try:
             self._call(shutdown(), timeout=10)
         finally:

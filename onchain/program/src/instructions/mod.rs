@@ -21,7 +21,7 @@ pub mod upload_weights;
 
 #[inline(always)]
 pub fn dispatch(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
-    if data.first() == Some(&crate::er::UNDELEGATE_CALLBACK[0]) {
+    if data.len() >= 8 && data[..8] == crate::er::UNDELEGATE_CALLBACK {
         return undelegate_callback::process(program_id, accounts, data);
     }
     let (disc, rest) = data.split_first().ok_or(ProgramError::from(WorldError::InvalidInstruction))?;
@@ -38,8 +38,8 @@ pub fn dispatch(program_id: &Address, accounts: &mut [AccountView], data: &[u8])
         commit_session::DISCRIMINATOR => commit_session::process(program_id, accounts, rest),
         init_hidden::DISCRIMINATOR => init_hidden::process(program_id, accounts, rest),
         end_session::DISCRIMINATOR => end_session::process(program_id, accounts, rest),
-        // 12..=15 stay reserved for the ER; 196 (the first byte of the delegation program's
-        // undelegate callback) is routed above.
+        // 12..=15 stay reserved for the ER; the delegation program's undelegate callback (its
+        // 8-byte discriminator) is routed above.
         bench_matvec::DISCRIMINATOR => bench_matvec::process(accounts, rest),
         _ => Err(WorldError::InvalidInstruction.into()),
     }
