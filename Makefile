@@ -3,7 +3,7 @@ PY    := .venv/bin/python
 CRATE := onchain/program
 SO    := build/world_model.so
 
-.PHONY: setup build test bench play clean localnet localnet-down localnet-status
+.PHONY: setup build test bench bench-er play clean localnet localnet-down localnet-status
 
 setup:
 	bash scripts/setup.sh
@@ -19,6 +19,10 @@ test: build
 
 bench: build
 	$(PY) -m onchain.bench
+
+# A 60 s session in the real MagicBlock ER on the local stack; writes build/bench_er.json.
+bench-er: build
+	$(PY) -m onchain.bench_er
 
 play: build
 	$(PY) -m game

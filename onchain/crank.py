@@ -77,7 +77,11 @@ class Crank:
             raise BackendError(f"session {session_id} not found at {backend.url}")
         self.frame = view.frame
         self.model_id = view.model_id
-        self.total_steps = backend._model(view.model_id)[1]
+        try:
+            self.total_steps = backend._model(view.model_id)[1]
+        except BackendError:  # an ER clones the model on first read; give it a second chance
+            time.sleep(1.0)
+            self.total_steps = backend._model(view.model_id)[1]
         self.stats = CrankStats(hz)
 
     def _resync(self):
@@ -102,9 +106,8 @@ class Crank:
         self.frame += 1
         self.stats.frames += 1
         self.stats.frame_ms.append(dt * 1000)
-        plan = self.b._plans.get(self.model_id, [])
-        self.stats.tx_ms.append(dt * 1000 / max(1, len(plan)))
-        self.stats.plan = list(plan)
+        self.stats.tx_ms += [o.seconds * 1000 for o in self.b.last_frame_txs]
+        self.stats.plan = list(self.b._plans.get(self.model_id, []))
         if fetch_cu:
             self.stats.cu_per_frame.append(out.cu)
         return True

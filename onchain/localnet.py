@@ -1,6 +1,7 @@
 """A local chain stack on 127.0.0.1: a base chain and MagicBlock's ephemeral validator (the ER).
 
-    python -m onchain.localnet up [--base-port 8899] [--er-port 7799] [--account ID FILE.json]...
+    python -m onchain.localnet up [--base-port 8899] [--er-port 7799] [--listen 127.0.0.1]
+                                  [--account ID FILE.json]...
     python -m onchain.localnet status
     python -m onchain.localnet down
 
@@ -107,7 +108,9 @@ class Localnet:
 
     def __init__(self, run_dir: Path | str = DEFAULT_RUN_DIR, base_port: int = 8899, er_port: int = 7799,
                  accounts: list[tuple[str, str]] | None = None, programs: list[tuple[str, str]] | None = None,
-                 so_path: Path | str = DEFAULT_SO):
+                 so_path: Path | str = DEFAULT_SO, listen: str = "127.0.0.1"):
+        """`listen`: the address both nodes bind (127.0.0.1; 0.0.0.0 to let other machines play)."""
+        self.listen = listen
         self.dir = Path(run_dir).resolve()
         self.base_port, self.er_port = base_port, er_port
         self.accounts = list(accounts or [])
@@ -185,13 +188,14 @@ class Localnet:
         log = open(self.dir / "base.log", "wb")
         own = os.environ.get("MLR_BASE") == "own" or not shutil.which("solana-test-validator")
         if own:
-            cmd = [sys.executable, "-m", "onchain.basenode", "--port", str(self.base_port), "--dumps", str(DUMPS)]
+            cmd = [sys.executable, "-m", "onchain.basenode", "--host", self.listen, "--port", str(self.base_port),
+                   "--dumps", str(DUMPS)]
             for pid, so in self.programs:
                 cmd += ["--bpf-program", pid, so]
             for key, path in self.accounts:
                 cmd += ["--account", key, path]
         else:  # the same programs and accounts as MagicBlock's mbTestValidator.js
-            cmd = ["solana-test-validator", "--reset", "--quiet", "--bind-address", "127.0.0.1",
+            cmd = ["solana-test-validator", "--reset", "--quiet", "--bind-address", self.listen,
                    "--rpc-port", str(self.base_port), "--ledger", str(self.dir / "base-ledger")]
             for f in sorted(DUMPS.glob("*.so")):
                 cmd += ["--bpf-program", f.stem, str(f)]
@@ -213,7 +217,7 @@ class Localnet:
             'lifecycle = "ephemeral"\n'
             f'remotes = ["{self.base_url}", "{self.base_ws}"]\n'
             f'storage = "{storage}"\n\n'
-            f'[aperture]\nlisten = "127.0.0.1:{self.er_port}"\n\n'
+            f'[aperture]\nlisten = "{self.listen}:{self.er_port}"\n\n'
             '[ledger]\nblock-time = "50ms"\nreset = true\n\n'
             '[accountsdb]\nreset = true\n\n'
             f'[metrics]\naddress = "127.0.0.1:{self.er_port + 2}"\n')
@@ -302,11 +306,13 @@ def main(argv: list[str] | None = None):
     ap.add_argument("--dir", default=str(DEFAULT_RUN_DIR), help="run folder (state, logs, ER storage)")
     ap.add_argument("--base-port", type=int, default=8899)
     ap.add_argument("--er-port", type=int, default=7799)
+    ap.add_argument("--listen", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1; 0.0.0.0 lets players on other machines in)")
     ap.add_argument("--account", nargs=2, action="append", default=[], metavar=("ID", "JSON"),
                     help="extra account for the base chain's genesis")
     args = ap.parse_args(argv)
     if args.command == "up":
-        net = Localnet(args.dir, args.base_port, args.er_port, accounts=args.account)
+        net = Localnet(args.dir, args.base_port, args.er_port, accounts=args.account, listen=args.listen)
         t0 = time.monotonic()
         net.up()
         print(f"base  {net.base_url}  {net.base_ws}  ({net.state['base_kind']}, pid {net.state['base_pid']})")

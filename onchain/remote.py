@@ -49,7 +49,7 @@ from . import delegation as D
 from . import pda as P
 from . import errors, upload
 from .backend import Backend, BackendError, ControllerInput, SessionView, TxOutcome
-from .embedded import GROW_IX_PER_TX, _steps_from_manifest, combine, default_start_state
+from .embedded import GROW_IX_PER_TX, PACK_BUDGET, _steps_from_manifest, combine, default_start_state
 from .svm import MAX_CU, PROGRAM_ID
 
 log = logging.getLogger("remote")
@@ -81,6 +81,20 @@ def model_addresses(program_id: Pubkey, model_id: int, weights_len: int) -> tupl
 
 def decode_session(data: bytes) -> SessionView | None:
     return A.decode_session(data)
+
+
+def pack_steps(step_cu: list[int], budget: int = PACK_BUDGET) -> list[int]:
+    """Greedy plan: consecutive steps share a transaction while their CU stays within `budget`."""
+    plan, count, acc = [], 0, 0
+    for cu in step_cu:
+        if count and acc + cu > budget:
+            plan.append(count)
+            count, acc = 0, 0
+        count += 1
+        acc += cu
+    if count:
+        plan.append(count)
+    return plan
 
 
 def _custom_code(err) -> int | None:
@@ -134,7 +148,8 @@ class RemoteBackend(Backend):
         self._workers: list[asyncio.Task] = []
         self._nonce = 0
         self._slots: dict[tuple[int, Pubkey], int] = {}
-        self._plans: dict[int, list[int]] = {}  # model_id -> step counts of a frame's transactions
+        self._plans: dict[int, list[int]] = {}
+        self.last_frame_txs: list[TxOutcome] = []  # model_id -> step counts of a frame's transactions
         self._subs: dict[Pubkey, list[Callable[[bytes, int], None]]] = {}
         self._ws_wakeup: asyncio.Event | None = None
         self._ws_task: asyncio.Task | None = None
@@ -371,23 +386,40 @@ class RemoteBackend(Backend):
 
     def run_inference(self, session_id: int, expected_frame: int, model_id: int | None = None,
                       fetch_cu: bool = False) -> TxOutcome:
-        """Advance exactly one frame. The frame's steps go out as the transactions of the model's plan
-        (cached per model): it starts as one transaction for every step, and a transaction that runs
-        out of compute units (which changes nothing on chain) has its share split in two and is
-        retried from the same step. Every transaction carries `expected_frame`, so a frame is never
-        applied twice (StaleFrame)."""
+        """Advance exactly one frame. The frame's steps go out as the transactions of the model's plan,
+        cached per model: the first frame runs one step per transaction and reads each one's compute
+        units, then consecutive steps are packed into transactions of at most PACK_BUDGET CU (as
+        the embedded backend does). Should a transaction still run out of compute units (which
+        changes nothing on chain), its share is split in two and retried from the same step. Every
+        transaction carries `expected_frame`, so a frame is never applied twice (StaleFrame)."""
         if model_id is None:
             view = self.session(session_id)
             if view is None:
                 return self.send([I.run_inference_for(self.program_id, session_id, 0, 1, expected_frame)])
             model_id = view.model_id
         shards, total = self._model(model_id)
-        plan = self._plans.setdefault(model_id, [total])
-        outs, i = [], 0
-        while i < len(plan):
-            count = plan[i] if i < len(plan) - 1 else I.ALL_STEPS
+
+        def tx(count: int, with_cu: bool) -> TxOutcome:
             ix = I.run_inference_for(self.program_id, session_id, model_id, shards, expected_frame, count)
-            out = self.send([ix], lane="crank", fetch_cu=fetch_cu)
+            return self.send([ix], lane="crank", fetch_cu=with_cu)
+
+        plan = self._plans.get(model_id)
+        outs: list[TxOutcome] = []
+        if plan is None:  # measure: one step per transaction
+            hid = A.decode_hidden(self.account_data(P.hidden(self.program_id, session_id)) or b"")
+            start = hid.next_step if hid is not None else 0
+            for _ in range(max(1, total - start)):
+                outs.append(tx(1, True))
+                if not outs[-1].ok:
+                    break
+            cus = [o.cu for o in outs]
+            if start == 0 and len(outs) == total and all(o.ok for o in outs):
+                self._plans[model_id] = pack_steps(cus) if all(cus) else [total]
+            self.last_frame_txs = outs
+            return combine(outs)
+        i = 0
+        while i < len(plan):
+            out = tx(plan[i] if i < len(plan) - 1 else I.ALL_STEPS, fetch_cu)
             if not out.ok and any(s in (out.error or "") for s in OUT_OF_CU) and plan[i] > 1:
                 plan[i:i + 1] = [(plan[i] + 1) // 2, plan[i] // 2]
                 continue
@@ -395,6 +427,7 @@ class RemoteBackend(Backend):
             if not out.ok:
                 break
             i += 1
+        self.last_frame_txs = outs  # per-transaction outcomes of this frame (benchmarks)
         return combine(outs)
 
     def close_session(self, session_id: int, signer: Keypair) -> TxOutcome:
@@ -430,7 +463,14 @@ class RemoteBackend(Backend):
         """ER: after delegate_session, wait for the clone and write HiddenState's header (init_hidden)."""
         if not self.wait_delegated(session_id, timeout):
             raise BackendError(f"session {session_id} not delegated to {self.url} after {timeout:.0f} s")
-        return self.send_cloning_program([D.init_hidden(self.program_id, session_id)])
+        out = self.send_cloning_program([D.init_hidden(self.program_id, session_id)])
+        if out.ok:
+            # Have the ER clone the model's (read-only) accounts now rather than on the first frame.
+            view = self.session(session_id)
+            shards, _ = self._model(view.model_id)
+            for k in range(shards):
+                self.account_info(P.weights(self.program_id, view.model_id, k))
+        return out
 
     def send_cloning_program(self, ixs: list[Instruction], signers: list[Keypair] = (), tries: int = 10) -> TxOutcome:
         """Send, tolerating the ER 0.8.3 quirk that the transaction which makes it clone a program

@@ -201,3 +201,15 @@ def _healthy(url):
         return rpc(url, "getHealth", timeout=0.5) == "ok"
     except Exception:
         return False
+
+
+def test_profiles_name_the_local_stack_and_devnet():
+    from onchain import profiles
+
+    local = profiles.load("local-er")
+    net = Localnet()
+    assert (local["url"], local["ws_url"], local["base_url"]) == (net.er_url, net.er_ws, net.base_url)
+    assert profiles.load("embedded")["kind"] == "embedded"
+    assert profiles.load("devnet")["url"].startswith("https://")
+    with pytest.raises(KeyError):
+        profiles.load("mainnet")
