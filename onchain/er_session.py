@@ -62,13 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--wait", type=float, default=600.0, help="host: seconds to wait for the guest")
     args = ap.parse_args(argv)
     me = load_keypair(args.keypair)
-    with RemoteBackend(args.base) as base:
+    with RemoteBackend(args.base, payer=me) as base:
         fund(base, me)
         if args.step == "join":
             out = base.join_session(args.session, me)
             print("joined" if out.ok else f"join failed: {out.error}")
             return 0 if out.ok else 1
-        with RemoteBackend(args.er, ephemeral=True) as er:
+        with RemoteBackend(args.er, payer=me, ephemeral=True) as er:
             if args.step == "host":
                 if base.manifest(args.model_id) is None:
                     base.upload_model(args.model or random_cartridge("micro", seed=0), args.model_id, me)
