@@ -203,6 +203,7 @@ class BaseNode:
         method = req.get("method", "")
         params = req.get("params") or []
         fn = getattr(self, "rpc_" + method, None)
+        log.debug("http %s %s", method, json.dumps(params)[:160])
         try:
             if fn is None:
                 self.unknown_methods[method] += 1
@@ -426,6 +427,7 @@ class BaseNode:
 
     def ws_call(self, req: dict, ws) -> dict:
         rid, method, params = req.get("id"), req.get("method", ""), req.get("params") or []
+        log.debug("ws %s %s", method, json.dumps(params)[:160])
         kinds = {"accountSubscribe": "account", "programSubscribe": "program", "signatureSubscribe": "signature",
                  "slotSubscribe": "slot", "rootSubscribe": "root", "logsSubscribe": "logs"}
         try:

@@ -194,6 +194,8 @@ class Localnet:
                 cmd += ["--bpf-program", pid, so]
             for key, path in self.accounts:
                 cmd += ["--account", key, path]
+            if os.environ.get("MLR_BASE_DEBUG"):
+                cmd.append("--verbose")
         else:  # the same programs and accounts as MagicBlock's mbTestValidator.js
             cmd = ["solana-test-validator", "--reset", "--quiet", "--bind-address", self.listen,
                    "--rpc-port", str(self.base_port), "--ledger", str(self.dir / "base-ledger")]

@@ -131,7 +131,7 @@ class RemoteBackend(Backend):
     name = "remote"
 
     def __init__(self, url: str, ws_url: str | None = None, program_id: Pubkey = PROGRAM_ID,
-                 payer: Keypair | None = None, cu_limit: int = MAX_CU, request_timeout: float = 10.0,
+                 payer: Keypair | None = None, cu_limit: int = MAX_CU, request_timeout: float = 30.0,
                  ephemeral: bool = False):
         """`ephemeral`: the endpoint is a MagicBlock ER holding delegated sessions; close_session then
         ends the session there (commit + undelegate) instead of deleting accounts."""
