@@ -22,6 +22,8 @@ MAGIC_PROGRAM = Pubkey.from_string("Magic11111111111111111111111111111111111111"
 MAGIC_CONTEXT = Pubkey.from_string("MagicContext1111111111111111111111111111111")
 
 DELEGATE_SESSION, COMMIT_SESSION, INIT_HIDDEN, END_SESSION = 8, 9, 10, 11
+# The delegation program calls the owner program back with this discriminator at undelegation.
+UNDELEGATE_CALLBACK = (196, 28, 41, 206, 48, 37, 51, 167)
 
 
 def buffer(program_id: Pubkey, account: Pubkey) -> Pubkey:

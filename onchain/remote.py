@@ -164,7 +164,9 @@ class RemoteBackend(Backend):
         self._client: AsyncClient = self._call(self._make_client())
 
     async def _make_client(self) -> AsyncClient:
-        return AsyncClient(self.url, timeout=self.timeout, http2=False)
+        # No transport-level retries: a resent sendTransaction would come back "already processed".
+        # Reads are retried once by _rpc instead.
+        return AsyncClient(self.url, timeout=self.timeout, http2=False, max_transport_retries=0)
 
     # -- plumbing --------------------------------------------------------------------------
     def _call(self, coro, timeout: float | None = None):
@@ -172,12 +174,15 @@ class RemoteBackend(Backend):
         return fut.result(timeout if timeout is not None else self.timeout * 3)
 
     async def _rpc(self, method: str, params: list):
-        try:
-            return await self._client.send_rpc_request(JsonRpcRequest(method=method, params=params), object)
-        except SolanaJsonRpcError:
-            raise
-        except (SolanaRpcException, OSError) as e:
-            raise BackendError(f"{self.url}: {method}: {e.__class__.__name__}: {e}") from e
+        tries = 1 if method == "sendTransaction" else 2  # a stale keep-alive connection: read again
+        for attempt in range(tries):
+            try:
+                return await self._client.send_rpc_request(JsonRpcRequest(method=method, params=params), object)
+            except SolanaJsonRpcError:
+                raise
+            except (SolanaRpcException, OSError) as e:
+                if attempt + 1 == tries:
+                    raise BackendError(f"{self.url}: {method}: {e.__class__.__name__}: {e}") from e
 
     def rpc(self, method: str, params: list | None = None):
         """One raw JSON-RPC call (blocking); errors as BackendError with the node's message."""

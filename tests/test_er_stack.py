@@ -129,9 +129,9 @@ def test_account_cloned_into_er_follows_base_updates(stack, base):
         assert er.session(SESSION_ID) == base_view  # cloned from the base on first read
         seen: list[int] = []
         unsubscribe = er.subscribe_session(SESSION_ID, lambda v: seen.append(v.frame))
-        assert wait_until(lambda: base_view.frame in seen, 5.0)
+        assert wait_until(lambda: base_view.frame in seen, 15.0), seen
         assert base.run_inference(SESSION_ID, base_view.frame).ok
-        assert wait_until(lambda: base_view.frame + 1 in seen, 5.0), seen
+        assert wait_until(lambda: base_view.frame + 1 in seen, 15.0), seen
         assert er.session(SESSION_ID).fighters == base.session(SESSION_ID).fighters
         unsubscribe()
         # Not delegated: the ER refuses to write it, and says so.
