@@ -261,9 +261,8 @@ class Localnet:
         if res.returncode == 0:
             (self.dir / "er.pane").write_text(res.stdout)
 
-    # -- down ----------------------------------------------------------------------------
-    def down(self) -> None:
-        er_pid, base_pid = self.state.get("er_pid"), self.state.get("base_pid")
+    def _stop_er(self) -> None:
+        er_pid = self.state.get("er_pid")
         if alive(er_pid):
             self._capture_pane()
             subprocess.run(["tmux", "-L", self.tmux, "send-keys", "-t", "er", "Escape"], capture_output=True,
@@ -273,6 +272,12 @@ class Localnet:
                 if not wait_gone(er_pid, 5.0):
                     os.kill(er_pid, signal.SIGKILL)
         subprocess.run(["tmux", "-L", self.tmux, "kill-server"], capture_output=True, stdin=subprocess.DEVNULL)
+        self.state["er_pid"] = None
+
+    # -- down ----------------------------------------------------------------------------
+    def down(self) -> None:
+        base_pid = self.state.get("base_pid")
+        self._stop_er()
         if alive(base_pid):
             os.kill(base_pid, signal.SIGTERM)
             if not wait_gone(base_pid, 10.0):
