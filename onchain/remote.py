@@ -624,10 +624,14 @@ class RemoteBackend(Backend):
         self._closed = True
 
         async def shutdown():
-            mine = [t for t in (self._ws_task, *self._workers) if t is not None]
+            if self._ws_task is not None:  # let it leave its loop and close the socket itself
+                self._ws_wakeup.set()
+                await asyncio.wait([self._ws_task], timeout=3)
+            mine = [t for t in (self._ws_task, *self._workers) if t is not None and not t.done()]
             for t in mine:
                 t.cancel()
-            await asyncio.wait(mine, timeout=2) if mine else None
+            if mine:
+                await asyncio.wait(mine, timeout=2)
             await self._client.close()
             # Let the WebSocket library's own reader/closer tasks finish before the loop stops.
             rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
@@ -635,6 +639,8 @@ class RemoteBackend(Backend):
                 await asyncio.wait(rest, timeout=1)
             for t in rest:
                 t.cancel()
+            if rest:
+                await asyncio.wait(rest, timeout=1)
         self._notes.put(None)
         try:
             self._call(shutdown(), timeout=10)
