@@ -32,10 +32,8 @@ import base58
 import zstandard
 from aiohttp import WSMsgType, web
 from solders.account import Account
-from solders.hash import Hash
 from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
-from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 log = logging.getLogger("basenode")

@@ -23,7 +23,6 @@ import concurrent.futures
 import logging
 import queue
 import re
-import struct
 import threading
 import time
 from typing import Callable
@@ -57,7 +56,6 @@ logging.getLogger("httpx2").setLevel(logging.WARNING)  # one INFO line per reque
 
 BLOCKHASH_REFRESH_S = 0.5
 BACKOFF_START_S, BACKOFF_MAX_S = 0.1, 5.0
-SHARD_BYTES = 1 << 23
 # How running out of compute units reads: LiteSVM / the base node, and the ER (-32003 message).
 OUT_OF_CU = ("exceeded CUs meter", "ProgramFailedToComplete", "exceeded maximum compute",
              "Program failed to complete")
@@ -65,22 +63,9 @@ OUT_OF_CU = ("exceeded CUs meter", "ProgramFailedToComplete", "exceeded maximum 
 
 # -- addresses and errors --------------------------------------------------------------------
 
-def pda(program_id: Pubkey, *seeds: bytes) -> Pubkey:
-    return Pubkey.find_program_address(list(seeds), program_id)[0]
-
-
 def session_addresses(program_id: Pubkey, session_id: int) -> dict[str, Pubkey]:
     s, h, i = P.session_accounts(program_id, session_id)
     return {"session": s, "hidden": h, "input": i}
-
-
-def model_addresses(program_id: Pubkey, model_id: int, weights_len: int) -> tuple[Pubkey, list[Pubkey]]:
-    n_shards = max(1, -(-weights_len // SHARD_BYTES))
-    return P.manifest(program_id, model_id), [P.weights(program_id, model_id, k) for k in range(n_shards)]
-
-
-def decode_session(data: bytes) -> SessionView | None:
-    return A.decode_session(data)
 
 
 def pack_steps(step_cu: list[int], budget: int = PACK_BUDGET) -> list[int]:
@@ -531,7 +516,7 @@ class RemoteBackend(Backend):
 
     def subscribe_session(self, session_id: int, callback: Callable[[SessionView], None]) -> Callable[[], None]:
         def on_data(data: bytes, slot: int):
-            view = decode_session(data)
+            view = A.decode_session(data)
             if view is not None:
                 callback(view)
         return self.subscribe_account(self.session_accounts(session_id)["session"], on_data)
