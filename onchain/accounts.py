@@ -15,6 +15,7 @@ from .backend import ControllerInput, SessionView
 VERSION = 1
 DISC_MANIFEST, DISC_WEIGHTS, DISC_SESSION, DISC_HIDDEN, DISC_INPUT = 1, 2, 3, 4, 5
 ACCOUNT_HEADER = 64
+HASH_PROGRESS_LEN = 48  # after the manifest bytes: a multi-transaction finalize's progress
 SESSION_LEN = 184
 INPUT_LEN = 48
 FIGHTER_OFFSET = (120, 152)
@@ -99,6 +100,7 @@ class Manifest:
     authority: Pubkey
     finalized: bool
     manifest: bytes  # the cartridge manifest (worldmodel/cartridge.py)
+    hashed: int = 0  # bytes a multi-transaction finalize has hashed so far
 
     @property
     def weights_len(self) -> int:
@@ -152,8 +154,10 @@ def decode_manifest(data: bytes) -> Manifest | None:
     (n,) = struct.unpack_from("<I", data, 52)
     if ACCOUNT_HEADER + n > len(data) or n < 64:
         return None
+    end = ACCOUNT_HEADER + n
+    hashed = struct.unpack_from("<Q", data, end)[0] if len(data) >= end + 8 else 0
     return Manifest(struct.unpack_from("<Q", data, 8)[0], Pubkey.from_bytes(data[16:48]), data[2] == 1,
-                    bytes(data[ACCOUNT_HEADER:ACCOUNT_HEADER + n]))
+                    bytes(data[ACCOUNT_HEADER:end]), hashed)
 
 
 def decode_weights(data: bytes) -> WeightsShard | None:

@@ -5,9 +5,9 @@ It serves what MagicBlock's ephemeral validator 0.8.3 and the SDK call (NOTES §
 base64+zstd, base58), balances, blockhashes, slots and blocks, sending and simulating transactions,
 signature statuses and transactions, and the subscriptions account/program/signature/slot.
 
-One transaction = one slot: the slot moves forward after every transaction (and every 400 ms when
-idle), so each account update reaches subscribers in a newer slot than the one before; the ER ignores
-updates that are not. Blockhashes rotate with the idle tick and stay valid for 150 rotations (~60 s).
+One transaction = one slot: every transaction opens a new slot before it runs (and the slot also moves
+every 400 ms), so each account update reaches subscribers in a slot newer than anything read before
+it; the ER ignores updates that are not newer than its clone. Blockhashes rotate with the idle tick and stay valid for 150 rotations (~60 s).
 
     python -m onchain.basenode --port 8899 [--bpf-program ID FILE.so]... [--account ID FILE.json]...
                                [--dumps DIR] [--ledger-log FILE]
@@ -21,6 +21,7 @@ import asyncio
 import base64
 import collections
 import dataclasses
+import hashlib
 import json
 import logging
 import signal
@@ -265,6 +266,7 @@ class BaseNode:
 
     def rpc_requestAirdrop(self, key: str, lamports: int, cfg: dict | None = None):
         pk = Pubkey.from_string(key)
+        self.next_slot(rotate_blockhash=False)
         res = self.chain.svm.airdrop(pk, int(lamports))
         if hasattr(res, "err"):
             raise RpcError(-32002, f"airdrop failed: {res.err()}")
@@ -314,8 +316,11 @@ class BaseNode:
         if slot > self.chain.slot:
             raise RpcError(-32004, f"Block not available for slot {slot}")
         cfg = cfg or {}
-        h, _ = self.chain.latest_blockhash
-        block = {"blockhash": h, "previousBlockhash": h, "parentSlot": max(slot - 1, 0),
+        # Each block needs its own hash: the ER's transaction feed waits for a block whose hash it has
+        # not seen. Transactions use LiteSVM's blockhashes (getLatestBlockhash), not these.
+        def block_hash(n: int) -> str:
+            return base58.b58encode(hashlib.sha256(b"basenode block" + n.to_bytes(8, "little")).digest()).decode()
+        block = {"blockhash": block_hash(slot), "previousBlockhash": block_hash(slot - 1), "parentSlot": max(slot - 1, 0),
                  "blockHeight": self.chain.block_height, "blockTime": int(time.time()), "rewards": []}
         sigs = self.chain.slot_sigs.get(slot, [])
         details = cfg.get("transactionDetails", "full")
@@ -339,6 +344,7 @@ class BaseNode:
     def rpc_sendTransaction(self, data: str, cfg: dict | None = None):
         cfg = cfg or {}
         tx = self._decode_tx(data, cfg)
+        self.next_slot(rotate_blockhash=False)  # a slot no read has reported yet (see after_change)
         rec = self.chain.process(tx)
         # A failed transaction writes nothing but the fee payer's balance.
         keys = list(tx.message.account_keys) if rec.err is None else [tx.message.account_keys[0]]
@@ -461,7 +467,9 @@ class BaseNode:
             pass
 
     def after_change(self, keys: list[Pubkey], tx_sig: str | None = None):
-        """Notify subscribers about accounts a transaction may have written, then open the next slot."""
+        """Notify subscribers about accounts a transaction may have written. Every transaction runs in a
+        slot of its own that no earlier read has reported (the caller opens it first): the ER keeps
+        a clone read at slot S and ignores an update that is not newer than S."""
         wanted = {str(k) for k in keys}
         by_key: dict[str, Account | None] = {}
         for sid, (kind, key, ws, cfg) in list(self.subs.items()):
@@ -486,7 +494,6 @@ class BaseNode:
                                "value": {"signature": tx_sig, "err": rec.err, "logs": rec.logs}})
         self.flush_signature_subs()
         self._last_activity = time.monotonic()
-        self.next_slot(rotate_blockhash=False)
 
     def flush_signature_subs(self):
         for sid, (kind, key, ws, cfg) in list(self.subs.items()):

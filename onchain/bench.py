@@ -8,9 +8,12 @@ Two parts:
   transaction with `row_count=0` (compute-budget instruction + dispatch + checks);
   shapes that do not fit one transaction are measured in row ranges and summed. The
   output is checked against numpy.
-* **presets**: a random cartridge per preset run through `run_inference`, one step per
-  transaction (every step executed and measured), then packed greedily into as few
-  transactions as the measured step costs allow, and that packed frame executed.
+* **presets**: a random cartridge per preset and weight layout (2: lanes kernel, 1: the
+  baseline) run through `run_inference`, one step per transaction (every step executed
+  and measured), then packed greedily into as few transactions as the measured step costs
+  allow, and that packed frame executed. Its CU is the frame's cost; the one-step
+  transactions give the per-layer breakdown (each net of the fixed per-transaction cost,
+  estimated from the two runs).
 
     python -m onchain.bench [--presets micro,tiny] [--kernels-only] [--out build/bench.json]
 """
@@ -54,10 +57,8 @@ def pack_rowmajor(w: np.ndarray, x: np.ndarray) -> bytes:
 # kernel name -> operands(w[int8 rows x cols], x[int8 cols]) -> account bytes.
 # A new kernel is one entry here (plus its id in instructions.KERNELS).
 def pack_lanes(w: np.ndarray, x: np.ndarray) -> bytes:
-    """Kernel "lanes": packed words | rowsum (int32, padded to 8) | x."""
-    words, rowsum = C.pack_lanes(np.asarray(w, dtype=np.int8))
-    rs = rowsum.astype("<i4").tobytes()
-    return words + rs + bytes(-len(rs) % 8) + np.ascontiguousarray(x, dtype=np.int8).tobytes()
+    """Kernel "lanes": lane words (cartridge.pack_lanes) | x."""
+    return C.pack_lanes(np.asarray(w, dtype=np.int8)) + np.ascontiguousarray(x, dtype=np.int8).tobytes()
 
 
 OPERAND_PACKERS: dict[str, Callable[[np.ndarray, np.ndarray], bytes]] = {
@@ -132,27 +133,13 @@ def bench_kernels(vm: ProgramVM, shapes=KERNEL_SHAPES, kernels: list[str] | None
 
 # -- presets ----------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class StepInfo:
-    kind: str  # encode | in_proj | ssm | out_proj | head
-    layer: int | None = None
-    row0: int | None = None
-    row1: int | None = None
+StepInfo = S.StepInfo
 
 
-def frame_steps(preset: C.Preset) -> list[StepInfo]:
+def frame_steps(preset: C.Preset, weight_layout: int = C.WEIGHT_LAYOUT_LANES) -> list[S.StepInfo]:
     """Python mirror of `Dims::step` (onchain/program/src/model.rs) for every step."""
-    d, e, n, h, layers = preset.d_model, preset.d_inner, preset.d_state, preset.n_heads, preset.n_layers
-    r_rows = S.r_rows(e, n, h)
-    ri, ro = max(1, S.STEP_MACS // d), max(1, S.STEP_MACS // e)
-    ci, co = -(-r_rows // ri), -(-d // ro)
-    out = [StepInfo("encode")]
-    for layer in range(layers):
-        out += [StepInfo("in_proj", layer, k * ri, min(k * ri + ri, r_rows)) for k in range(ci)]
-        out.append(StepInfo("ssm", layer))
-        out += [StepInfo("out_proj", layer, k * ro, min(k * ro + ro, d)) for k in range(co)]
-    out.append(StepInfo("head"))
-    assert len(out) == S.steps_per_frame(preset), (len(out), S.steps_per_frame(preset))
+    out = S.frame_steps(preset, weight_layout)
+    assert len(out) == S.steps_per_frame(preset, weight_layout), (len(out), S.steps_per_frame(preset, weight_layout))
     return out
 
 
@@ -192,14 +179,33 @@ def _run_frame(sess, plan: list[int], what: str) -> list[TxResult]:
     return res
 
 
-def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED) -> dict:
+WEIGHT_LAYOUTS = (C.WEIGHT_LAYOUT_LANES, C.WEIGHT_LAYOUT_ROWMAJOR)
+KERNEL_OF_LAYOUT = {C.WEIGHT_LAYOUT_ROWMAJOR: "packed", C.WEIGHT_LAYOUT_LANES: "lanes"}
+
+
+def preset_cartridge(name: str, layout: int, seed: int = SEED) -> C.Cartridge:
+    cart = randmodel.random_cartridge(name, seed)
+    cart.weight_layout = layout
+    return cart
+
+
+def skip_reason(cart: C.Cartridge) -> str | None:
+    n = len(C.shards(cart.weights_bytes()))
+    if n > C.PROGRAM_MAX_SHARDS:
+        return (f"weight layout {cart.weight_layout} needs {n} weight shards; "
+                f"run_inference takes at most {C.PROGRAM_MAX_SHARDS}")
+    return None
+
+
+def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED,
+                 layout: int = C.WEIGHT_LAYOUT_LANES) -> dict:
     from .direct import DirectSession  # imports solders' VM pieces; keep kernel-only runs light
 
-    cart = randmodel.random_cartridge(name, seed)
+    cart = preset_cartridge(name, layout, seed)
     rng = np.random.default_rng(seed)
     vm = ProgramVM(so_path)
     sess = DirectSession(vm, cart, randmodel.random_state(rng))
-    infos = frame_steps(cart.preset)
+    infos = frame_steps(cart.preset, layout)
     assert len(infos) == sess.steps
 
     single = [1] * sess.steps
@@ -208,35 +214,46 @@ def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED) 
     sess.set_controls(randmodel.random_controls(rng))
     step_cu = [int(r.cu) for r in _run_frame(sess, single, "measured")]
 
-    layer_cu = [0] * cart.preset.n_layers
+    plan = pack_plan(step_cu)
+    sess.set_controls(randmodel.random_controls(rng))
+    packed = _run_frame(sess, plan, "packed")
+    packed_cu = int(sum(r.cu for r in packed))
+    steps_cu = sum(step_cu)
+    # Each transaction pays a fixed cost (compute-budget instruction, account checks,
+    # manifest parse); the one-step run pays it once per step, the packed run once per
+    # transaction, which gives it. The breakdown below is net of it.
+    tx_cu = round((steps_cu - packed_cu) / (len(step_cu) - len(plan))) if len(step_cu) > len(plan) else 0
+    net = [max(0, cu - tx_cu) for cu in step_cu]
+    layer_parts = [{"layer": i, "in_proj": 0, "ssm": 0, "out_proj": 0} for i in range(cart.preset.n_layers)]
     encoder_cu = head_cu = 0
-    for info, cu in zip(infos, step_cu):
+    for info, cu in zip(infos, net):
         if info.kind == "encode":
             encoder_cu += cu
         elif info.kind == "head":
             head_cu += cu
         else:
-            layer_cu[info.layer] += cu
-
-    plan = pack_plan(step_cu)
-    sess.set_controls(randmodel.random_controls(rng))
-    packed = _run_frame(sess, plan, "packed")
+            layer_parts[info.layer][info.kind] += cu
+    for part in layer_parts:
+        part["cu"] = part["in_proj"] + part["ssm"] + part["out_proj"]
     macs = cart.macs_per_frame()
-    cu_per_frame = sum(step_cu)
     return {
         "name": name,
+        "weight_layout": layout,
+        "kernel": KERNEL_OF_LAYOUT[layout],
         "params": cart.param_count(),
         "macs_per_frame": macs,
+        "weights_bytes": len(cart.weights_bytes()),
         "steps": sess.steps,
-        "cu_per_frame": cu_per_frame,
-        "cu_per_mac": round(cu_per_frame / macs, 4),
+        "cu_per_frame": packed_cu,
+        "cu_per_mac": round(packed_cu / macs, 4),
         "txs_per_frame": len(plan),
         "ms_per_frame": round(1000.0 * sum(r.seconds for r in packed), 3),
         "fits_one_tx": len(plan) == 1,
         "max_step_cu": max(step_cu),
-        "packed_cu_per_frame": int(sum(r.cu for r in packed)),
+        "steps_cu_sum": steps_cu,
+        "tx_overhead_cu": tx_cu,
         "plan": plan,
-        "layers": [{"layer": i, "cu": cu} for i, cu in enumerate(layer_cu)],
+        "layers": layer_parts,
         "encoder_cu": encoder_cu,
         "head_cu": head_cu,
     }
@@ -254,7 +271,8 @@ def meta(so_path: str | Path = DEFAULT_SO) -> dict:
 
 def run(presets: list[str] | tuple[str, ...] = PRESET_NAMES, kernels_only: bool = False,
         shapes=KERNEL_SHAPES, kernels: list[str] | None = None, so_path: str | Path = DEFAULT_SO,
-        seed: int = SEED, progress: Callable[[str], None] | None = None) -> dict:
+        seed: int = SEED, progress: Callable[[str], None] | None = None,
+        layouts: tuple[int, ...] = WEIGHT_LAYOUTS) -> dict:
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
     m = meta(so_path)
@@ -263,19 +281,32 @@ def run(presets: list[str] | tuple[str, ...] = PRESET_NAMES, kernels_only: bool 
     preset_rows = []
     if not kernels_only:
         for name in presets:
-            say(f"preset {name} ...")
-            t = time.perf_counter()
-            try:
-                preset_rows.append(bench_preset(name, so_path, seed))
-            except BenchError as exc:  # record it and go on with the other presets
-                cart = randmodel.random_cartridge(name, seed)
-                preset_rows.append({"name": name, "params": cart.param_count(),
-                                    "macs_per_frame": cart.macs_per_frame(),
-                                    "weights_bytes": len(cart.weights_bytes()), "error": str(exc)})
-                say(f"preset {name}: FAILED")
-            say(f"preset {name}: {time.perf_counter() - t:.1f} s")
+            for layout in layouts:
+                say(f"preset {name} layout {layout} ...")
+                t = time.perf_counter()
+                cart = preset_cartridge(name, layout, seed)
+                info = {"name": name, "weight_layout": layout, "kernel": KERNEL_OF_LAYOUT[layout],
+                        "params": cart.param_count(), "macs_per_frame": cart.macs_per_frame(),
+                        "weights_bytes": len(cart.weights_bytes())}
+                if (why := skip_reason(cart)) is not None:
+                    preset_rows.append({**info, "skipped": why})
+                    say(f"preset {name} layout {layout}: skipped ({why})")
+                    continue
+                try:
+                    preset_rows.append(bench_preset(name, so_path, seed, layout))
+                except BenchError as exc:  # record it and go on with the other presets
+                    preset_rows.append({**info, "error": str(exc)})
+                    say(f"preset {name} layout {layout}: FAILED")
+                say(f"preset {name} layout {layout}: {time.perf_counter() - t:.1f} s")
     m["seconds"] = round(time.perf_counter() - t0, 2)
-    return {"kernels": kernel_rows, "presets": preset_rows, "meta": m}
+    return {"kernels": kernel_rows, "presets": preset_rows,
+            "largest_preset_in_one_tx": largest_in_one_tx(preset_rows), "meta": m}
+
+
+def largest_in_one_tx(rows: list[dict]) -> str | None:
+    """The preset with the most parameters whose whole frame ran in one transaction."""
+    fits = [r for r in rows if r.get("fits_one_tx")]
+    return max(fits, key=lambda r: r["params"])["name"] if fits else None
 
 
 def _fmt(n) -> str:
@@ -286,27 +317,32 @@ def _tables(result: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     k_head = ["kernel", "shape", "CU", "CU/MAC", "txs", "exact"]
     k_rows = [[k["name"], f'{k["rows"]}x{k["cols"]}', _fmt(k["cu"]), f'{k["cu_per_mac"]:.3f}',
                str(k.get("txs", 1)), "yes" if k["exact"] else "NO"] for k in result["kernels"]]
-    p_head = ["preset", "params", "MACs/frame", "CU/frame", "CU/MAC", "txs/frame", "ms/frame", "1 tx"]
-    b_head = ["preset", "steps", "max step CU", "encoder CU", "layer CU (min-max)", "head CU", "packed plan"]
+    p_head = ["preset", "layout", "params", "MACs/frame", "CU/frame", "CU/MAC", "txs/frame", "ms/frame", "1 tx"]
+    b_head = ["preset", "layout", "steps", "tx CU", "encoder", "in_proj", "ssm", "out_proj", "head",
+              "layer (min-max)", "plan"]
     p_rows, b_rows = [], []
     for p in result["presets"]:
-        if "error" in p:
-            p_rows.append([p["name"], _fmt(p["params"]), _fmt(p["macs_per_frame"]), "FAILED", "-", "-", "-", "-"])
-            b_rows.append([p["name"], "-", "-", "-", "-", "-", "FAILED (below)"])
+        lay = f'{p.get("weight_layout", "?")} {p.get("kernel", "")}'.strip()
+        if "error" in p or "skipped" in p:
+            what = "FAILED" if "error" in p else "skipped"
+            p_rows.append([p["name"], lay, _fmt(p["params"]), _fmt(p["macs_per_frame"]), what, "-", "-", "-", "-"])
             continue
         lc = [x["cu"] for x in p["layers"]]
-        p_rows.append([p["name"], _fmt(p["params"]), _fmt(p["macs_per_frame"]), _fmt(p["cu_per_frame"]),
+        p_rows.append([p["name"], lay, _fmt(p["params"]), _fmt(p["macs_per_frame"]), _fmt(p["cu_per_frame"]),
                        f'{p["cu_per_frame"] / p["macs_per_frame"]:.3f}', str(p["txs_per_frame"]),
                        f'{p["ms_per_frame"]:.1f}', "yes" if p["fits_one_tx"] else "no"])
         plan = p.get("plan", [])
         plan_s = ",".join(map(str, plan)) if len(plan) <= 6 else f'{",".join(map(str, plan[:5]))},… ({len(plan)})'
-        b_rows.append([p["name"], str(p.get("steps", "")), _fmt(p["max_step_cu"]), _fmt(p["encoder_cu"]),
-                       f"{min(lc):,}-{max(lc):,}" if lc else "-", _fmt(p["head_cu"]), plan_s])
+        tot = {k: sum(x[k] for x in p["layers"]) for k in ("in_proj", "ssm", "out_proj")}
+        b_rows.append([p["name"], lay, str(p["steps"]), _fmt(p["tx_overhead_cu"]), _fmt(p["encoder_cu"]),
+                       _fmt(tot["in_proj"]), _fmt(tot["ssm"]), _fmt(tot["out_proj"]), _fmt(p["head_cu"]),
+                       f"{min(lc):,}-{max(lc):,}" if lc else "-", plan_s])
     out = [("Mat-vec kernels (bench_matvec, CU net of the empty transaction)", k_head, k_rows)]
     if p_rows:
-        out.append(("Presets (run_inference, random weights, CU measured one step per tx; "
-                    "txs and ms for the greedily packed frame)", p_head, p_rows))
-        out.append(("Per-frame CU breakdown (steps per tx in the packed plan)", b_head, b_rows))
+        out.append(("Presets (run_inference, random weights; CU and txs of the greedily packed frame)",
+                    p_head, p_rows))
+        out.append(("Per-frame CU breakdown, all layers summed, net of the fixed CU per transaction "
+                    "(steps per tx in the packed plan)", b_head, b_rows))
     return out
 
 
@@ -315,8 +351,13 @@ def render(result: dict, file=None) -> None:
     m = result["meta"]
     footer = (f'program sha256 {m["so_sha256"][:16]}…  solders {m["solders_version"]}  {m["date"]}'
               + (f'  bench {m["seconds"]:.1f} s' if "seconds" in m else ""))
-    footer += "".join(f'\nFAILED {p["name"]}: {p["error"].splitlines()[0]}'
+    footer += "".join(f'\nFAILED {p["name"]} layout {p.get("weight_layout")}: {p["error"].splitlines()[0]}'
                       for p in result["presets"] if "error" in p)
+    footer += "".join(f'\nskipped {p["name"]} layout {p["weight_layout"]}: {p["skipped"]}'
+                      for p in result["presets"] if "skipped" in p)
+    if result["presets"]:
+        footer += f'\nlargest preset whose full frame fits one transaction: {result.get("largest_preset_in_one_tx")}'
+
     try:
         from rich.console import Console
         from rich.table import Table
@@ -355,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="kernel shapes ROWSxCOLS (default: %(default)s)")
     ap.add_argument("--kernels", default=None, help="comma-separated kernels (default: all known)")
     ap.add_argument("--so", default=str(DEFAULT_SO), help="program .so (default: %(default)s)")
+    ap.add_argument("--layouts", default=",".join(map(str, WEIGHT_LAYOUTS)),
+                    help="weight layouts to run the presets in (default: %(default)s)")
     args = ap.parse_args(argv)
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     unknown = [p for p in presets if p not in C.PRESETS]
@@ -368,8 +411,13 @@ def main(argv: list[str] | None = None) -> int:
     kernels = None if args.kernels is None else [k.strip() for k in args.kernels.split(",") if k.strip()]
     if kernels is not None and (missing := [k for k in kernels if k not in kernel_names()]):
         ap.error(f"unknown kernel(s) {missing}; known: {kernel_names()}")
+    try:
+        layouts = tuple(int(v) for v in args.layouts.split(",") if v.strip())
+        assert layouts and all(v in C.WEIGHT_LAYOUTS for v in layouts)
+    except (ValueError, AssertionError):
+        ap.error(f"bad --layouts {args.layouts!r}: choose from {list(C.WEIGHT_LAYOUTS)}")
     result = run(presets, args.kernels_only, shapes, kernels, so_path=args.so,
-                 progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                 progress=lambda msg: print(msg, file=sys.stderr, flush=True), layouts=layouts)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

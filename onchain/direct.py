@@ -18,7 +18,7 @@ class DirectSession:
         self.vm, self.cart = vm, cart
         p = cart.preset
         self.shape = (p.n_layers, p.d_inner, p.d_state)
-        weights = cart.weights_bytes()
+        weights = cart.weights_bytes()  # in cart.weight_layout
         self.manifest = vm.put(A.manifest_account(model_id, bytes(32), cart.manifest_bytes(weights)))
         self.weights = [vm.put(A.weights_account(model_id, shard, len(weights), k))
                         for k, shard in enumerate(C.shards(weights))]
@@ -26,7 +26,7 @@ class DirectSession:
         self.hidden = vm.put(A.hidden_account(session_id, model_id, 0, p, np.zeros(self.shape, np.int32)))
         self.input = vm.put(A.input_account(session_id, np.zeros((2, 8), np.int64)))
         self.session_id = session_id
-        self.steps = steps.steps_per_frame(p)
+        self.steps = steps.steps_per_frame(p, cart.weight_layout)
 
     def set_controls(self, ctrl: np.ndarray) -> None:
         """Both controllers, submitted for the current frame (so they are in force)."""

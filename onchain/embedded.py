@@ -66,13 +66,22 @@ class EmbeddedBackend(Backend):
         self._step_cu: dict[int, list[int]] = {}  # model_id -> measured CU of each step
         self._subs: dict[int, list[Callable[[SessionView], None]]] = {}
         self._next_model_id = 1
+        self._touched: set[Pubkey] = set()  # every account a transaction named (for save_ledger)
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def fund(self, key: Pubkey, lamports: int = FUND_LAMPORTS) -> None:
-        if key not in self._funded:
-            self.svm.airdrop(key, lamports)
-            self._funded.add(key)
+    def fund(self, key: Pubkey, lamports: int = FUND_LAMPORTS, again: bool = False) -> None:
+        """Give a wallet lamports (once per key unless `again`). Set directly: LiteSVM's
+        airdrop faucet runs dry after a few hundred SOL."""
+        if key in self._funded and not again:
+            return
+        from solders.account import Account
+        acc = self.svm.get_account(key)
+        if acc is None or acc.lamports == 0:
+            acc = Account(0, b"", Pubkey.default(), False, 0)
+        self.svm.set_account(key, Account(acc.lamports + lamports, bytes(acc.data), acc.owner, acc.executable,
+                                          acc.rent_epoch))
+        self._funded.add(key)
 
     def account_data(self, key: Pubkey) -> bytes | None:
         acc = self.svm.get_account(key)
@@ -93,6 +102,7 @@ class EmbeddedBackend(Backend):
         """One transaction; the backend pays the fee, `signers` co-sign."""
         for kp in signers:
             self.fund(kp.pubkey())
+        self._touched.update(m.pubkey for ix in ixs for m in ix.accounts)
         pre = [set_compute_unit_limit(cu_limit)] if cu_limit else []
         others = [kp for kp in signers if kp.pubkey() != self.payer.pubkey()]
         tx = Transaction.new_signed_with_payer([*pre, *ixs], self.payer.pubkey(), [self.payer, *others],
@@ -113,11 +123,16 @@ class EmbeddedBackend(Backend):
                      progress: Callable[[int], None] | None = None) -> int:
         """init_manifest + upload_weights chunks + finalize_weights; returns the model id."""
         manifest, weights = upload.load_cartridge_bytes(cart_or_dir)
+        authority = authority or self.authority
+        # the weights' rent (~7,000 lamports per byte: 140 SOL for `target`) plus fees
+        self.fund(authority.pubkey())
+        rent = sum(self.svm.minimum_balance_for_rent_exemption(64 + len(sh)) for sh in C.shards(weights))
+        self.fund(authority.pubkey(), rent, again=True)
         if model_id is None:
             while self.account_data(pda.manifest(self.program_id, self._next_model_id)) is not None:
                 self._next_model_id += 1
             model_id = self._next_model_id
-        upload.upload(self, authority or self.authority, model_id, manifest, weights, progress)
+        upload.upload(self, authority, model_id, manifest, weights, progress)
         return model_id
 
     def manifest(self, model_id: int) -> A.Manifest | None:
@@ -232,8 +247,41 @@ class EmbeddedBackend(Backend):
     def close(self) -> None:
         self._subs.clear()
 
+    # -- persistence for the command line (each CLI call is a new process) --------------
+
+    def save_ledger(self, path: str | Path) -> None:
+        """Write every account this backend's transactions touched (program accounts and
+        wallets) and the slot to a JSON file."""
+        import base64
+        import json
+        accounts = {}
+        for key in sorted(self._touched, key=str):
+            acc = self.svm.get_account(key)
+            if acc is not None and acc.lamports > 0 and not acc.executable:
+                accounts[str(key)] = [acc.lamports, str(acc.owner), base64.b64encode(bytes(acc.data)).decode()]
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps({"program_id": str(self.program_id), "slot": self.slot(),
+                                          "accounts": accounts}))
+
+    def load_ledger(self, path: str | Path) -> None:
+        import base64
+        import json
+
+        from solders.account import Account
+        doc = json.loads(Path(path).read_text())
+        if doc["program_id"] != str(self.program_id):
+            raise BackendError(f"{path} was written for program {doc['program_id']}")
+        for key, (lamports, owner, data) in doc["accounts"].items():
+            pk = Pubkey.from_string(key)
+            self.svm.set_account(pk, Account(lamports, base64.b64decode(data), Pubkey.from_string(owner), False, 0))
+            self._touched.add(pk)
+            self._funded.add(pk)
+        if doc["slot"] > self.slot():
+            self.svm.warp_to_slot(doc["slot"])
+
 
 def _steps_from_manifest(manifest: bytes) -> int:
     """Steps per frame from the manifest's dimensions (mirrors model::Dims)."""
+    (layout,) = struct.unpack_from("<H", manifest, 10)
     d, e, n, p, layers = struct.unpack_from("<5H", manifest, 12)
-    return steps.steps_per_frame(C.Preset("onchain", d, e, n, p, layers))
+    return steps.steps_per_frame(C.Preset("onchain", d, e, n, p, layers), layout)

@@ -23,6 +23,10 @@ ALL_STEPS = 0xFFFF
 # signature, header, keys (payer, manifest, shard, programs, compute budget) and the
 # instruction's own 7 bytes leave room for about 850 with two signers (fee payer + authority).
 UPLOAD_CHUNK = 800
+# finalize_weights: the one-transaction syscall hash takes blobs up to this size
+# (finalize_weights.rs); larger ones are hashed FINALIZE_STEP_BYTES per transaction.
+FINALIZE_MAX_BYTES = 2_400_000
+FINALIZE_STEP_BYTES = 8 * 1024  # ~7,800 CU per 64-byte block: ~1.0M CU per step
 
 
 def _w(key: Pubkey, signer: bool = False) -> AccountMeta:
@@ -47,10 +51,14 @@ def upload_weights(program_id: Pubkey, authority: Pubkey, model_id: int, shard: 
         _w(pda.weights(program_id, model_id, shard)), _r(SYSTEM_PROGRAM)])
 
 
-def finalize_weights(program_id: Pubkey, authority: Pubkey, model_id: int, shard_count: int) -> Instruction:
+def finalize_weights(program_id: Pubkey, authority: Pubkey, model_id: int, shard_count: int,
+                     max_bytes: int | None = None) -> Instruction:
+    """No max_bytes: hash everything in this transaction (blobs up to FINALIZE_MAX_BYTES).
+    max_bytes: one step of the multi-transaction hash (0 resets its progress)."""
     metas = [_r(authority, True), _w(pda.manifest(program_id, model_id))]
     metas += [_r(pda.weights(program_id, model_id, k)) for k in range(shard_count)]
-    return Instruction(program_id, bytes([FINALIZE_WEIGHTS]), metas)
+    data = bytes([FINALIZE_WEIGHTS]) + (b"" if max_bytes is None else struct.pack("<I", max_bytes))
+    return Instruction(program_id, data, metas)
 
 
 def create_session(program_id: Pubkey, creator: Pubkey, session_id: int, model_id: int,

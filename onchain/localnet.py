@@ -172,14 +172,27 @@ class Localnet:
                       "program_id": str(PROGRAM_ID), "er_identity": ER_IDENTITY}
         try:
             self._start_base()
+            self._normal_priority(self.state["base_pid"])
             self._save()
             self._wait(self.base_url, "base", self.state["base_pid"], timeout, self.dir / "base.log")
             self._start_er()
+            self._normal_priority(self.state["er_pid"])
             self._save()
             self._wait(self.er_url, "ER", self.state["er_pid"], timeout, self.dir / "er.stderr")
         except BaseException:
             self.down()
             raise
+
+    @staticmethod
+    def _normal_priority(pid: int) -> None:
+        """Both nodes are light (a few % of a core) but must keep pace (the ER makes a block every
+        50 ms and stalls its account cloning when starved). Started from a niced command (e.g.
+        `nice make test`) they would inherit its low priority; put them back to normal where allowed."""
+        try:
+            if os.getpriority(os.PRIO_PROCESS, pid) > 0:
+                os.setpriority(os.PRIO_PROCESS, pid, 0)
+        except (PermissionError, ProcessLookupError, OSError):
+            pass
 
     def _save(self):
         (self.dir / "state.json").write_text(json.dumps(self.state, indent=1))

@@ -85,17 +85,29 @@ def upload(chain: Chain, authority: Keypair, model_id: int, manifest: bytes, wei
         if progress:
             progress(len(plan))
         return rep
+    n_shards = len(C.shards(weights))
+    hashing = have is not None and have.hashed > 0  # an interrupted multi-transaction finalize
     on_chain: dict[int, bytes] = {}
     for shard, off, chunk in plan:
         if shard not in on_chain:
             w = A.decode_weights(chain.account_data(pda.weights(pid, model_id, shard)) or b"")
             on_chain[shard] = w.data if w is not None else b""
         if on_chain[shard][off:off + len(chunk)] != chunk:
+            if hashing:  # uploads are refused while hashing is under way: reset it first
+                send(I.finalize_weights(pid, authority.pubkey(), model_id, n_shards, 0))
+                hashing = False
             send(I.upload_weights(pid, authority.pubkey(), model_id, shard, off, chunk))
             rep.chunks_sent += 1
         if progress:
             progress(1)
-    # hashing the blob costs ~1 CU per 2 bytes: ask for the full 1.4M CU
-    send(I.finalize_weights(pid, authority.pubkey(), model_id, len(C.shards(weights))), cu_limit=1_400_000)
+    if len(weights) <= I.FINALIZE_MAX_BYTES:
+        # the sha256 syscall costs ~1 CU per 2 bytes: ask for the full 1.4M CU
+        send(I.finalize_weights(pid, authority.pubkey(), model_id, n_shards), cu_limit=1_400_000)
+    else:
+        # the program's own SHA-256, FINALIZE_STEP_BYTES per transaction, resumable
+        man_key = pda.manifest(pid, model_id)
+        while not A.decode_manifest(chain.account_data(man_key) or b"").finalized:
+            send(I.finalize_weights(pid, authority.pubkey(), model_id, n_shards, I.FINALIZE_STEP_BYTES),
+                 cu_limit=1_400_000)
     rep.finalized_now = True
     return rep

@@ -51,22 +51,46 @@ def test_kernel_in_row_ranges(so_path):
 
 
 def test_preset_shape(result):
-    (p,) = result["presets"]
-    assert "error" not in p, p.get("error")
-    assert p["name"] == "micro"
-    for key in ("params", "macs_per_frame", "cu_per_frame", "txs_per_frame", "max_step_cu",
-                "encoder_cu", "head_cu"):
-        assert _pos_int(p[key]), (key, p[key])
-    assert isinstance(p["ms_per_frame"], float) and p["ms_per_frame"] > 0
-    assert isinstance(p["fits_one_tx"], bool)
-    assert p["fits_one_tx"] == (p["txs_per_frame"] == 1)
-    preset = C.PRESETS["micro"]
-    assert [x["layer"] for x in p["layers"]] == list(range(preset.n_layers))
-    assert all(_pos_int(x["cu"]) for x in p["layers"])
-    # the measured steps add up
-    assert p["cu_per_frame"] == p["encoder_cu"] + p["head_cu"] + sum(x["cu"] for x in p["layers"])
-    assert p["max_step_cu"] <= MAX_CU
-    assert len(p["plan"]) == p["txs_per_frame"] and sum(p["plan"]) == p["steps"]
+    rows = result["presets"]
+    assert [(p["name"], p["weight_layout"]) for p in rows] == [("micro", 2), ("micro", 1)]
+    for p in rows:
+        assert "error" not in p and "skipped" not in p, p
+        for key in ("params", "macs_per_frame", "cu_per_frame", "txs_per_frame", "max_step_cu",
+                    "encoder_cu", "head_cu", "steps_cu_sum", "tx_overhead_cu", "weights_bytes"):
+            assert _pos_int(p[key]), (key, p[key])
+        assert isinstance(p["ms_per_frame"], float) and p["ms_per_frame"] > 0
+        assert isinstance(p["fits_one_tx"], bool)
+        assert p["fits_one_tx"] == (p["txs_per_frame"] == 1)
+        assert p["kernel"] == {1: "packed", 2: "lanes"}[p["weight_layout"]]
+        preset = C.PRESETS["micro"]
+        assert [x["layer"] for x in p["layers"]] == list(range(preset.n_layers))
+        for x in p["layers"]:
+            assert all(_pos_int(x[k]) for k in ("in_proj", "ssm", "out_proj"))
+            assert x["cu"] == x["in_proj"] + x["ssm"] + x["out_proj"]
+        # the parts, net of the per-transaction cost, add up to the one-step run
+        parts = p["encoder_cu"] + p["head_cu"] + sum(x["cu"] for x in p["layers"])
+        assert parts + p["steps"] * p["tx_overhead_cu"] == pytest.approx(p["steps_cu_sum"], abs=p["steps"])
+        # ... and the packed frame costs the same work plus one fixed cost per transaction
+        assert p["cu_per_frame"] == pytest.approx(parts + p["txs_per_frame"] * p["tx_overhead_cu"], rel=0.01)
+        assert 1_000 < p["tx_overhead_cu"] < 20_000
+        assert p["max_step_cu"] <= MAX_CU and p["cu_per_frame"] <= p["txs_per_frame"] * MAX_CU
+        assert len(p["plan"]) == p["txs_per_frame"] and sum(p["plan"]) == p["steps"]
+    lanes, rowmajor = rows
+    # the fast layout: micro's whole frame in one transaction, several times cheaper
+    assert lanes["fits_one_tx"] and not rowmajor["fits_one_tx"]
+    assert lanes["cu_per_frame"] * 3 < rowmajor["cu_per_frame"]
+    assert result["largest_preset_in_one_tx"] == "micro"
+
+
+def test_skips_layouts_the_program_cannot_hold(so_path, monkeypatch):
+    """A cartridge that needs more weight shards than run_inference takes is reported as
+    skipped with the reason, not run (small in layout 2 needs 2; pretend the program took 1)."""
+    monkeypatch.setattr(C, "PROGRAM_MAX_SHARDS", 1)
+    res = bench.run(["small"], shapes=(), so_path=so_path, layouts=(2,))
+    (p,) = res["presets"]
+    assert p["name"] == "small" and p["weight_layout"] == 2
+    assert "2 weight shards" in p["skipped"] and "error" not in p
+    assert res["largest_preset_in_one_tx"] is None
 
 
 def test_meta_and_json(result, tmp_path):
@@ -75,11 +99,15 @@ def test_meta_and_json(result, tmp_path):
     out = tmp_path / "bench.json"
     out.write_text(json.dumps(result))
     assert json.loads(out.read_text())["presets"][0]["name"] == "micro"
+    text = __import__("io").StringIO()
+    bench.render(result, file=text)
+    assert "largest preset whose full frame fits one transaction: micro" in text.getvalue()
 
 
-def test_frame_steps_mirror_rust():
+@pytest.mark.parametrize("layout", C.WEIGHT_LAYOUTS)
+def test_frame_steps_mirror_rust(layout):
     for preset in C.PRESETS.values():
-        infos = bench.frame_steps(preset)
+        infos = bench.frame_steps(preset, layout)
         assert infos[0].kind == "encode" and infos[-1].kind == "head"
         for layer in range(preset.n_layers):
             rows = [(s.row0, s.row1) for s in infos if s.kind == "in_proj" and s.layer == layer]

@@ -1,7 +1,9 @@
-"""run_inference in LiteSVM equals the numpy integer reference (worldmodel.intref) bit for bit.
+"""run_inference in LiteSVM equals the numpy integer reference (worldmodel.intref) bit for bit,
+in both weight layouts (2: lane words and the SWAR kernel, the default; 1: row-major i8).
 
-Every frame is split over several transactions (the step plan), controls change every
-frame, and fighter state plus every hidden-state int32 are compared after every frame.
+Frames run as one transaction where the preset fits (micro in layout 2) or split over
+several (the step plan), controls change every frame, and fighter state plus every
+hidden-state int32 are compared after every frame.
 """
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from onchain import steps as S
 from onchain.direct import DirectSession
 from onchain.svm import ProgramVM
+from worldmodel import cartridge as C
 from worldmodel import intref as IR
 from worldmodel import randmodel as R
 
@@ -83,8 +86,19 @@ def _assert_lively(history: np.ndarray, hidden: np.ndarray):
 
 
 def _micro_plan(frame: int, total: int, rng) -> list[int]:
-    # micro's 26 steps do not fit one transaction's 1.4M CU (all-in-one aborts), so the
-    # largest chunks used here are 6 steps (~0.76M CU).
+    """Layout 2: micro's whole frame fits one transaction (~0.89M CU); mostly that, and
+    every few frames another split."""
+    kind = frame % 4
+    if kind == 1:
+        return [1] * total
+    if kind == 2:
+        return _random_plan(rng, total, total)
+    return [total]
+
+
+def _micro_plan_rowmajor(frame: int, total: int, rng) -> list[int]:
+    # layout 1: micro's 26 steps do not fit one transaction's 1.4M CU (all-in-one aborts),
+    # so the largest chunks used here are 6 steps (~0.76M CU).
     kind = frame % 5
     if kind == 0:
         return [1] * total
@@ -98,13 +112,34 @@ def _micro_plan(frame: int, total: int, rng) -> list[int]:
 
 
 def _tiny_plan(frame: int, total: int, rng) -> list[int]:
+    """Layout 2: tiny's frame (~2.2M CU) takes two transactions; split near the middle."""
+    if frame % 5 == 4:
+        return [1] * total
+    half = total // 2
+    return [half, total - half] if frame % 2 else [half + 3, total - half - 3]
+
+
+def _tiny_plan_rowmajor(frame: int, total: int, rng) -> list[int]:
     return [2] * (total // 2) + [1] * (total % 2) if frame % 4 == 3 else [1] * total
+
+
+def _cart(preset: str, seed: int, layout: int, fields=None) -> C.Cartridge:
+    cart = R.random_cartridge(preset, seed, fields=fields)
+    cart.weight_layout = layout
+    return cart
 
 
 @pytest.mark.parametrize("seed", [0, 7])
 def test_micro_bitexact_200_frames(so_path, seed):
     cart = R.random_cartridge("micro", seed)
+    assert cart.weight_layout == C.WEIGHT_LAYOUT_LANES  # new cartridges get the fast layout
     history, hidden = _run_and_compare(so_path, cart, 1000 + seed, 200, _micro_plan)
+    _assert_lively(history, hidden)
+
+
+def test_micro_rowmajor_bitexact_100_frames(so_path):
+    cart = _cart("micro", 0, C.WEIGHT_LAYOUT_ROWMAJOR)
+    history, hidden = _run_and_compare(so_path, cart, 1000, 100, _micro_plan_rowmajor)
     _assert_lively(history, hidden)
 
 
@@ -114,12 +149,19 @@ def test_tiny_bitexact_200_frames(so_path):
     _assert_lively(history, hidden)
 
 
-@pytest.mark.parametrize("seed", [11, 12])
-def test_micro_random_fields_30_frames(so_path, seed):
+def test_tiny_rowmajor_bitexact_30_frames(so_path):
+    cart = _cart("tiny", 3, C.WEIGHT_LAYOUT_ROWMAJOR)
+    history, hidden = _run_and_compare(so_path, cart, 2003, 30, _tiny_plan_rowmajor)
+    assert len({h.tobytes() for h in history}) >= 27
+
+
+@pytest.mark.parametrize("seed,layout", [(11, C.WEIGHT_LAYOUT_LANES), (12, C.WEIGHT_LAYOUT_ROWMAJOR)])
+def test_micro_random_fields_30_frames(so_path, seed, layout):
     rng = np.random.default_rng(seed)
     fields = R.random_fields(rng)
-    cart = R.random_cartridge("micro", seed, fields=fields)
-    history, hidden = _run_and_compare(so_path, cart, 3000 + seed, 30, _micro_plan)
+    cart = _cart("micro", seed, layout, fields=fields)
+    plan = _micro_plan if layout == C.WEIGHT_LAYOUT_LANES else _micro_plan_rowmajor
+    history, hidden = _run_and_compare(so_path, cart, 3000 + seed, 30, plan)
     # a random spec may KEEP many fields; require only that something moves
     changed = sum(not np.array_equal(history[i], history[i + 1]) for i in range(30))
     assert changed >= 15, f"fighter state changed in only {changed} of 30 frames"
@@ -127,27 +169,26 @@ def test_micro_random_fields_30_frames(so_path, seed):
     assert len(np.unique(hidden)) > 1000
 
 
-def _ssm_step(preset, layer: int) -> int:
-    """Index of layer's selective-scan step (mirrors the step order documented in
-    run_inference.rs: encoder, per layer in_proj chunks / ssm / out_proj chunks, head)."""
-    d, e, n, h = preset.d_model, preset.d_inner, preset.d_state, preset.n_heads
-    in_chunks = -(-S.r_rows(e, n, h) // max(1, S.STEP_MACS // d))
-    out_chunks = -(-d // max(1, S.STEP_MACS // e))
-    return 1 + layer * (in_chunks + 1 + out_chunks) + in_chunks
+def _ssm_step(preset, layer: int, layout: int) -> int:
+    """Index of layer's selective-scan step (the step order documented in run_inference.rs:
+    encoder, per layer in_proj chunks / ssm / out_proj chunks, head)."""
+    steps = S.frame_steps(preset, layout)
+    return next(i for i, s in enumerate(steps) if s.kind == "ssm" and s.layer == layer)
 
 
-def test_micro_mid_frame_state(so_path):
+@pytest.mark.parametrize("layout", C.WEIGHT_LAYOUTS)
+def test_micro_mid_frame_state(so_path, layout):
     """Within a frame of 1-step transactions: frame and fighters stay put until the head
     step, next_step counts up, and layer l's hidden state changes exactly at its scan step
     (to the reference's value)."""
-    cart = R.random_cartridge("micro", 5)
+    cart = _cart("micro", 5, layout)
     p = cart.preset
     rng = np.random.default_rng(4005)
     vm = ProgramVM(so_path)
     state = R.random_state(rng)
     ds = DirectSession(vm, cart, state)
     hidden = IR.new_hidden(cart)
-    ssm_at = {_ssm_step(p, l): l for l in range(p.n_layers)}
+    ssm_at = {_ssm_step(p, l, layout): l for l in range(p.n_layers)}
     assert len(ssm_at) == p.n_layers and max(ssm_at) < ds.steps - 1
     for frame in range(4):
         ctrl = R.random_controls(rng)
@@ -167,3 +208,30 @@ def test_micro_mid_frame_state(so_path):
         assert ds.next_step() == 0 and ds.frame() == frame + 1
         assert np.array_equal(ds.fighters(), new_state), f"frame {frame}"
         state, hidden = new_state, new_hidden
+
+
+@pytest.mark.parametrize("preset", ["micro", "tiny", "small", "target"])
+def test_lane_layout_steps_are_whole_blocks(preset):
+    """Layout-2 row chunks start on the lanes kernel's 12-row blocks and cover every row."""
+    p = C.PRESETS[preset]
+    steps = S.frame_steps(p, C.WEIGHT_LAYOUT_LANES)
+    assert len(steps) == S.steps_per_frame(p, C.WEIGHT_LAYOUT_LANES)
+    for s in steps:
+        if s.kind in ("in_proj", "out_proj"):
+            assert s.row0 % S.LANE_BLOCK_ROWS == 0 and s.row1 > s.row0
+
+
+@pytest.mark.parametrize("layout", C.WEIGHT_LAYOUTS)
+def test_micro_saturating_scan_bit_exact(so_path, layout):
+    """Heads whose state saturates at the int32 limits (decay ~1, huge dt * x * u_mult): the
+    scan's clamping path, next to heads that take the unclamped path, still bit-exact."""
+    cart = _cart("micro", 8, layout)
+    for lay in cart.layers:
+        lay.a_q16[::2] = 1  # decay ~ 1 on even heads
+        lay.u_mult[::2] = (1 << 31) - 1  # dbx at the int32 limit on even heads
+    history, hidden = _run_and_compare(so_path, cart, 5008, 12,
+                                       lambda f, total, rng: [total] if layout == 2 else _chunks(total, 6))
+    h = hidden.astype(np.int64)
+    sat = np.count_nonzero(np.abs(h) >= (1 << 31) - 1)
+    assert sat > 0.05 * h.size, f"only {sat} saturated hidden values: the clamping path is not exercised"
+    assert np.count_nonzero(np.abs(h) < 1 << 30) > 0.3 * h.size, "odd heads should stay unsaturated"

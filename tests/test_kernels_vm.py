@@ -1,14 +1,21 @@
-"""The packed mat-vec kernel run in the VM (bench_matvec) equals numpy's int64 W @ x."""
+"""The mat-vec kernels run in the VM (bench_matvec) equal numpy's int64 W @ x: the baseline
+`packed` (weight layout 1) and the SWAR `lanes` kernel (weight layout 2), on edge values
+(all -128, all 127, mixed extremes, zero rows), row counts that are not a multiple of the
+lanes kernel's 12-row block, and column counts that are not a multiple of its 32-column
+flush period."""
 import re
 import struct
 
 import numpy as np
 import pytest
 
+from onchain import bench
 from onchain import instructions as I
 from onchain.svm import ProgramVM
 
 PACKED = I.KERNELS["packed"]
+LANES = I.KERNELS["lanes"]
+KERNELS = ["packed", "lanes"]
 SENTINEL = 0x5A5A5A5A
 
 
@@ -17,9 +24,9 @@ def vm(so_path):
     return ProgramVM(so_path)
 
 
-def _accounts(vm, w: np.ndarray, x: np.ndarray):
+def _accounts(vm, w: np.ndarray, x: np.ndarray, kernel: str = "packed"):
     rows, cols = w.shape
-    ops = vm.put(np.ascontiguousarray(w, np.int8).tobytes() + np.asarray(x, np.int8).tobytes())
+    ops = vm.put(bench.OPERAND_PACKERS[kernel](np.asarray(w, np.int8), np.asarray(x, np.int8)))
     out = vm.put(struct.pack("<I", SENTINEL) * rows)
     return ops, out
 
@@ -28,10 +35,10 @@ def _out(vm, key, rows) -> np.ndarray:
     return np.frombuffer(vm.data(key), "<i4", rows).astype(np.int64)
 
 
-def _run(vm, w, x, **kw):
+def _run(vm, w, x, kernel="packed", **kw):
     rows, cols = w.shape
-    ops, out = _accounts(vm, w, x)
-    res = vm.send(I.bench_matvec(vm.program_id, ops, out, PACKED, rows, cols, **kw))
+    ops, out = _accounts(vm, w, x, kernel)
+    res = vm.send(I.bench_matvec(vm.program_id, ops, out, I.KERNELS[kernel], rows, cols, **kw))
     assert res.ok, f"{res.error}\n" + "\n".join(res.logs[-6:])
     return _out(vm, out, rows)
 
@@ -39,7 +46,9 @@ def _run(vm, w, x, **kw):
 def _cases():
     rng = np.random.default_rng(20240)
     cases = []
-    for rows, cols in [(64, 64), (8, 8), (24, 256)]:
+    # (13, 40), (30, 144), (5, 1024): rows not a multiple of 12 and columns with a tail
+    # shorter than the 32-column flush period
+    for rows, cols in [(64, 64), (8, 8), (24, 256), (13, 40), (30, 144), (5, 1024)]:
         def full(v, r=rows, c=cols):
             return np.full((r, c), v, np.int8)
 
@@ -73,21 +82,26 @@ def _cases():
 CASES = _cases()
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("name,w,x", CASES, ids=[c[0] for c in CASES])
-def test_packed_matches_numpy(vm, name, w, x):
+def test_kernel_matches_numpy(vm, kernel, name, w, x):
     want = w.astype(np.int64) @ x.astype(np.int64)
-    got = _run(vm, w, x)
+    got = _run(vm, w, x, kernel)
     bad = np.flatnonzero(got != want)
     assert bad.size == 0, f"{name}: rows {bad[:8].tolist()} vm {got[bad[:8]].tolist()} numpy {want[bad[:8]].tolist()}"
 
 
-def test_extreme_sums_reach_expected_magnitude(vm):
-    # 24x256 of -128 * -128: 256 * 16384 = 4_194_304 in every row (no wrap, no saturation)
-    w = np.full((24, 256), -128, np.int8)
-    got = _run(vm, w, np.full(256, -128, np.int8))
-    assert np.all(got == 256 * 16384)
-    got = _run(vm, w, np.full(256, 127, np.int8))
-    assert np.all(got == -256 * 128 * 127)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_extreme_sums_reach_expected_magnitude(vm, kernel):
+    # 24x1024 of -128 * -128: 1024 * 16384 = 2^24 in every row (no wrap, no saturation; in
+    # the lanes kernel every 21-bit lane is at its largest, 32 * 255 * 255, at each flush)
+    w = np.full((24, 1024), -128, np.int8)
+    got = _run(vm, w, np.full(1024, -128, np.int8), kernel)
+    assert np.all(got == 1024 * 16384)
+    got = _run(vm, w, np.full(1024, 127, np.int8), kernel)
+    assert np.all(got == -1024 * 128 * 127)
+    got = _run(vm, np.full((24, 1024), 127, np.int8), np.full(1024, 127, np.int8), kernel)
+    assert np.all(got == 1024 * 127 * 127)
 
 
 @pytest.mark.parametrize("rows,cols,row_start,row_count", [(64, 64, 16, 20), (24, 256, 0, 5), (24, 256, 19, 5),
@@ -165,4 +179,45 @@ def test_row_range_past_end_rejected(vm):
     ops, out = _accounts(vm, np.ones((rows, cols), np.int8), np.ones(cols, np.int8))
     before = vm.data(out)
     _fails_with(vm.send(I.bench_matvec(vm.program_id, ops, out, PACKED, rows, cols, row_start=4, row_count=5)), 1)
+    assert vm.data(out) == before
+
+
+@pytest.mark.parametrize("rows,cols,row_start,row_count", [(64, 64, 12, 20), (30, 144, 24, 6), (30, 144, 0, 7),
+                                                            (5, 1024, 0, 5), (64, 64, 36, 0)])
+def test_lanes_row_range_writes_only_those_rows(vm, rows, cols, row_start, row_count):
+    rng = np.random.default_rng(rows * 1000 + row_start + 1)
+    w = rng.integers(-128, 128, (rows, cols)).astype(np.int8)
+    x = rng.integers(-128, 128, cols).astype(np.int8)
+    ops, out = _accounts(vm, w, x, "lanes")
+    res = vm.send(I.bench_matvec(vm.program_id, ops, out, LANES, rows, cols, row_start=row_start, row_count=row_count))
+    assert res.ok, res.error
+    got = _out(vm, out, rows)
+    want = w.astype(np.int64) @ x.astype(np.int64)
+    sel = slice(row_start, row_start + row_count)
+    assert np.array_equal(got[sel], want[sel])
+    outside = np.ones(rows, bool)
+    outside[sel] = False
+    assert np.all(got[outside] == SENTINEL), f"rows outside [{row_start}, {row_start + row_count}) were written"
+
+
+@pytest.mark.parametrize("row_start", [1, 6, 11, 13])
+def test_lanes_row_start_off_block_rejected(vm, row_start):
+    rows, cols = 24, 64
+    rng = np.random.default_rng(row_start)
+    ops, out = _accounts(vm, rng.integers(-128, 128, (rows, cols)).astype(np.int8),
+                         rng.integers(-128, 128, cols).astype(np.int8), "lanes")
+    before = vm.data(out)
+    _fails_with(vm.send(I.bench_matvec(vm.program_id, ops, out, LANES, rows, cols, row_start=row_start, row_count=4)), 2)
+    assert vm.data(out) == before
+
+
+def test_lanes_short_operands_rejected(vm):
+    rows, cols = 13, 40
+    rng = np.random.default_rng(5)
+    full = bench.OPERAND_PACKERS["lanes"](rng.integers(-128, 128, (rows, cols)).astype(np.int8),
+                                          rng.integers(-128, 128, cols).astype(np.int8))
+    ops = vm.put(full[:-1])
+    out = vm.put(struct.pack("<I", SENTINEL) * rows)
+    before = vm.data(out)
+    _fails_with(vm.send(I.bench_matvec(vm.program_id, ops, out, LANES, rows, cols)), 2)
     assert vm.data(out) == before

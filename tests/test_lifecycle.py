@@ -6,6 +6,7 @@ import pytest
 from solders.keypair import Keypair
 
 from onchain import accounts as A
+from onchain import errors as E
 from onchain import pda
 from onchain.backend import STATUS_ACTIVE, STATUS_WAITING, ControllerInput
 from onchain.embedded import EmbeddedBackend, default_start_state
@@ -56,7 +57,7 @@ def test_full_lifecycle_bit_exact(so_path, cart):
                          for p in range(2)], dtype=np.int64)
         out = be.run_inference(42, frame)
         assert out.ok, out.error
-        assert out.cu > 1_400_000  # micro needs several transactions per frame
+        assert out.cu > 0
         state, _, hidden = IR.step(cart, state, ctrl, hidden)
         view = be.session(42)
         assert view.frame == frame + 1
@@ -72,6 +73,25 @@ def test_full_lifecycle_bit_exact(so_path, cart):
     assert be.lamports(p1.pubkey()) == before + rent
     assert all(be.account_data(k) is None for k in pda.session_accounts(be.program_id, 42))
     assert be.session(42) is None
+
+
+def test_frames_spanning_several_transactions(so_path):
+    """A model whose frame does not fit one transaction (tiny): run_inference still
+    advances exactly one frame per call, bit-exact, summing the CU of its transactions."""
+    cart = R.random_cartridge("tiny", 6)
+    be = EmbeddedBackend(so_path)
+    model_id = be.upload_model(cart)
+    p1, p2 = Keypair(), Keypair()
+    assert be.create_session(1, model_id, p1).ok and be.join_session(1, p2).ok
+    state, hidden = default_start_state(), IR.new_hidden(cart)
+    for frame in range(2):
+        out = be.run_inference(1, frame)
+        assert out.ok, out.error
+        assert out.cu > 1_400_000  # more than one transaction's worth
+        state, _, hidden = IR.step(cart, state, np.zeros((2, 8), np.int64), hidden)
+        assert be.session(1).frame == frame + 1
+        assert np.array_equal(np.array(be.session(1).fighters), state)
+    assert E.custom_code(be.run_inference(1, 1).error) == E.StaleFrame  # a duplicate crank
 
 
 def test_upload_is_resumable(so_path, cart):

@@ -1,5 +1,6 @@
 """Weights larger than one account (10 MiB cap) are split into 8 MiB shards; the target
-preset (~19 MB of weights) runs from three shard accounts, bit-exact with the reference."""
+preset runs from three shard accounts in layout 1 (~19 MB of weights) and from eight in
+layout 2 (~65 MB), bit-exact with the reference; `small` in layout 2 needs two."""
 import re
 
 import numpy as np
@@ -17,6 +18,7 @@ from worldmodel import randmodel as R
 @pytest.fixture(scope="module")
 def target(so_path):
     cart = R.random_cartridge("target", seed=11)
+    cart.weight_layout = C.WEIGHT_LAYOUT_ROWMAJOR
     rng = np.random.default_rng(12)
     vm = ProgramVM(so_path)
     state = R.random_state(rng)
@@ -24,12 +26,14 @@ def target(so_path):
     return cart, vm, ds, rng, state
 
 
-def test_no_section_straddles_a_shard():
+@pytest.mark.parametrize("layout", C.WEIGHT_LAYOUTS)
+def test_no_section_straddles_a_shard(layout):
     cart = R.random_cartridge("target", seed=11)
-    w = cart.weights_bytes()
+    w = cart.weights_bytes(layout)
     assert len(w) > C.SHARD_BYTES  # the test is about a blob that needs shards
     assert [len(s) for s in C.shards(w)][:-1] == [C.SHARD_BYTES] * (len(C.shards(w)) - 1)
-    assert C.from_bytes(cart.manifest_bytes(w), w).weights_bytes() == w
+    back = C.from_bytes(cart.manifest_bytes(w, layout), w)
+    assert back.weight_layout == layout and back.weights_bytes() == w
 
 
 def test_target_frames_bit_exact_across_shards(target):
@@ -58,3 +62,41 @@ def test_shards_out_of_order_or_missing_are_rejected(target):
     res = vm.send(missing)
     assert not res.ok and re.search(r"Custom\(4\)", res.error)
     assert ds.frame() == frame and ds.next_step() == 0
+
+
+def test_target_lane_layout_bit_exact_across_eight_shards(so_path):
+    cart = R.random_cartridge("target", seed=13)
+    assert cart.weight_layout == C.WEIGHT_LAYOUT_LANES
+    rng = np.random.default_rng(14)
+    vm = ProgramVM(so_path)
+    state = R.random_state(rng)
+    ds = DirectSession(vm, cart, state)
+    assert len(ds.weights) == 8 == C.PROGRAM_MAX_SHARDS
+    hidden = IR.new_hidden(cart)
+    for frame in range(2):
+        ctrl = R.random_controls(rng)
+        ds.set_controls(ctrl)
+        res = ds.step([3] * (ds.steps // 3) + [ds.steps % 3] * (ds.steps % 3 > 0))
+        assert all(r.ok for r in res), next(r.error for r in res if not r.ok)
+        state, _, hidden = IR.step(cart, state, ctrl, hidden)
+        assert np.array_equal(ds.fighters(), state), f"frame {frame}: state differs"
+        assert np.array_equal(ds.hidden_state(), hidden), f"frame {frame}: hidden differs"
+
+
+def test_small_lane_layout_bit_exact_across_two_shards(so_path):
+    cart = R.random_cartridge("small", seed=21)
+    assert cart.weight_layout == C.WEIGHT_LAYOUT_LANES
+    rng = np.random.default_rng(22)
+    vm = ProgramVM(so_path)
+    state = R.random_state(rng)
+    ds = DirectSession(vm, cart, state)
+    assert len(ds.weights) == 2
+    hidden = IR.new_hidden(cart)
+    for frame in range(2):
+        ctrl = R.random_controls(rng)
+        ds.set_controls(ctrl)
+        res = ds.step([1] * ds.steps)
+        assert all(r.ok for r in res), next(r.error for r in res if not r.ok)
+        state, _, hidden = IR.step(cart, state, ctrl, hidden)
+        assert np.array_equal(ds.fighters(), state), f"frame {frame}: state differs"
+        assert np.array_equal(ds.hidden_state(), hidden), f"frame {frame}: hidden differs"

@@ -56,8 +56,11 @@ pub enum WorldError {
     CloseTooEarly = 23,
     /// HiddenState is not grown to the model's size yet (repeat create_session).
     HiddenNotReady = 24,
+    /// upload_weights while a multi-transaction finalize has hashed part of the blob
+    /// (reset it with finalize_weights(max_bytes = 0) first).
+    HashingInProgress = 25,
     /// delegate_session: only a fresh session (frame 0, HiddenState full, no frame in flight).
-    SessionNotDelegatable = 25,
+    SessionNotDelegatable = 26,
 }
 
 impl From<WorldError> for ProgramError {

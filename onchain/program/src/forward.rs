@@ -1,6 +1,6 @@
 //! The forward pass, one stage at a time: features -> encoder -> layers -> head -> decode.
 //! Mirrors `worldmodel/intref.py`; the names match its functions.
-use crate::kernels::{clamp, isqrt, matvec, rshift_round, sat16, sat32, sat8};
+use crate::kernels::{clamp, isqrt, matvec, rshift_round, sat16, sat32, sat8, scan};
 use crate::model::*;
 use crate::state::ControllerInput;
 
@@ -12,13 +12,16 @@ pub struct Scratch {
     pub xn: [i8; MAX_D],
     pub acc: [i32; MAX_R],
     pub z: [i8; MAX_E],
-    pub xa: [i8; MAX_E],
     pub out: [i16; MAX_OUT],
+    /// The lanes kernel's widened input; in `ssm`, SiLU(x) of the layer as i64 (the
+    /// scan's and the skip's multiplier).
     pub xu: [u64; MAX_E],
     pub b: [i64; MAX_N],
     pub c: [i64; MAX_N],
     pub dt: [i64; MAX_H],
     pub decay: [i64; MAX_H],
+    /// Per channel: C.h of the selective scan (ssm's first pass -> second pass).
+    pub y_acc: [i64; MAX_E],
 }
 
 #[inline(always)]
@@ -47,9 +50,24 @@ fn w_i8(m: &Model, off: usize, i: usize) -> i64 {
 }
 
 #[inline(always)]
-/// acc[i] = (W x)[row0 + i] (exact i32) for rows [row0, row1) of the linear at `lin`.
-fn matvec(m: &Model, lin: &LinearRef, x: &[i8], row0: usize, row1: usize, acc: &mut [i32]) {
+/// acc[i] = (W x)[row0 + i] (exact i32) for rows [row0, row1) of the linear at `lin`,
+/// with the kernel of the model's weight layout (`xu` is the lanes kernel's scratch).
+fn matvec(m: &Model, lin: &LinearRef, x: &[i8], row0: usize, row1: usize, acc: &mut [i32], xu: &mut [u64]) {
     assert!(x.len() >= lin.cols && acc.len() >= row1 - row0 && row0 <= row1 && row1 <= lin.rows);
+    if m.dims.lanes {
+        assert!(xu.len() >= lin.cols && row0 % matvec::BLOCK_ROWS == 0);
+        // SAFETY: the words section holds lanes_bytes(rows, cols) bytes (Model::parse),
+        // 8-aligned; block row0 / 12 starts at byte (row0 / 12) * cols * 32 (row0 is a
+        // block boundary, checked) and rows [row0, row1) lie in it; x and xu hold >= cols
+        // entries and acc >= row1 - row0 (checked).
+        unsafe {
+            matvec::widen_inputs(x.as_ptr(), lin.cols, xu.as_mut_ptr());
+            let w = m.at(lin.w + row0 / matvec::BLOCK_ROWS * lin.cols * 8 * matvec::WORDS_PER_COL) as *const u64;
+            let op = matvec::LanesOp { w, xu: xu.as_ptr(), rows: row1 - row0, cols: lin.cols, out: acc.as_mut_ptr() };
+            matvec::matvec_lanes(&op)
+        }
+        return;
+    }
     // SAFETY: the section holds rows*cols bytes (Model::parse) and rows [row0, row1) lie
     // in it; cols is a multiple of 8, `x` (>= cols, checked) and the weights are
     // 8-aligned; acc holds row1 - row0 entries (checked).
@@ -134,7 +152,7 @@ pub fn decode_outputs(m: &Model, fighters: &mut [[i16; 16]; 2], out: &[i16]) {
 /// Encoder: r = sat16(requant(W_enc u)).
 pub fn encode(m: &Model, s: &mut Scratch, r: &mut [i16]) {
     let lin = m.encoder;
-    matvec(m, &lin, &s.u, 0, lin.rows, &mut s.acc);
+    matvec(m, &lin, &s.u, 0, lin.rows, &mut s.acc, &mut s.xu);
     for i in 0..lin.rows {
         r[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_enc)) as i16;
     }
@@ -180,53 +198,115 @@ pub struct FrameBufs<'a> {
 
 /// Step 1 of a layer, by row chunks: RMSNorm (first chunk) and in_proj rows [row0, row1).
 #[inline(always)]
-pub fn in_proj_rows(m: &Model, layer: usize, f: &mut FrameBufs, row0: usize, row1: usize) {
+pub fn in_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, row0: usize, row1: usize) {
     let lay = m.layer(layer);
     if row0 == 0 {
         let q = m.layer_quant(layer);
         rms_norm(m, f.r, lay.norm_gain, q.eps, q.s_norm, f.xn);
     }
-    matvec(m, &lay.in_proj, f.xn, row0, row1, &mut f.acc[row0..]);
+    matvec(m, &lay.in_proj, f.xn, row0, row1, &mut f.acc[row0..], &mut s.xu);
 }
 
 /// Step 2 of a layer: requantize in_proj, selective state update over this layer's
 /// state `h` (E * N), C.h + D.x, SiLU gate -> f.gy (intref.mamba_layer, middle part).
+///
+/// Per head the channel-independent factors are computed once (dt * u_mult, decay, D);
+/// per channel the N-state loop is `kernels::scan::scan_channel` (sBPF assembly).
+/// dt * xa * u_mult is evaluated as (dt * u_mult) * xa: wrapping multiplication is
+/// associative and commutative mod 2^64, so the product is the same bits as intref's.
 #[inline(always)]
 pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut [i32]) {
     let Dims { e, n, p, h: heads, .. } = m.dims;
     let lay = m.layer(layer);
     let q = m.layer_quant(layer);
     let lin = lay.in_proj;
-    for i in 0..e {
-        s.z[i] = sat8(requant(m, &lin, f.acc[i], i, q.s_in)) as i8;
-        let xq = sat8(requant(m, &lin, f.acc[e + i], e + i, q.s_in));
-        s.xa[i] = w_i8(m, lay.silu_x, (xq + 128) as usize) as i8;
+    assert!(f.acc.len() >= lin.rows && f.gy.len() >= e && h.len() >= e * n && n <= MAX_N && e <= MAX_E);
+    // SAFETY: bias and mult hold lin.rows i32 (Model::parse), silu_x/silu_z 256 i8; acc
+    // holds lin.rows i32 (asserted); z, xu hold MAX_E >= e and b, c MAX_N >= n entries.
+    // Every index below is < lin.rows, < e, < n, or in 0..256 (an i8 + 128).
+    unsafe {
+        let (bias, mult) = (m.at(lin.bias) as *const i32, m.at(lin.mult) as *const i32);
+        let silu_x = (m.at(lay.silu_x) as *const i8).add(128);
+        let acc = f.acc.as_ptr();
+        let s_in = q.s_in;
+        let (zp, xap) = (s.z.as_mut_ptr(), s.xu.as_mut_ptr() as *mut i64);
+        let (bp, cp) = (s.b.as_mut_ptr(), s.c.as_mut_ptr());
+        // One loop per destination keeps the live pointers few (no spills).
+        requant8(acc, bias, mult, e, s_in, |i, v| *zp.add(i) = v as i8);
+        requant8(acc.add(e), bias.add(e), mult.add(e), e, s_in, |i, v| *xap.add(i) = *silu_x.offset(v as isize) as i64);
+        requant8(acc.add(2 * e), bias.add(2 * e), mult.add(2 * e), n, s_in, |i, v| *bp.add(i) = v);
+        requant8(acc.add(2 * e + n), bias.add(2 * e + n), mult.add(2 * e + n), n, s_in, |i, v| *cp.add(i) = v);
     }
-    for i in 0..n {
-        s.b[i] = sat8(requant(m, &lin, f.acc[2 * e + i], 2 * e + i, q.s_in));
-        s.c[i] = sat8(requant(m, &lin, f.acc[2 * e + n + i], 2 * e + n + i, q.s_in));
-    }
+    let silu_z = unsafe { (m.at(lay.silu_z) as *const i8).add(128) };
+    // Pass 1, per head: dt, decay, and the scan of each of its channels. Only the scan's
+    // operands are live across it, so the compiler keeps them in registers.
+    let (b, c) = (s.b.as_ptr(), s.c.as_ptr());
+    let (s_u, round_u) = (q.s_u, (1i64 << q.s_u) >> 1);
     for hd in 0..heads {
         let row = 2 * e + 2 * n + hd;
         let idx = clamp(requant(m, &lin, f.acc[row], row, q.s_in) + SOFTPLUS_ZERO, 0, LUT_SIZE as i64 - 1);
-        s.dt[hd] = w_u32(m, m.softplus, idx as usize);
-        s.decay[hd] = decay_q20(m, w_u32(m, lay.a_q16, hd), s.dt[hd]);
-    }
-    for ch in 0..e {
-        let hd = ch / p;
-        let xa = s.xa[ch] as i64;
-        let dbx = sat32(rshift_round(s.dt[hd].wrapping_mul(xa).wrapping_mul(w_i32(m, lay.u_mult, hd)), q.s_u));
-        let decay = s.decay[hd];
-        let hrow = &mut h[ch * n..ch * n + n];
-        let mut y_acc: i64 = 0;
-        for j in 0..n {
-            let hn = sat32(rshift_round(decay.wrapping_mul(hrow[j] as i64), 20).wrapping_add(dbx.wrapping_mul(s.b[j])));
-            hrow[j] = hn as i32;
-            y_acc = y_acc.wrapping_add(s.c[j].wrapping_mul(hn));
+        let dt = w_u32(m, m.softplus, idx as usize);
+        let decay = decay_q20(m, w_u32(m, lay.a_q16, hd), dt);
+        let du = dt.wrapping_mul(w_i32(m, lay.u_mult, hd));
+        // The whole head takes the unclamped scan when even its largest possible dbx
+        // cannot saturate a state: |dbx| <= (|du| * 128 + round) >> s_u, + 1 for the floor
+        // of a negative value (|du| < 2^55 keeps |du| * 128 from wrapping).
+        let abs_du = du.unsigned_abs();
+        let unclamped = n == scan::SCAN_BLOCK
+            && abs_du < 1 << 55
+            && scan::cannot_saturate(decay, ((((abs_du << 7) as i64) + round_u) >> s_u) + 1);
+        // SAFETY: channels hd*p..hd*p+p < e: their state rows (n i32 each) lie in h
+        // (asserted) and xu, y_acc hold MAX_E >= e entries; b and c hold n <= MAX_N.
+        unsafe {
+            let (mut hp, end) = (h.as_mut_ptr().add(hd * p * n), h.as_mut_ptr().add((hd + 1) * p * n));
+            let (mut xap, mut yp) = ((s.xu.as_ptr() as *const i64).add(hd * p), s.y_acc.as_mut_ptr().add(hd * p));
+            if unclamped {
+                while hp < end {
+                    let dbx = sat32(du.wrapping_mul(*xap).wrapping_add(round_u) >> s_u);
+                    *yp = scan::scan_block_unclamped(hp, b, c, decay, dbx, 0);
+                    hp = hp.add(n);
+                    xap = xap.add(1);
+                    yp = yp.add(1);
+                }
+            } else {
+                while hp < end {
+                    let dbx = sat32(du.wrapping_mul(*xap).wrapping_add(round_u) >> s_u);
+                    *yp = scan::scan_channel(hp, b, c, n, decay, dbx);
+                    hp = hp.add(n);
+                    xap = xap.add(1);
+                    yp = yp.add(1);
+                }
+            }
         }
-        let y = sat8(rshift_round(y_acc.wrapping_mul(q.m_y).wrapping_add(xa.wrapping_mul(w_i64(m, lay.d_skip, hd))), q.s_y));
-        let gz = w_i8(m, lay.silu_z, (s.z[ch] as i64 + 128) as usize);
-        f.gy[ch] = sat8(rshift_round(y.wrapping_mul(gz).wrapping_mul(q.m_g), q.s_g)) as i8;
+    }
+    // Pass 2, per channel: y = C.h + D.x, SiLU gate.
+    let (m_y, m_g, s_y, s_g) = (q.m_y, q.m_g, q.s_y, q.s_g);
+    let (round_y, round_g) = ((1i64 << s_y) >> 1, (1i64 << s_g) >> 1);
+    for hd in 0..heads {
+        let dskip = w_i64(m, lay.d_skip, hd);
+        // SAFETY: channels hd*p..hd*p+p < e index xu, z, y_acc (MAX_E) and gy (asserted);
+        // silu_z is offset by 128, so an i8 indexes it.
+        unsafe {
+            for ch in hd * p..hd * p + p {
+                let xa = *(s.xu.as_ptr() as *const i64).add(ch);
+                let y = sat8((*s.y_acc.as_ptr().add(ch)).wrapping_mul(m_y).wrapping_add(xa.wrapping_mul(dskip)).wrapping_add(round_y) >> s_y);
+                let gz = *silu_z.offset(*s.z.as_ptr().add(ch) as isize) as i64;
+                *f.gy.as_mut_ptr().add(ch) = sat8(y.wrapping_mul(gz).wrapping_mul(m_g).wrapping_add(round_g) >> s_g) as i8;
+            }
+        }
+    }
+}
+
+/// For i < count: put(i, sat8(rshift_round((acc[i] + bias[i]) * mult[i], shift))).
+///
+/// # Safety
+/// `acc`, `bias`, `mult` have `count` readable i32.
+#[inline(always)]
+unsafe fn requant8(acc: *const i32, bias: *const i32, mult: *const i32, count: usize, shift: u32, mut put: impl FnMut(usize, i64)) {
+    let round = (1i64 << shift) >> 1;
+    for i in 0..count {
+        let v = (*acc.add(i) as i64).wrapping_add(*bias.add(i) as i64).wrapping_mul(*mult.add(i) as i64);
+        put(i, sat8(v.wrapping_add(round) >> shift));
     }
 }
 
@@ -235,7 +315,7 @@ pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut 
 pub fn out_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, row0: usize, row1: usize) {
     let lin = m.layer(layer).out_proj;
     let s_out = m.layer_quant(layer).s_out;
-    matvec(m, &lin, f.gy, row0, row1, &mut s.acc);
+    matvec(m, &lin, f.gy, row0, row1, &mut s.acc, &mut s.xu);
     for i in row0..row1 {
         f.r[i] = sat16((f.r[i] as i64).wrapping_add(requant(m, &lin, s.acc[i - row0], i, s_out))) as i16;
     }
@@ -246,7 +326,7 @@ pub fn out_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs
 pub fn head(m: &Model, s: &mut Scratch, r: &[i16]) {
     rms_norm(m, r, m.final_gain, m.eps_f, m.s_norm_f, &mut s.xn);
     let lin = m.head;
-    matvec(m, &lin, &s.xn, 0, lin.rows, &mut s.acc);
+    matvec(m, &lin, &s.xn, 0, lin.rows, &mut s.acc, &mut s.xu);
     for i in 0..lin.rows {
         s.out[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_head)) as i16;
     }

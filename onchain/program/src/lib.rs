@@ -11,14 +11,15 @@ pub mod instructions;
 pub mod kernels;
 pub mod model;
 pub mod state;
+pub mod sha256;
 pub mod sys;
 
 #[cfg(any(target_arch = "bpf", target_os = "solana"))]
 mod entrypoint {
     use pinocchio::{AccountView, Address, ProgramResult};
 
-    // At most 16 accounts are read (delegate_session's; the others use at most 8): keeps the
-    // entrypoint's account array small on the stack.
+    // At most 16 accounts are read (delegate_session's; run_inference reads 4 + up to 8 weight
+    // shards): keeps the entrypoint's account array small on the stack.
     pinocchio::program_entrypoint!(process_instruction, 16);
     pinocchio::no_allocator!();
     pinocchio::nostd_panic_handler!();

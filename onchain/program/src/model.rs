@@ -6,7 +6,11 @@ use crate::error::WorldError;
 
 pub const MAGIC: &[u8; 8] = b"MELEEWM1";
 pub const LAYOUT_VERSION: u16 = 1;
+/// Weight layout 1: row-major i8 matrices, the baseline `matvec_packed` kernel.
 pub const WEIGHT_LAYOUT_ROWMAJOR: u16 = 1;
+/// Weight layout 2: int8 weights three to a u64 in 21-bit fields, the SWAR `matvec_lanes`
+/// kernel (12-row blocks; see kernels::matvec).
+pub const WEIGHT_LAYOUT_LANES: u16 = 2;
 pub const MANIFEST_HEADER: usize = 160;
 pub const LAYER_QUANT_SIZE: usize = 32;
 pub const N_FIELDS: usize = 16;
@@ -28,7 +32,7 @@ pub const MAX_SHIFT: u32 = 62;
 /// Blob bytes per weights account (cartridge.SHARD_BYTES); no section straddles shards.
 pub const SHARD_SHIFT: u32 = 23;
 pub const SHARD_BYTES: usize = 1 << SHARD_SHIFT;
-pub const MAX_SHARDS: usize = 4;
+pub const MAX_SHARDS: usize = 8;
 pub const MAX_CLASSES: u8 = 64;
 
 pub const ENC_NONE: u8 = 0;
@@ -107,6 +111,8 @@ pub struct LayerQuant {
 }
 
 /// Byte offsets of one `Linear(rows x cols)` inside the weights blob.
+/// Layout 1: `w` is rows*cols i8 row-major.
+/// Layout 2: `w` is `matvec::lanes_bytes(rows, cols)` of lane words.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct LinearRef {
     pub w: usize,
@@ -139,12 +145,18 @@ pub struct Dims {
     pub layers: usize,
     pub in_dim: usize,
     pub out_dim: usize,
+    /// Weight layout 2 (lane words): row chunks are whole 12-row blocks of STEP_MACS_LANES.
+    pub lanes: bool,
 }
 
 /// Multiply-accumulates one mat-vec step may do: small enough that a step plus its
 /// requantization fits one transaction even with the baseline kernel (~10 CU/MAC).
 /// Part of the protocol: clients derive the step count from it (onchain/steps.py).
 pub const STEP_MACS: usize = 96 * 1024;
+/// The same for weight layout 2 (~1.3-1.8 CU/MAC): a step stays under ~0.95M CU, and its
+/// rows are a multiple of the kernel's 12-row block.
+pub const STEP_MACS_LANES: usize = 512 * 1024;
+pub const LANE_BLOCK_ROWS: usize = crate::kernels::matvec::BLOCK_ROWS;
 
 /// One unit of work of a frame; a transaction runs one or more consecutive steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,16 +180,20 @@ impl Dims {
     pub fn state_len(&self) -> usize {
         self.layers * self.e * self.n
     }
-    fn rows_per_step(cols: usize) -> usize {
+    fn rows_per_step(&self, cols: usize) -> usize {
+        if self.lanes {
+            let r = STEP_MACS_LANES / cols / LANE_BLOCK_ROWS * LANE_BLOCK_ROWS;
+            return if r == 0 { LANE_BLOCK_ROWS } else { r };
+        }
         let r = STEP_MACS / cols;
         if r == 0 { 1 } else { r }
     }
     fn in_chunks(&self) -> usize {
-        let r = Self::rows_per_step(self.d);
+        let r = self.rows_per_step(self.d);
         (self.r_rows() + r - 1) / r
     }
     fn out_chunks(&self) -> usize {
-        let r = Self::rows_per_step(self.e);
+        let r = self.rows_per_step(self.e);
         (self.d + r - 1) / r
     }
     fn steps_per_layer(&self) -> usize {
@@ -196,7 +212,7 @@ impl Dims {
         }
         let per = self.steps_per_layer();
         let (layer, k) = ((i - 1) / per, (i - 1) % per);
-        let (ci, ri, ro) = (self.in_chunks(), Self::rows_per_step(self.d), Self::rows_per_step(self.e));
+        let (ci, ri, ro) = (self.in_chunks(), self.rows_per_step(self.d), self.rows_per_step(self.e));
         if k < ci {
             let row0 = k * ri;
             Step::InProj { layer, row0, row1: core::cmp::min(row0 + ri, self.r_rows()) }
@@ -224,6 +240,7 @@ impl Dims {
 
 struct Cursor {
     pos: usize,
+    lanes: bool,
 }
 
 impl Cursor {
@@ -241,7 +258,7 @@ impl Cursor {
     }
     fn linear(&mut self, rows: usize, cols: usize) -> LinearRef {
         self.align8();
-        let w = self.take(rows * cols);
+        let w = self.take(if self.lanes { crate::kernels::matvec::lanes_bytes(rows, cols) } else { rows * cols });
         self.align8();
         let bias = self.take(4 * rows);
         let mult = self.take(4 * rows);
@@ -278,9 +295,11 @@ impl<'a> Model<'a> {
         if manifest.len() < MANIFEST_HEADER || &manifest[..8] != MAGIC {
             return Err(InvalidManifest);
         }
-        if rd_u16(manifest, 8) != LAYOUT_VERSION || rd_u16(manifest, 10) != WEIGHT_LAYOUT_ROWMAJOR {
+        let weight_layout = rd_u16(manifest, 10);
+        if rd_u16(manifest, 8) != LAYOUT_VERSION || (weight_layout != WEIGHT_LAYOUT_ROWMAJOR && weight_layout != WEIGHT_LAYOUT_LANES) {
             return Err(InvalidManifest);
         }
+        let lanes = weight_layout == WEIGHT_LAYOUT_LANES;
         let g = |o| rd_u16(manifest, o) as usize;
         let (d, e, n, p, layers, in_dim, out_dim, n_fields) = (g(12), g(14), g(16), g(18), g(20), g(22), g(24), g(26));
         if n_fields != N_FIELDS || p == 0 || e % p != 0 || d % 8 != 0 || e % 8 != 0 || d == 0 || n == 0 || layers == 0 {
@@ -320,7 +339,7 @@ impl<'a> Model<'a> {
             }
         }
         // Offsets, mirroring cartridge.Cartridge.weights_bytes.
-        let mut c = Cursor { pos: 0 };
+        let mut c = Cursor { pos: 0, lanes };
         let softplus = c.take(4 * LUT_SIZE);
         let exp = c.take(4 * LUT_SIZE);
         let encoder = c.linear(d, in_dim);
@@ -347,8 +366,8 @@ impl<'a> Model<'a> {
         Ok(Model {
             manifest,
             shards: held,
-            dims: Dims { d, e, n, p, h, layers, in_dim, out_dim },
-            weight_layout: WEIGHT_LAYOUT_ROWMAJOR,
+            dims: Dims { d, e, n, p, h, layers, in_dim, out_dim, lanes },
+            weight_layout,
             fields,
             s_enc,
             s_head,
@@ -365,7 +384,7 @@ impl<'a> Model<'a> {
 
     pub fn layer(&self, i: usize) -> LayerRef {
         let dm = &self.dims;
-        let mut c = Cursor { pos: self.first_layer };
+        let mut c = Cursor { pos: self.first_layer, lanes: self.dims.lanes };
         for _ in 0..i {
             let _ = layer_at(&mut c, dm.d, dm.e, dm.n, dm.h);
         }

@@ -7,10 +7,12 @@
 //! PDA, so later instructions check owner + discriminator + ids instead of re-deriving
 //! the address (which costs 1,500 CU per account).
 //!
-//! ModelManifest (`[b"manifest", model_id u64 LE]`), 64 + manifest_len bytes:
+//! ModelManifest (`[b"manifest", model_id u64 LE]`), 64 + manifest_len + 48 bytes:
 //!   0 u8 disc=1 | 1 u8 version | 2 u8 finalized | 3 u8 bump | 4 u32 0
 //!   8 u64 model_id | 16 [32] authority | 48 u32 0 | 52 u32 manifest_len | 56 u64 0
 //!   64.. manifest bytes (worldmodel/cartridge.py; u32 weights_len at +28, sha256 at +32)
+//!   then the hash progress of a multi-transaction finalize (finalize_weights.rs):
+//!   +0 u64 bytes hashed so far | +8 [u32; 8] SHA-256 state | +40 u64 0
 //!
 //! ModelWeights (`[b"weights", model_id u64 LE, shard u16 LE]`), one per 8 MiB shard of
 //! the blob; grows with the upload (at most 10,240 bytes per instruction) up to
@@ -56,6 +58,8 @@ pub const DISC_HIDDEN: u8 = 4;
 pub const DISC_INPUT: u8 = 5;
 
 pub const ACCOUNT_HEADER: usize = 64;
+/// Bytes after the manifest for the progress of a multi-transaction finalize.
+pub const HASH_PROGRESS_LEN: usize = 48;
 pub const SESSION_LEN: usize = 184;
 pub const INPUT_LEN: usize = 48;
 pub const INPUT_FRAME_OFFSET: [usize; 2] = [32, 40];

@@ -11,7 +11,7 @@ pub const DISCRIMINATOR: u8 = 32;
 /// Accounts:
 ///   0. `[]`      operands, by kernel:
 ///                packed (0): W (rows * cols i8, row-major) | x (cols i8)
-///                lanes  (1): words (matvec::lanes_bytes) | rowsum (rows i32, padded to 8) | x
+///                lanes  (1): words (matvec::lanes_bytes) | x
 ///                (for lanes, row_start must be a multiple of 12)
 ///   1. `[WRITE]` output: rows x i32
 ///
@@ -52,9 +52,7 @@ pub fn process(accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
             unsafe { matvec::matvec_packed(w, x, row_count, cols, out) }
         }
         matvec::KERNEL_LANES => {
-            let words = matvec::lanes_bytes(rows, cols);
-            let rowsum = words;
-            let x = rowsum + ((4 * rows + 7) & !7);
+            let x = matvec::lanes_bytes(rows, cols);
             if ops.len() < x + cols || row_start % matvec::BLOCK_ROWS != 0 {
                 return Err(WorldError::InvalidAccount.into());
             }
@@ -66,9 +64,9 @@ pub fn process(accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
                 return Err(WorldError::InvalidAccount.into());
             }
             unsafe {
-                let sum = matvec::offset_inputs(ops[x..].as_ptr() as *const i8, cols, s.xu.as_mut_ptr());
-                let rs = (ops[rowsum..].as_ptr() as *const i32).add(row_start);
-                matvec::matvec_lanes(w, s.xu.as_ptr(), sum, row_count, cols, rs, out)
+                matvec::widen_inputs(ops[x..].as_ptr() as *const i8, cols, s.xu.as_mut_ptr());
+                let op = matvec::LanesOp { w, xu: s.xu.as_ptr(), rows: row_count, cols, out };
+                matvec::matvec_lanes(&op)
             }
         }
         _ => return Err(WorldError::UnknownKernel.into()),

@@ -38,7 +38,8 @@ pub struct CreateSession<'a> {
 pub fn manifest_dims(m: &[u8]) -> Dims {
     let g = |o: usize| rd_u16(m, ACCOUNT_HEADER + o) as usize;
     let (e, p) = (g(14), g(18));
-    Dims { d: g(12), e, n: g(16), p, h: e / p, layers: g(20), in_dim: g(22), out_dim: g(24) }
+    let lanes = g(10) as u16 == crate::model::WEIGHT_LAYOUT_LANES;
+    Dims { d: g(12), e, n: g(16), p, h: e / p, layers: g(20), in_dim: g(22), out_dim: g(24), lanes }
 }
 
 pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {

@@ -1,17 +1,23 @@
-//! `finalize_weights`: hash the uploaded weights with the sha256 syscall, compare with
-//! the manifest's sha256, validate the whole cartridge (Model::parse) and mark the
-//! model finalized. From then on nothing can change it: upload and finalize check the
-//! flag, and no instruction writes a finalized manifest or its weights.
+//! `finalize_weights`: hash the uploaded weights, compare with the manifest's sha256,
+//! validate the whole cartridge (Model::parse) and mark the model finalized. From then
+//! on nothing can change it: upload and finalize check the flag, and no instruction
+//! writes a finalized manifest or its weights.
 //!
-//! Limit: the hash runs in this one transaction. sol_sha256 costs about 1 CU per
-//! 2 bytes, so blobs up to FINALIZE_MAX_BYTES (2.4 MB: the micro and tiny presets,
-//! not small or target) can be finalized; a larger blob is rejected with
-//! WeightsTooLargeToHash before any work. (Hashing larger blobs would need a sha256
-//! midstate kept across transactions, which the syscall does not expose.)
+//! Two ways to hash, chosen by the data length:
+//! - one transaction (no data): the `sol_sha256` syscall over all shards, about 1 CU per
+//!   2 bytes, so for blobs up to FINALIZE_MAX_BYTES (2.4 MB: the micro and tiny
+//!   presets); a larger blob gets WeightsTooLargeToHash.
+//! - several transactions (data `u32 max_bytes`): each call compresses up to
+//!   `max_bytes` more of the blob (whole 64-byte blocks) with the program's own SHA-256
+//!   (sha256.rs), keeping the byte count and the eight-word state after the manifest
+//!   bytes (state.rs); the call that reaches the end pads, compares and finalizes.
+//!   Uploads are refused while hashing is under way; `max_bytes = 0` resets the
+//!   progress (to fix a chunk after a HashMismatch, then hash again).
 use pinocchio::{error::ProgramError, AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
-use crate::model::{rd_u16, Model, MAX_SHARDS, SHARD_BYTES};
+use crate::model::{rd_u16, Model, MAX_SHARDS, SHARD_BYTES, SHARD_SHIFT};
+use crate::sha256;
 use crate::state::*;
 use crate::sys;
 
@@ -21,9 +27,10 @@ pub const FINALIZE_MAX_BYTES: usize = 2_400_000;
 /// Accounts:
 ///   0. `[SIGNER]` authority
 ///   1. `[WRITE]`  ModelManifest (not finalized)
-///   2.. `[]`      ModelWeights shards 0, 1, ... (exactly as many as the blob has)
+///   2.. `[]`      ModelWeights shards 0, 1, ... (every shard of the blob, fully uploaded)
 ///
-/// Data: none.
+/// Data (after the discriminator): none (one transaction), or
+///   0 u32 max_bytes (a step of a multi-transaction hash; 0 resets its progress)
 pub struct FinalizeWeights<'a> {
     pub authority: &'a AccountView,
     pub manifest: &'a mut AccountView,
@@ -31,15 +38,24 @@ pub struct FinalizeWeights<'a> {
 }
 
 pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
-    if !data.is_empty() {
-        return Err(WorldError::InvalidInstruction.into());
-    }
+    let step = match data.len() {
+        0 => None,
+        4 => Some(rd_u32(data, 0) as usize),
+        _ => return Err(WorldError::InvalidInstruction.into()),
+    };
     let [authority, manifest, weights @ ..] = accounts else {
         return Err(ProgramError::NotEnoughAccountKeys);
     };
     let a = FinalizeWeights { authority, manifest, weights };
     let (model_id, wlen) = crate::instructions::upload_weights::open_manifest(program_id, a.manifest, a.authority)?;
     sys::require_writable(a.manifest)?;
+    if step == Some(0) {
+        // SAFETY: the only borrow of the manifest; open_manifest checked its length.
+        let m = unsafe { a.manifest.borrow_unchecked_mut() };
+        let p = ACCOUNT_HEADER + rd_u32(m, 52) as usize;
+        m[p..p + HASH_PROGRESS_LEN].fill(0);
+        return Ok(());
+    }
     let n = (wlen + SHARD_BYTES - 1) / SHARD_BYTES;
     if n > MAX_SHARDS {
         return Err(WorldError::InvalidManifest.into());
@@ -47,7 +63,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     if a.weights.len() < n {
         return Err(ProgramError::NotEnoughAccountKeys);
     }
-    if wlen > FINALIZE_MAX_BYTES {
+    if step.is_none() && wlen > FINALIZE_MAX_BYTES {
         return Err(WorldError::WeightsTooLargeToHash.into());
     }
     let mut shards: [&[u8]; MAX_SHARDS] = [&[]; MAX_SHARDS];
@@ -67,15 +83,56 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     // SAFETY: distinct account (different discriminator from the shards); read here,
     // written only after the last read below.
     let m = unsafe { a.manifest.borrow_unchecked_mut() };
-    let man_len = rd_u32(m, 52) as usize;
-    if ACCOUNT_HEADER + man_len != m.len() {
-        return Err(WorldError::InvalidManifest.into());
-    }
-    let digest = sys::sha256(&shards[..n]);
+    let man_end = ACCOUNT_HEADER + rd_u32(m, 52) as usize;
+    let digest = match step {
+        None => sys::sha256(&shards[..n]),
+        Some(max_bytes) => match hash_step(m, man_end, &shards[..n], wlen, max_bytes) {
+            Some(d) => d,
+            None => return Ok(()), // more blocks to go; progress saved
+        },
+    };
     if digest[..] != m[ACCOUNT_HEADER + 32..ACCOUNT_HEADER + 64] {
         return Err(WorldError::HashMismatch.into());
     }
-    Model::parse(&m[ACCOUNT_HEADER..], &shards[..n])?;
+    Model::parse(&m[ACCOUNT_HEADER..man_end], &shards[..n])?;
     m[2] = 1;
     Ok(())
+}
+
+/// One step of the multi-transaction hash: compress up to `max_bytes` more whole
+/// blocks from the saved state; returns the digest once the blob's end is reached.
+fn hash_step(m: &mut [u8], p: usize, shards: &[&[u8]], wlen: usize, max_bytes: usize) -> Option<[u8; 32]> {
+    let mut done = rd_u64(m, p) as usize;
+    if done > wlen || done & 63 != 0 {
+        done = 0; // only this instruction writes the progress; never trust a bad one
+    }
+    let mut h = sha256::IV;
+    if done != 0 {
+        for (i, v) in h.iter_mut().enumerate() {
+            *v = rd_u32(m, p + 8 + 4 * i);
+        }
+    }
+    let full = wlen & !63;
+    let stop = core::cmp::min(full, done + core::cmp::max(64, max_bytes & !63));
+    // Blocks never straddle shards: SHARD_BYTES is a multiple of 64.
+    while done < stop {
+        let shard = shards[done >> SHARD_SHIFT];
+        let o = done & (SHARD_BYTES - 1);
+        sha256::compress(&mut h, &shard[o..o + 64]);
+        done += 64;
+    }
+    if done == full {
+        let tail: &[u8] = if wlen == full {
+            &[] // (the blob may end exactly at a shard boundary: no shard to index)
+        } else {
+            let o = done & (SHARD_BYTES - 1);
+            &shards[done >> SHARD_SHIFT][o..o + (wlen - full)]
+        };
+        return Some(sha256::finish(&mut h, tail, wlen as u64));
+    }
+    wr_u64(m, p, done as u64);
+    for (i, v) in h.iter().enumerate() {
+        wr_u32(m, p + 8 + 4 * i, *v);
+    }
+    None
 }

@@ -12,7 +12,8 @@ pub const DISCRIMINATOR: u8 = 0;
 
 /// Accounts:
 ///   0. `[WRITE, SIGNER]` authority (pays the rent)
-///   1. `[WRITE]`         ModelManifest PDA `[b"manifest", model_id]` (must not exist)
+///   1. `[WRITE]`         ModelManifest PDA `[b"manifest", model_id]` (must not exist;
+///                        64 + manifest + 48 bytes of hash progress, all zero)
 ///   2. `[]`              system program
 ///
 /// Data (after the discriminator):
@@ -57,7 +58,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let bump = sys::expect_pda(a.manifest, &[SEED_MANIFEST, id_bytes], program_id)?;
     let bump_arr = [bump];
     let seeds = [Seed::from(SEED_MANIFEST), Seed::from(id_bytes), Seed::from(&bump_arr)];
-    sys::create_pda(a.authority, a.manifest, ACCOUNT_HEADER + bytes.len(), program_id, &seeds)?;
+    sys::create_pda(a.authority, a.manifest, ACCOUNT_HEADER + bytes.len() + HASH_PROGRESS_LEN, program_id, &seeds)?;
     // SAFETY: the account was just created by this instruction; no other borrow exists.
     let m = unsafe { a.manifest.borrow_unchecked_mut() };
     m[0] = DISC_MANIFEST;
@@ -67,6 +68,6 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     wr_u64(m, 8, model_id);
     m[16..48].copy_from_slice(a.authority.address().as_ref());
     wr_u32(m, 52, bytes.len() as u32);
-    m[ACCOUNT_HEADER..].copy_from_slice(bytes);
+    m[ACCOUNT_HEADER..ACCOUNT_HEADER + bytes.len()].copy_from_slice(bytes);
     Ok(())
 }

@@ -24,7 +24,7 @@ pub const DISCRIMINATOR: u8 = 6;
 ///   1. `[WRITE]` HiddenState
 ///   2. `[]`      InputBuffer
 ///   3. `[]`      ModelManifest (finalized)
-///   4.. `[]`     ModelWeights shards 0, 1, ... (as many as the blob needs, at most 4)
+///   4.. `[]`     ModelWeights shards 0, 1, ... (as many as the blob needs, at most 8)
 ///
 /// Data (after the discriminator), 10 bytes:
 ///   0 u64 expected_frame | 8 u16 step_count (0 or 0xFFFF: all remaining steps)
@@ -160,7 +160,7 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
                 forward::build_features(&model, &fighters, &ctrl, &mut s.u);
                 forward::encode(&model, s, f.r);
             }
-            Step::InProj { layer, row0, row1 } => forward::in_proj_rows(&model, layer, &mut f, row0, row1),
+            Step::InProj { layer, row0, row1 } => forward::in_proj_rows(&model, layer, s, &mut f, row0, row1),
             Step::Ssm { layer } => forward::ssm(&model, layer, s, &mut f, &mut h[layer * per_layer..(layer + 1) * per_layer]),
             Step::OutProj { layer, row0, row1 } => forward::out_proj_rows(&model, layer, s, &mut f, row0, row1),
             Step::Head => {

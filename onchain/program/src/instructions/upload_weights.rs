@@ -2,6 +2,8 @@
 //! finalize). The shard account is created by the first chunk and grows as chunks
 //! arrive, at most 10,240 bytes per instruction, so chunks go in roughly ascending
 //! order; a chunk may be re-sent (it overwrites), which makes uploads resumable.
+//! Refused while a multi-transaction finalize is under way, so the bytes hashed so far
+//! cannot change behind it.
 use pinocchio::{cpi::Seed, error::ProgramError, AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
@@ -45,7 +47,18 @@ pub fn open_manifest(program_id: &Address, manifest: &AccountView, authority: &A
     if m[2] != 0 {
         return Err(WorldError::AlreadyFinalized);
     }
+    let man_len = rd_u32(m, 52) as usize;
+    if man_len < 64 || m.len() != ACCOUNT_HEADER + man_len + HASH_PROGRESS_LEN {
+        return Err(WorldError::InvalidManifest);
+    }
     Ok((rd_u64(m, 8), rd_u32(m, ACCOUNT_HEADER + 28) as usize))
+}
+
+/// Bytes of the blob a multi-transaction finalize has hashed so far (0: none).
+pub fn hashed_so_far(manifest: &AccountView) -> u64 {
+    // SAFETY: read-only peek; open_manifest checked the account's length.
+    let m = unsafe { manifest.borrow_unchecked() };
+    rd_u64(m, ACCOUNT_HEADER + rd_u32(m, 52) as usize)
 }
 
 pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
@@ -60,6 +73,9 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let offset = rd_u32(data, 2) as usize;
     let chunk = &data[6..];
     let (model_id, wlen) = open_manifest(program_id, a.manifest, a.authority)?;
+    if hashed_so_far(a.manifest) != 0 {
+        return Err(WorldError::HashingInProgress.into());
+    }
     sys::require_writable(a.weights)?;
     sys::require_system_program(a.system_program)?;
     let end = offset + chunk.len();

@@ -1,0 +1,167 @@
+"""Command line for the world-model program: `python -m onchain --help`.
+
+Without --url every command runs on the embedded backend (the compiled program in an
+in-process LiteSVM). Its accounts are kept between calls in a ledger file (--ledger),
+so `upload`, then `session create`, `join`, `show`, `close` work as separate commands.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from solders.keypair import Keypair
+
+from .svm import DEFAULT_SO, ROOT
+
+DEFAULT_LEDGER = ROOT / "build" / "embedded-ledger.json"
+DEFAULT_KEYPAIR = Path.home() / ".config" / "solana" / "id.json"
+FALLBACK_KEYPAIR = ROOT / "build" / "cli-keypair.json"
+
+
+def load_keypair(path: str | None) -> Keypair:
+    """The signer: --keypair FILE (created with a new key if it does not exist), else
+    ~/.config/solana/id.json, else a key kept in build/cli-keypair.json."""
+    p = Path(path) if path else (DEFAULT_KEYPAIR if DEFAULT_KEYPAIR.exists() else FALLBACK_KEYPAIR)
+    if not p.exists():
+        kp = Keypair()
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(list(bytes(kp))))
+        print(f"created a new keypair {kp.pubkey()} in {p}", file=sys.stderr)
+        return kp
+    return Keypair.from_bytes(bytes(json.loads(p.read_text())))
+
+
+def open_backend(args):
+    if args.url or getattr(args, "upload_url", None):
+        raise SystemExit("error: --url (an RPC / MagicBlock ER endpoint) needs the remote backend "
+                         "(onchain/remote.py, the ER issue), which this build does not have yet; "
+                         "leave --url out to use the embedded backend")
+    from .embedded import EmbeddedBackend
+    be = EmbeddedBackend(args.so)
+    if Path(args.ledger).exists():
+        be.load_ledger(args.ledger)
+    return be
+
+
+def cmd_upload(args) -> int:
+    from tqdm import tqdm
+
+    from . import upload
+    be = open_backend(args)
+    authority = load_keypair(args.keypair)
+    manifest, weights = upload.load_cartridge_bytes(args.model)
+    total = len(upload.chunk_plan(weights))
+    with tqdm(total=total, unit="chunk", desc="upload", disable=args.quiet) as bar:
+        try:
+            rep = upload.upload(be, authority, args.model_id, manifest, weights, progress=bar.update)
+        finally:
+            be.save_ledger(args.ledger)  # keep what landed, so a rerun resumes
+    print(json.dumps({"model_id": rep.model_id, "chunks": rep.chunks_total, "chunks_sent": rep.chunks_sent,
+                      "finalized": True, "txs": rep.txs, "cu": rep.cu}))
+    return 0
+
+
+def show(view) -> dict:
+    from .backend import STATUS_NAMES
+    from worldmodel.cartridge import FIELDS
+    return {
+        "session_id": view.session_id, "model_id": view.model_id,
+        "status": STATUS_NAMES.get(view.status, str(view.status)), "frame": view.frame,
+        "players": [str(p) for p in view.players], "last_input_frame": list(view.last_input_frame),
+        "last_active_slot": view.last_active_slot,
+        "fighters": [dict(zip(FIELDS, f)) for f in view.fighters],
+    }
+
+
+def cmd_session(args) -> int:
+    be = open_backend(args)
+    if args.action == "show":
+        view = be.session(args.id)
+        if view is None:
+            print(f"session {args.id} does not exist", file=sys.stderr)
+            return 1
+        print(json.dumps(show(view), indent=None if args.json else 2))
+        return 0
+    kp = load_keypair(args.keypair)
+    if args.action == "create":
+        out = be.create_session(args.id, args.model_id, kp)
+    elif args.action == "join":
+        out = be.join_session(args.id, kp)
+    else:
+        out = be.close_session(args.id, kp)
+    be.save_ledger(args.ledger)
+    if not out.ok:
+        from .errors import describe
+        print(f"error: {args.action} failed: {describe(out.error)}", file=sys.stderr)
+        return 1
+    print(json.dumps({"ok": True, "signature": out.signature, "cu": out.cu}))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from . import demo
+    result = demo.run(args.frames, args.model, args.seed, args.so)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0 if result["rent_refunded"] else 1
+
+
+def cmd_fuzz(args) -> int:
+    from . import fuzz
+    result = fuzz.run(args.cases, args.seed, args.so, progress=not args.json)
+    if args.json:
+        keep = ("cases", "unexpected_success", "panics", "state_changed_on_failure")
+        print(json.dumps({k: result[k] for k in keep}))
+    else:
+        print(json.dumps(result, indent=2))
+    bad = result["unexpected_success"] + result["panics"] + result["state_changed_on_failure"]
+    return 1 if bad else 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m onchain", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", help="RPC / ER endpoint; not implemented yet (needs onchain/remote.py from the "
+                                  "ER issue): without it the embedded backend is used")
+    ap.add_argument("--ledger", default=str(DEFAULT_LEDGER), help="embedded backend state file (default: %(default)s)")
+    ap.add_argument("--keypair", help="signer keypair JSON (default ~/.config/solana/id.json, else build/cli-keypair.json)")
+    ap.add_argument("--so", default=str(DEFAULT_SO), help="compiled program (default: %(default)s)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("upload", help="upload a cartridge (chunked, resumable) and finalize it")
+    up.add_argument("--model", required=True, help="model directory with manifest.bin and weights.bin")
+    up.add_argument("--model-id", type=int, default=1)
+    up.add_argument("--url", dest="upload_url", help="remote endpoint: not implemented yet (see the top-level --url)")
+    up.add_argument("--quiet", action="store_true", help="no progress bar")
+    up.set_defaults(func=cmd_upload)
+
+    ses = sub.add_parser("session", help="create | join | show | close a session")
+    ses.add_argument("action", choices=["create", "join", "show", "close"])
+    ses.add_argument("--id", type=int, required=True, help="session id")
+    ses.add_argument("--model-id", type=int, default=1, help="model of a new session (create)")
+    ses.add_argument("--json", action="store_true", help="one-line JSON (show)")
+    ses.set_defaults(func=cmd_session)
+
+    demo = sub.add_parser("demo-session", help="whole lifecycle on the embedded backend, scripted inputs")
+    demo.add_argument("--frames", type=int, default=600)
+    demo.add_argument("--model", help="model directory (default: a random micro cartridge, fixed seed)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(func=cmd_demo)
+
+    fz = sub.add_parser("fuzz", help="random and mutated instructions against the real program")
+    fz.add_argument("--cases", type=int, default=1000)
+    fz.add_argument("--seed", type=int, default=1)
+    fz.add_argument("--json", action="store_true")
+    fz.set_defaults(func=cmd_fuzz)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,322 @@
+"""Fuzzing the real program in LiteSVM: random instruction payloads over random
+account lists, and mutations of valid instructions that must fail.
+
+Per case it snapshots every account the transaction names (data, lamports, owner) and
+compares after. It counts:
+  unexpected_success        a must-fail mutation that succeeded, or any successful
+                            transaction that broke an invariant (a finalized model
+                            changed, a wallet that did not sign lost lamports, a
+                            session's players changed, an account left the program to
+                            a third owner);
+  panics                    the program aborted instead of returning an error (panic,
+                            access violation, or any failure that is not a clean
+                            program error or a runtime precheck);
+  state_changed_on_failure  a failed transaction left any named account different.
+After a successful transaction the world is restored, so cases are independent."""
+from __future__ import annotations
+
+import dataclasses
+import random
+import re
+import struct
+from pathlib import Path
+from typing import Callable
+
+from solders.instruction import AccountMeta, Instruction
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.system_program import ID as SYSTEM_PROGRAM
+
+from worldmodel import randmodel as R
+
+from . import errors as E
+from . import instructions as I
+from . import pda
+from . import upload as U
+from .backend import ControllerInput
+from .embedded import EmbeddedBackend, default_start_state
+from .svm import DEFAULT_SO
+
+FINAL, OPEN, OTHER = 1, 2, 3
+ACTIVE, WAITING, FRESH = 5, 6, 7
+SIGNER_SEEDS = {"authority": 1, "p1": 2, "p2": 3, "stranger": 4}
+
+
+@dataclasses.dataclass
+class Template:
+    """A valid instruction and what its signers may be swapped for."""
+    name: str
+    ix: Instruction
+    signers: list[Keypair]
+    min_len: int  # shortest valid data (with the discriminator)
+    fixed_len: bool  # longer data is invalid too
+    privileged: bool  # the signer's identity matters (a stranger must fail)
+
+
+class World:
+    def __init__(self, so_path: str | Path = DEFAULT_SO, seed: int = 0):
+        self.be = be = EmbeddedBackend(so_path)
+        self.pid = be.program_id
+        self.keys = {name: Keypair.from_seed(bytes([s]) * 32) for name, s in SIGNER_SEEDS.items()}
+        be.authority = self.keys["authority"]
+        a = self.keys["authority"]
+        self.cart = R.random_cartridge("micro", 1000 + seed)
+        be.upload_model(self.cart, FINAL, a)
+        be.upload_model(R.random_cartridge("micro", 2000 + seed), OTHER, a)
+        self.manifest, self.weights = U.load_cartridge_bytes(self.cart)
+        assert be.send([I.init_manifest(self.pid, a.pubkey(), OPEN, self.manifest)], [a]).ok
+        for shard, off, chunk in U.chunk_plan(self.weights)[:3]:
+            assert be.send([I.upload_weights(self.pid, a.pubkey(), OPEN, shard, off, chunk)], [a]).ok
+        p1, p2 = self.keys["p1"], self.keys["p2"]
+        for kp in self.keys.values():
+            be.fund(kp.pubkey())
+        assert be.create_session(ACTIVE, FINAL, p1).ok and be.join_session(ACTIVE, p2).ok
+        assert be.run_inference(ACTIVE, 0).ok
+        assert be.create_session(WAITING, FINAL, p1).ok
+        self.frame = be.session(ACTIVE).frame
+        self.pool: list[Pubkey] = [
+            pda.manifest(self.pid, m) for m in (FINAL, OPEN, OTHER, 9)
+        ] + [pda.weights(self.pid, m, k) for m in (FINAL, OPEN, OTHER) for k in (0, 1)] + [
+            k for s in (ACTIVE, WAITING, FRESH) for k in pda.session_accounts(self.pid, s)
+        ] + [kp.pubkey() for kp in self.keys.values()] + [
+            SYSTEM_PROGRAM, self.pid, Pubkey.from_string("SysvarC1ock11111111111111111111111111111111"),
+            Pubkey.new_unique(), Pubkey.new_unique(),
+        ]
+        self.immutable = [pda.manifest(self.pid, FINAL), pda.weights(self.pid, FINAL, 0),
+                          pda.manifest(self.pid, OTHER), pda.weights(self.pid, OTHER, 0)]
+        self.initial = self.snapshot(self.pool)
+        self.templates = self._templates()
+
+    def snapshot(self, keys) -> dict:
+        out = {}
+        for k in keys:
+            acc = self.be.svm.get_account(k)
+            out[k] = None if acc is None or acc.lamports == 0 else (acc.lamports, bytes(acc.data), acc.owner)
+        return out
+
+    def restore(self) -> None:
+        from solders.account import Account
+        for k, v in self.initial.items():
+            if v is None:
+                if self.be.svm.get_account(k) is not None:
+                    self.be.svm.set_account(k, Account(0, b"", SYSTEM_PROGRAM, False, 0))
+            elif k != self.pid:
+                self.be.svm.set_account(k, Account(v[0], v[1], v[2], False, 0))
+
+    def _templates(self) -> list[Template]:
+        k, pid = self.keys, self.pid
+        a, p1, p2 = k["authority"], k["p1"], k["p2"]
+        f = self.frame
+        return [
+            Template("init_manifest", I.init_manifest(pid, a.pubkey(), 9, self.manifest), [a], 9 + 160, False, False),
+            Template("upload_weights", I.upload_weights(pid, a.pubkey(), OPEN, 0, 0, self.weights[:64]), [a], 8,
+                     False, True),
+            Template("finalize_weights", I.finalize_weights(pid, a.pubkey(), OPEN, 1), [a], 1, True, True),
+            Template("create_session", I.create_session(pid, p1.pubkey(), FRESH, FINAL, default_start_state()),
+                     [p1], 81, True, False),
+            Template("join_session", I.join_session(pid, p2.pubkey(), WAITING), [p2], 1, True, False),
+            Template("submit_input", I.submit_input(pid, p1.pubkey(), ACTIVE, 0, f, ControllerInput(5, 5, 0, 0, 9, 9, 3)),
+                     [p1], 18, True, True),
+            Template("run_inference", I.run_inference_for(pid, ACTIVE, FINAL, 1, f, 1), [], 11, True, False),
+            Template("close_session", I.close_session(pid, p1.pubkey(), p1.pubkey(), ACTIVE), [p1], 1, True, True),
+        ]
+
+
+def _with(ix: Instruction, data: bytes | None = None, metas: list[AccountMeta] | None = None) -> Instruction:
+    return Instruction(ix.program_id, bytes(ix.data) if data is None else data,
+                       list(ix.accounts) if metas is None else metas)
+
+
+class Fuzzer:
+    def __init__(self, world: World, seed: int):
+        self.w = world
+        self.rng = random.Random(seed)
+        self.by_key = {kp.pubkey(): kp for kp in world.keys.values()}
+        self.counts = {"cases": 0, "unexpected_success": 0, "panics": 0, "state_changed_on_failure": 0}
+        self.kinds: dict[str, int] = {}
+        self.outcomes: dict[str, int] = {}  # "ok" or the error's name: shows how deep cases reach
+        self.findings: list[str] = []
+
+    # -- case generators: each returns (ix, signers, must_fail) ---------------------------
+
+    def _id(self) -> bytes:
+        rng = self.rng
+        return struct.pack("<Q", rng.choice([FINAL, OPEN, OTHER, ACTIVE, WAITING, FRESH, 0, rng.getrandbits(64)]))
+
+    def random_payload(self):
+        """Random data: half the time shaped like a real instruction (its discriminator,
+        its exact length, ids and frames drawn from the world), else any bytes."""
+        rng = self.rng
+        if rng.random() < 0.5:
+            disc = rng.randrange(0, 8)
+            rnd = rng.randbytes
+            body = {
+                0: lambda: self._id() + (self.w.manifest if rng.random() < 0.3 else rnd(rng.randrange(150, 600))),
+                1: lambda: struct.pack("<HI", rng.randrange(0, 3), rng.randrange(0, 12_000)) + rnd(rng.randrange(1, 300)),
+                2: lambda: rng.choice([b"", struct.pack("<I", rng.choice([0, 64, 4096, rng.getrandbits(32)]))]),
+                3: lambda: self._id() + self._id() + rnd(64),
+                4: lambda: b"",
+                5: lambda: bytes([rng.randrange(0, 3)]) + struct.pack("<Q", max(0, self.w.frame + rng.randrange(-2, 130))) + rnd(8),
+                6: lambda: struct.pack("<QH", max(0, self.w.frame + rng.randrange(-1, 2)), rng.choice([1, 2, 0, 0xFFFF, rng.getrandbits(16)])),
+                7: lambda: b"",
+            }[disc]()
+            data = bytes([disc]) + body
+            t = next((t for t in self.w.templates if t.ix.data[0] == disc), None)
+            if t is not None and rng.random() < 0.6:  # the real accounts, random fields
+                return Instruction(self.w.pid, data, list(t.ix.accounts)), list(t.signers), False
+        else:
+            data = bytes([rng.randrange(0, 256)]) + rng.randbytes(rng.choice([0, 1, 7, 8, 10, 16, 17, 80, rng.randrange(0, 300)]))
+        metas, signers = [], []
+        for _ in range(rng.randrange(0, 8)):
+            key = rng.choice(self.w.pool)
+            signer = key in self.by_key and rng.random() < 0.5
+            if signer and self.by_key[key] not in signers:
+                signers.append(self.by_key[key])
+            metas.append(AccountMeta(key, is_signer=signer, is_writable=rng.random() < 0.6))
+        return Instruction(self.w.pid, data, metas), signers, False
+
+    def mutate_valid(self):
+        rng = self.rng
+        t = rng.choice(self.w.templates)
+        ix, signers, data = t.ix, list(t.signers), bytes(t.ix.data)
+        metas = list(ix.accounts)
+        ops: list[tuple[str, Callable]] = [("disc", None), ("truncate", None), ("replace", None), ("swap", None)]
+        if t.fixed_len:
+            ops.append(("extend", None))
+        if signers:
+            ops.append(("unsign", None))
+        if t.privileged:
+            ops.append(("stranger", None))
+        if t.name == "submit_input":
+            ops += [("bad_input", None), ("other_slot", None), ("stale_frame", None)]
+        if t.name == "run_inference":
+            ops.append(("wrong_frame", None))
+        if t.name == "upload_weights":
+            ops.append(("finalized_model", None))
+        op = rng.choice(ops)[0]
+        self.kinds[op] = self.kinds.get(op, 0) + 1
+        if op == "disc":
+            data = bytes([rng.choice([*range(8, 32), *range(33, 256)])]) + data[1:]
+        elif op == "truncate":
+            data = data[:rng.randrange(0, t.min_len)]
+        elif op == "extend":
+            data = data + rng.randbytes(rng.randrange(1, 17))
+        elif op == "replace":
+            i = rng.choice([i for i, m in enumerate(metas) if not m.is_signer])
+            key = rng.choice([k for k in self.w.pool if k != metas[i].pubkey and k not in self.by_key])
+            metas[i] = AccountMeta(key, is_signer=False, is_writable=metas[i].is_writable)
+        elif op == "swap":
+            i, j = rng.sample(range(len(metas)), 2)
+            while metas[i].pubkey == metas[j].pubkey:
+                i, j = rng.sample(range(len(metas)), 2)
+            metas[i], metas[j] = (AccountMeta(metas[j].pubkey, metas[i].is_signer, metas[i].is_writable),
+                                  AccountMeta(metas[i].pubkey, metas[j].is_signer, metas[j].is_writable))
+            signers = [kp for kp in signers if any(m.pubkey == kp.pubkey() and m.is_signer for m in metas)]
+        elif op == "unsign":
+            i = next(i for i, m in enumerate(metas) if m.is_signer)
+            metas[i] = AccountMeta(metas[i].pubkey, is_signer=False, is_writable=metas[i].is_writable)
+            signers = []
+        elif op == "stranger":
+            s = self.w.keys["stranger"]
+            i = next(i for i, m in enumerate(metas) if m.is_signer)
+            metas[i] = AccountMeta(s.pubkey(), is_signer=True, is_writable=metas[i].is_writable)
+            signers = [s]
+        elif op == "bad_input":
+            raw = bytearray(data[10:18])
+            if rng.random() < 0.5:
+                raw[rng.randrange(0, 4)] = 0x80
+            else:
+                struct.pack_into("<H", raw, 6, rng.randrange(1 << 12, 1 << 16))
+            data = data[:10] + bytes(raw)
+        elif op == "other_slot":
+            data = data[:1] + bytes([1]) + data[2:]
+        elif op == "stale_frame":
+            data = data[:2] + struct.pack("<Q", rng.choice([self.w.frame - 1, self.w.frame + 121, 2**64 - 1])) + data[10:]
+        elif op == "wrong_frame":
+            f = rng.choice([0, self.w.frame + 1, self.w.frame + rng.randrange(2, 1 << 20), 2**64 - 1])
+            data = data[:1] + struct.pack("<Q", f) + data[9:]
+        elif op == "finalized_model":
+            ix2 = I.upload_weights(self.w.pid, self.w.keys["authority"].pubkey(), FINAL, 0, rng.randrange(0, 1000),
+                                   rng.randbytes(rng.randrange(1, 200)))
+            data, metas = bytes(ix2.data), list(ix2.accounts)
+        return _with(ix, data, metas), signers, True
+
+    # -- running --------------------------------------------------------------------------
+
+    def run_case(self) -> None:
+        w = self.w
+        ix, signers, must_fail = self.random_payload() if self.rng.random() < 0.5 else self.mutate_valid()
+        ix, signers = self._signable(ix)
+        keys = {m.pubkey for m in ix.accounts} | set(w.immutable)
+        keys.discard(w.be.payer.pubkey())
+        before = w.snapshot(keys)
+        out = w.be.send([ix], signers, cu_limit=1_400_000)
+        after = w.snapshot(keys)
+        self.counts["cases"] += 1
+        err = out.error or ""
+        logs = "\n".join(out.logs)
+        label = "ok" if out.ok else (E.describe(err) if E.custom_code(err) is not None
+                                     else (re.findall(r"[A-Z][A-Za-z]+", err) or ["?"])[-1])
+        self.outcomes[label] = self.outcomes.get(label, 0) + 1
+        if not out.ok:
+            clean = ("Custom(" in err or "NotEnoughAccountKeys" in err or "MissingRequiredSignature" in err
+                     or "InvalidArgument" in err or "AccountBorrowFailed" in err
+                     or "PrivilegeEscalation" in err or "ExternalAccount" in err or "ReadonlyDataModified" in err
+                     or "InvalidAccountData" in err or "InsufficientFunds" in err
+                     or "ProgramAccountNotFound" in err or "AccountNotFound" in err
+                     or "InvalidProgramForExecution" in err or "Unsupported" in err
+                     or "AccountLoadedTwice" in err or "ComputationalBudgetExceeded" in err
+                     or "exceeded CUs meter" in logs or "AccountDataSizeChanged" in err
+                     or "InvalidRealloc" in err or "ModifiedProgramId" in err or "InvalidAccountOwner" in err)
+            out_of_cu = "exceeded CUs meter" in logs  # a crank asking for too many steps: atomic failure
+            if ("panicked" in logs or "Access violation" in logs or not clean
+                    or ("ProgramFailedToComplete" in err and not out_of_cu)):
+                self.counts["panics"] += 1
+                self.findings.append(f"panic? {ix.data[:1].hex()} {err} | {logs[-300:]}")
+            if after != before:
+                self.counts["state_changed_on_failure"] += 1
+                self.findings.append(f"state changed on failure: {bytes(ix.data)[:12].hex()} {err}")
+            return
+        bad = self._violations(before, after, signers)
+        if must_fail or bad:
+            self.counts["unexpected_success"] += 1
+            self.findings.append(f"unexpected success: {bytes(ix.data)[:20].hex()} must_fail={must_fail} {bad}")
+        w.restore()
+
+    def _signable(self, ix: Instruction) -> tuple[Instruction, list[Keypair]]:
+        """Only keys we hold can sign: clear the signer flag of any other, and sign with
+        exactly the keys flagged (a transaction cannot be built otherwise)."""
+        metas, signers = [], []
+        flagged = {m.pubkey for m in ix.accounts if m.is_signer and m.pubkey in self.by_key}
+        for m in ix.accounts:
+            metas.append(AccountMeta(m.pubkey, is_signer=m.pubkey in flagged, is_writable=m.is_writable))
+        signers = [self.by_key[k] for k in flagged]
+        return _with(ix, None, metas), signers
+
+    def _violations(self, before, after, signers) -> list[str]:
+        w = self.w
+        bad = [f"immutable {k} changed" for k in w.immutable if before.get(k) != after.get(k)]
+        signed = {kp.pubkey() for kp in signers}
+        for key, kp in self.by_key.items():
+            if key in before and key not in signed and before[key] and after[key] and after[key][0] < before[key][0]:
+                bad.append(f"wallet {key} lost lamports without signing")
+        for k, v in after.items():
+            if v is not None and v[2] not in (w.pid, SYSTEM_PROGRAM) and before.get(k) and before[k][2] == w.pid:
+                bad.append(f"{k} reassigned to {v[2]}")
+        s = pda.session(w.pid, ACTIVE)
+        if before.get(s) and after.get(s) and before[s][1][32:96] != after[s][1][32:96]:
+            bad.append("active session's players changed")
+        return bad
+
+
+def run(cases: int, seed: int, so_path: str | Path = DEFAULT_SO, progress: bool = False) -> dict:
+    world = World(so_path, seed)
+    fz = Fuzzer(world, seed)
+    it = range(cases)
+    if progress:
+        from tqdm import tqdm
+        it = tqdm(it, desc="fuzz", unit="case")
+    for _ in it:
+        fz.run_case()
+    return {**fz.counts, "mutations": dict(sorted(fz.kinds.items())),
+            "outcomes": dict(sorted(fz.outcomes.items(), key=lambda kv: -kv[1])), "findings": fz.findings[:20]}
