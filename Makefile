@@ -3,7 +3,7 @@ PY    := .venv/bin/python
 CRATE := onchain/program
 SO    := build/world_model.so
 
-.PHONY: setup build test bench play clean
+.PHONY: setup build test bench bench-er play clean localnet localnet-down localnet-status
 
 setup:
 	bash scripts/setup.sh
@@ -20,8 +20,22 @@ test: build
 bench: build
 	$(PY) -m onchain.bench
 
+# A 60 s session in the real MagicBlock ER on the local stack; writes build/bench_er.json.
+bench-er: build
+	$(PY) -m onchain.bench_er
+
 play: build
 	$(PY) -m game
+
+# Base chain + MagicBlock ER on 127.0.0.1 (onchain/localnet.py); logs and state in build/localnet/.
+localnet: build
+	$(PY) -m onchain.localnet up
+
+localnet-status:
+	$(PY) -m onchain.localnet status
+
+localnet-down:
+	$(PY) -m onchain.localnet down
 
 clean:
 	rm -rf build $(CRATE)/target .pytest_cache

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-command, idempotent setup: Debian packages, sbpf-linker (in .tools/), Python venv (.venv/).
+# One-command, idempotent setup: Debian packages, sbpf-linker (in .tools/), Python venv (.venv/),
+# MagicBlock's ephemeral validator (in .er/, scripts/setup_er.sh).
 # A second run only checks stamps and takes a few seconds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,4 +65,7 @@ else
         -e '.[dev]' </dev/null
     echo "$want" > "$stamp"
 fi
+
+# --- 4. MagicBlock's ephemeral validator and its base-chain dumps (.er/) -----------------
+bash "$ROOT/scripts/setup_er.sh"
 log "done"

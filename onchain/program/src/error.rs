@@ -59,6 +59,8 @@ pub enum WorldError {
     /// upload_weights while a multi-transaction finalize has hashed part of the blob
     /// (reset it with finalize_weights(max_bytes = 0) first).
     HashingInProgress = 25,
+    /// delegate_session: only a fresh session (frame 0, HiddenState full, no frame in flight).
+    SessionNotDelegatable = 26,
 }
 
 impl From<WorldError> for ProgramError {

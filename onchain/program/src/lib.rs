@@ -4,6 +4,7 @@
 #![cfg_attr(not(test), no_std)]
 #![cfg_attr(target_arch = "bpf", feature(asm_experimental_arch))]
 
+pub mod er;
 pub mod error;
 pub mod forward;
 pub mod instructions;
@@ -17,9 +18,9 @@ pub mod sys;
 mod entrypoint {
     use pinocchio::{AccountView, Address, ProgramResult};
 
-    // At most 12 accounts are read (run_inference: 4 + up to 8 weight shards): keeps the
-    // entrypoint's account array small on the stack.
-    pinocchio::program_entrypoint!(process_instruction, 12);
+    // At most 16 accounts are read (delegate_session's; run_inference reads 4 + up to 8 weight
+    // shards): keeps the entrypoint's account array small on the stack.
+    pinocchio::program_entrypoint!(process_instruction, 16);
     pinocchio::no_allocator!();
     pinocchio::nostd_panic_handler!();
 

@@ -6,16 +6,24 @@ use crate::error::WorldError;
 
 pub mod bench_matvec;
 pub mod close_session;
+pub mod commit_session;
 pub mod create_session;
+pub mod delegate_session;
+pub mod end_session;
 pub mod finalize_weights;
+pub mod init_hidden;
 pub mod init_manifest;
 pub mod join_session;
 pub mod run_inference;
 pub mod submit_input;
+pub mod undelegate_callback;
 pub mod upload_weights;
 
 #[inline(always)]
 pub fn dispatch(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
+    if data.len() >= 8 && data[..8] == crate::er::UNDELEGATE_CALLBACK {
+        return undelegate_callback::process(program_id, accounts, data);
+    }
     let (disc, rest) = data.split_first().ok_or(ProgramError::from(WorldError::InvalidInstruction))?;
     match *disc {
         init_manifest::DISCRIMINATOR => init_manifest::process(program_id, accounts, rest),
@@ -26,8 +34,12 @@ pub fn dispatch(program_id: &Address, accounts: &mut [AccountView], data: &[u8])
         submit_input::DISCRIMINATOR => submit_input::process(program_id, accounts, rest),
         run_inference::DISCRIMINATOR => run_inference::process(program_id, accounts, rest),
         close_session::DISCRIMINATOR => close_session::process(program_id, accounts, rest),
-        // 8..=15 are reserved for the ER instructions (delegate / commit); 196 is the
-        // first byte of the delegation program's undelegate callback.
+        delegate_session::DISCRIMINATOR => delegate_session::process(program_id, accounts, rest),
+        commit_session::DISCRIMINATOR => commit_session::process(program_id, accounts, rest),
+        init_hidden::DISCRIMINATOR => init_hidden::process(program_id, accounts, rest),
+        end_session::DISCRIMINATOR => end_session::process(program_id, accounts, rest),
+        // 12..=15 stay reserved for the ER; the delegation program's undelegate callback (its
+        // 8-byte discriminator) is routed above.
         bench_matvec::DISCRIMINATOR => bench_matvec::process(accounts, rest),
         _ => Err(WorldError::InvalidInstruction.into()),
     }

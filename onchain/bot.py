@@ -1,0 +1,105 @@
+"""A scripted network player or spectator, one process each (tests, the benchmark, a demo).
+
+    python -m onchain.bot play --url ER --session ID --keypair P.json --seconds 10 [--seed 1] [--json out]
+    python -m onchain.bot spectate --url ER --session ID --seconds 10 [--json out]
+
+`play` subscribes to the session and, for every new SessionState it sees (next frame F), sends its
+own controller for frame F + 1 (F may already be in flight) without waiting for the reply, a
+deterministic pattern from --seed; it records the input-to-state latency: from sending
+submit_input for frame G to the notification of the SessionState that has computed G (frame > G).
+`spectate` records every SessionState frame number it receives, in arrival order.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+import numpy as np
+from solders.keypair import Keypair
+
+from .backend import ControllerInput, SessionView
+from .remote import RemoteBackend
+
+
+def pattern(seed: int, frame: int) -> ControllerInput:
+    """A deterministic controller: the stick sweeps, A is tapped every 8 frames."""
+    rng = np.random.default_rng(seed * 1_000_003 + frame // 30)
+    x, y = (int(v) for v in rng.integers(-127, 128, 2))
+    return ControllerInput(stick_x=x, stick_y=y, buttons=1 if frame % 8 == 0 else 0)
+
+
+class Player:
+    def __init__(self, backend: RemoteBackend, session_id: int, key: Keypair, seed: int):
+        self.b, self.session_id, self.key, self.seed = backend, session_id, key, seed
+        self.sent: dict[int, float] = {}  # frame -> perf_counter at send
+        self.latency_ms: list[float] = []
+        self.outcomes: list = []
+        self.last_frame = -1
+        self.lock = threading.Lock()
+
+    def on_state(self, view: SessionView):
+        now = time.perf_counter()
+        with self.lock:
+            for f in [f for f in self.sent if f < view.frame]:
+                self.latency_ms.append((now - self.sent.pop(f)) * 1000)
+            if view.frame <= self.last_frame or view.status != 1:
+                return
+            self.last_frame = view.frame
+            # Frame view.frame may already be in flight (its first step transactions ran), so
+            # the earliest frame an input can still reach is the one after it.
+            target = view.frame + 1
+            self.sent[target] = time.perf_counter()
+        self.outcomes.append(self.b.submit_input_async(self.session_id, self.key, target,
+                                                       pattern(self.seed, target)))
+
+    def summary(self) -> dict:
+        outs = [f.result(10) for f in self.outcomes]
+        ok = [o for o in outs if o.ok]
+        bad = [o.error for o in outs if not o.ok]
+        lat = self.latency_ms
+        return {"inputs": len(outs), "inputs_ok": len(ok), "errors": bad[:3],
+                "input_to_state_ms": lat,
+                "input_to_state_ms_p50": round(float(np.percentile(lat, 50)), 3) if lat else None,
+                "input_to_state_ms_p95": round(float(np.percentile(lat, 95)), 3) if lat else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", choices=["play", "spectate"])
+    ap.add_argument("--url", required=True)
+    ap.add_argument("--session", type=int, required=True)
+    ap.add_argument("--keypair")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    with RemoteBackend(args.url, ephemeral=True) as b:
+        if args.mode == "play":
+            if not args.keypair:
+                ap.error("play needs --keypair")
+            with open(args.keypair) as f:
+                key = Keypair.from_bytes(bytes(json.load(f)))
+            player = Player(b, args.session, key, args.seed)
+            unsub = b.subscribe_session(args.session, player.on_state)
+            time.sleep(args.seconds)
+            unsub()
+            out = player.summary()
+        else:
+            frames: list[int] = []
+            unsub = b.subscribe_session(args.session, lambda v: frames.append(v.frame))
+            time.sleep(args.seconds)
+            unsub()
+            out = {"frames": frames, "reconnects": b.reconnects}
+    text = json.dumps(out)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text)
+    print(json.dumps({k: v for k, v in out.items() if k not in ("frames", "input_to_state_ms")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The crank: advance one session by one frame per tick.
+
+    python -m onchain.crank --url http://127.0.0.1:7799 --session 1 --hz 60 [--seconds 10]
+
+Each tick sends the frame's `run_inference` transactions (a frame of a larger model is several
+transactions of `step_count` steps each, all carrying the same expected frame) in order and waits for
+them. Ticks are scheduled at t0 + k / hz; the tick jitter is how late a tick starts.
+
+Missed ticks (a frame took longer than 1/hz): **skipped**, never bunched. The crank counts them as
+`frames_missed` and goes on at the next tick boundary, so the game slows down instead of bursting.
+`--catch-up N` instead runs up to N overdue frames back to back before skipping the rest.
+A frame can never be applied twice: every transaction names the frame it computes (`expected_frame`)
+and the program rejects it once that frame is done (StaleFrame); on that error the crank re-reads
+the session's frame and continues from there (someone else cranked, or a reply was lost).
+
+The transactions of a frame follow RemoteBackend.run_inference's plan: one transaction for all steps
+at first; one that runs out of compute units (which changes nothing on chain) has its share split in
+two and the frame continues from the same step. For `micro` it settles within the first frame.
+
+MagicBlock's validator 0.8.3 has a task scheduler (it creates `task_scheduler.sqlite` in its storage);
+driving it was not explored here, so this Python crank is what runs and what `make bench-er` measures.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import threading
+import time
+
+import numpy as np
+from solders.keypair import Keypair
+
+from . import errors
+from .backend import BackendError
+from .remote import RemoteBackend
+
+
+@dataclasses.dataclass
+class CrankStats:
+    hz: float
+    seconds: float = 0.0
+    ticks: int = 0
+    frames: int = 0
+    frames_missed: int = 0
+    stale: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    plan: list[int] = dataclasses.field(default_factory=list)
+    jitter_ms: list[float] = dataclasses.field(default_factory=list)
+    frame_ms: list[float] = dataclasses.field(default_factory=list)
+    tx_ms: list[float] = dataclasses.field(default_factory=list)
+    cu_per_frame: list[int] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> dict:
+        def pct(xs, q):
+            return round(float(np.percentile(xs, q)), 3) if xs else None
+        return {"hz": self.hz, "seconds": round(self.seconds, 3), "ticks": self.ticks, "frames": self.frames,
+                "ticks_per_s": round(self.frames / self.seconds, 2) if self.seconds else 0.0,
+                "frames_missed": self.frames_missed, "stale": self.stale, "errors": self.errors,
+                "last_error": self.last_error, "plan": self.plan,
+                "tick_jitter_ms_p50": pct(self.jitter_ms, 50), "tick_jitter_ms_p99": pct(self.jitter_ms, 99),
+                "frame_ms_p50": pct(self.frame_ms, 50), "frame_ms_p99": pct(self.frame_ms, 99),
+                "tx_ms_p50": pct(self.tx_ms, 50),
+                "cu_per_frame_p50": int(np.percentile(self.cu_per_frame, 50)) if self.cu_per_frame else None}
+
+
+class Crank:
+    def __init__(self, backend: RemoteBackend, session_id: int, hz: float = 60.0, catch_up: int = 0,
+                 cu_every: int = 0):
+        self.b, self.session_id, self.hz, self.catch_up = backend, session_id, hz, catch_up
+        self.cu_every = cu_every  # fetch the frame's compute units every N frames (0: never)
+        view = backend.session(session_id)
+        if view is None:
+            raise BackendError(f"session {session_id} not found at {backend.url}")
+        self.frame = view.frame
+        self.model_id = view.model_id
+        try:
+            self.total_steps = backend._model(view.model_id)[1]
+        except BackendError:  # an ER clones the model on first read; give it a second chance
+            time.sleep(1.0)
+            self.total_steps = backend._model(view.model_id)[1]
+        self.stats = CrankStats(hz)
+
+    def _resync(self):
+        view = self.b.session(self.session_id)
+        if view is not None:
+            self.frame = view.frame
+
+    def step_frame(self) -> bool:
+        """Send one frame's transactions; True when the frame advanced."""
+        fetch_cu = self.cu_every > 0 and self.stats.frames % self.cu_every == 0
+        t0 = time.perf_counter()
+        out = self.b.run_inference(self.session_id, self.frame, self.model_id, fetch_cu=fetch_cu)
+        dt = time.perf_counter() - t0
+        if not out.ok:
+            if errors.custom_code(out.error) == errors.StaleFrame:
+                self.stats.stale += 1
+                self._resync()
+            else:
+                self.stats.errors += 1
+                self.stats.last_error = out.error
+            return False
+        self.frame += 1
+        self.stats.frames += 1
+        self.stats.frame_ms.append(dt * 1000)
+        self.stats.tx_ms += [o.seconds * 1000 for o in self.b.last_frame_txs]
+        self.stats.plan = list(self.b._plans.get(self.model_id, []))
+        if fetch_cu:
+            self.stats.cu_per_frame.append(out.cu)
+        return True
+
+    def run(self, seconds: float | None = None, frames: int | None = None,
+            stop: threading.Event | None = None, report_every: float = 0.0) -> CrankStats:
+        period = 1.0 / self.hz
+        t0 = time.perf_counter()
+        k = 0
+        last_report = t0
+        while True:
+            if stop is not None and stop.is_set():
+                break
+            if frames is not None and self.stats.frames >= frames:
+                break
+            target = t0 + k * period
+            if seconds is not None and target - t0 >= seconds:
+                break
+            delay = target - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            self.stats.jitter_ms.append((time.perf_counter() - target) * 1000)
+            self.stats.ticks += 1
+            self.step_frame()
+            k += 1
+            due = int((time.perf_counter() - t0) / period)  # the tick that should start now
+            if due > k:
+                extra = min(self.catch_up, due - k)
+                for _ in range(extra):
+                    self.stats.ticks += 1
+                    self.step_frame()
+                self.stats.frames_missed += due - k - extra
+                k = due
+            if report_every and time.perf_counter() - last_report >= report_every:
+                last_report = time.perf_counter()
+                s = self.stats.summary()
+                print(f"[crank] frame {self.frame} ticks {s['ticks']} missed {s['frames_missed']} "
+                      f"jitter p50 {s['tick_jitter_ms_p50']} ms p99 {s['tick_jitter_ms_p99']} ms "
+                      f"frame p50 {s['frame_ms_p50']} ms plan {s['plan']}", flush=True)
+        self.stats.seconds = time.perf_counter() - t0
+        return self.stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--url", required=True, help="RPC URL of the ER (or a base chain)")
+    ap.add_argument("--ws", help="WebSocket URL (default: RPC port + 1)")
+    ap.add_argument("--session", type=int, required=True)
+    ap.add_argument("--hz", type=float, default=60.0)
+    ap.add_argument("--seconds", type=float, help="stop after this long (default: run until Ctrl-C)")
+    ap.add_argument("--frames", type=int, help="stop after this many frames")
+    ap.add_argument("--catch-up", type=int, default=0, help="overdue frames to run back to back (default 0: skip)")
+    ap.add_argument("--keypair", help="fee payer keypair JSON (default: a fresh key; ER fees are zero)")
+    ap.add_argument("--airdrop", type=int, default=0, help="lamports to request for the payer first (base chains)")
+    ap.add_argument("--cu-every", type=int, default=0, help="read the compute units of every Nth frame")
+    ap.add_argument("--json", help="write the summary here")
+    args = ap.parse_args(argv)
+    payer = None
+    if args.keypair:
+        with open(args.keypair) as f:
+            payer = Keypair.from_bytes(bytes(json.load(f)))
+    with RemoteBackend(args.url, args.ws, payer=payer) as b:
+        if args.airdrop:
+            b.airdrop(b.payer.pubkey(), args.airdrop)
+        crank = Crank(b, args.session, args.hz, args.catch_up, args.cu_every)
+        print(f"[crank] session {args.session} at frame {crank.frame}, {crank.total_steps} steps per frame, "
+              f"{args.hz:g} Hz on {args.url}", flush=True)
+        try:
+            stats = crank.run(args.seconds, args.frames, report_every=1.0)
+        except KeyboardInterrupt:
+            stats = crank.stats
+            stats.seconds = sum(stats.frame_ms) / 1000 if not stats.seconds else stats.seconds
+        s = stats.summary()
+        print(json.dumps(s, indent=1))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(s, f, indent=1)
+    return 0 if stats.errors == 0 or stats.frames > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

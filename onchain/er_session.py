@@ -1,0 +1,107 @@
+"""Run one session through an Ephemeral Rollup from the command line (the host's and the guest's
+steps of README "Playing over the network").
+
+    python -m onchain.er_session host  --session ID --keypair P1.json [--model DIR] [--base URL] [--er URL]
+    python -m onchain.er_session join  --session ID --keypair P2.json [--base URL]
+    python -m onchain.er_session end   --session ID --keypair P.json  [--base URL] [--er URL]
+
+host: (funds the key on a local base chain,) uploads the model if it is not there yet, creates the
+session, waits for the guest to join, delegates it to the ER and initializes it there; then anyone
+can crank it (`python -m onchain.crank --url ER --session ID`).
+join: takes the player 2 slot on the base chain.
+end: ends the session in the ER (commit + undelegate), waits until the base chain has it back,
+and closes it there (the rent goes back to the host).
+Defaults are the local-er profile (onchain/profiles.yaml).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from solders.keypair import Keypair
+
+from worldmodel.randmodel import random_cartridge
+
+from . import pda, profiles
+from .backend import STATUS_ACTIVE
+from .remote import RemoteBackend
+
+FUND = 100 * 10**9
+
+
+def load_keypair(path: str) -> Keypair:
+    p = Path(os.path.expanduser(path))
+    if not p.exists():  # a fresh key, saved so that the same player can come back
+        kp = Keypair()
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(list(bytes(kp))))
+        return kp
+    return Keypair.from_bytes(bytes(json.loads(p.read_text())))
+
+
+def fund(b: RemoteBackend, kp: Keypair) -> None:
+    info = b.account_info(kp.pubkey())
+    if info is None or info["lamports"] < FUND // 10:
+        b.airdrop(kp.pubkey(), FUND)  # local chains; on devnet fund the key yourself
+
+
+def main(argv: list[str] | None = None) -> int:
+    local = profiles.load("local-er")
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("step", choices=["host", "join", "end"])
+    ap.add_argument("--session", type=int, required=True)
+    ap.add_argument("--keypair", required=True, help="Solana CLI JSON key (created if missing)")
+    ap.add_argument("--base", default=local["base_url"])
+    ap.add_argument("--er", default=local["url"])
+    ap.add_argument("--model", help="model directory (manifest.bin, weights.bin); default: random micro")
+    ap.add_argument("--model-id", type=int, default=1)
+    ap.add_argument("--wait", type=float, default=600.0, help="host: seconds to wait for the guest")
+    args = ap.parse_args(argv)
+    me = load_keypair(args.keypair)
+    with RemoteBackend(args.base, payer=me) as base:
+        fund(base, me)
+        if args.step == "join":
+            out = base.join_session(args.session, me)
+            print("joined" if out.ok else f"join failed: {out.error}")
+            return 0 if out.ok else 1
+        with RemoteBackend(args.er, payer=me, ephemeral=True) as er:
+            if args.step == "host":
+                if base.manifest(args.model_id) is None:
+                    base.upload_model(args.model or random_cartridge("micro", seed=0), args.model_id, me)
+                out = base.create_session(args.session, args.model_id, me)
+                if not out.ok:
+                    print(f"create failed: {out.error}")
+                    return 1
+                print(f"session {args.session} created; waiting for player 2 to join ...", flush=True)
+                end = time.monotonic() + args.wait
+                while (v := base.session(args.session)) is not None and v.status != STATUS_ACTIVE:
+                    if time.monotonic() > end:
+                        print("nobody joined")
+                        return 1
+                    time.sleep(0.5)
+                for step in (base.delegate_session(args.session, me, er.identity()), er.start_in_er(args.session)):
+                    if not step.ok:
+                        print(f"delegation failed: {step.error}")
+                        return 1
+                print(f"session {args.session} is live in the ER at {args.er}")
+                return 0
+            out = er.end_session(args.session, me)
+            if not out.ok:
+                print(f"end failed: {out.error}")
+                return 1
+            keys = pda.session_accounts(base.program_id, args.session)
+            if not all(base.wait_owner(k, base.program_id, 30.0) for k in keys):
+                print("the base chain has not got the session back yet; run `end` again later")
+                return 1
+            view = base.session(args.session)
+            out = base.close_session(args.session, me)
+            print(f"ended at frame {view.frame}; closed on the base: {'ok' if out.ok else out.error}")
+            return 0 if out.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+//! `end_session` (in the ER): end the game and give the session back to the base chain. Sets
+//! status ended, cuts HiddenState down to its 32-byte header (the recurrent state is the ER's
+//! working memory and is dropped here; the local stack cannot commit accounts of ~700 bytes or
+//! more), and asks the ER to commit and undelegate all three accounts (ScheduleCommitAndUndelegate).
+//! Once the undelegation lands, `close_session` on the base chain returns the rent. Who may end:
+//! as `close_session` (a player at any time, anyone after CLOSE_TIMEOUT_SLOTS idle slots).
+use pinocchio::{error::ProgramError, AccountView, Address, ProgramResult};
+
+use crate::er;
+use crate::error::WorldError;
+use crate::state::*;
+use crate::sys;
+
+pub const DISCRIMINATOR: u8 = 11;
+
+/// Accounts:
+///   0. `[SIGNER]`        a player, or anyone after the timeout
+///   1. `[WRITE, SIGNER]` payer of the commit (in the ER: the transaction's fee payer; a player's
+///                        wallet is not delegated, so the ER will not let it be written)
+///   2. `[WRITE]`         SessionState
+///   3. `[WRITE]`         HiddenState
+///   4. `[WRITE]`         InputBuffer
+///   5. `[WRITE]`         MagicContext
+///   6. `[]`              Magic program
+///
+/// Data: none.
+pub struct EndSession<'a> {
+    pub signer: &'a AccountView,
+    pub payer: &'a AccountView,
+    pub session: &'a mut AccountView,
+    pub hidden: &'a mut AccountView,
+    pub input: &'a AccountView,
+    pub magic_context: &'a AccountView,
+    pub magic_program: &'a AccountView,
+}
+
+pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
+    if !data.is_empty() {
+        return Err(WorldError::InvalidInstruction.into());
+    }
+    let [signer, payer, session, hidden, input, magic_context, magic_program, ..] = accounts else {
+        return Err(ProgramError::NotEnoughAccountKeys);
+    };
+    let a = EndSession { signer, payer, session, hidden, input, magic_context, magic_program };
+    sys::require_signer(a.signer)?;
+    sys::require_signer(a.payer)?;
+    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
+    sys::check_owned(a.hidden, program_id, DISC_HIDDEN, HIDDEN_HEADER)?;
+    sys::check_owned(a.input, program_id, DISC_INPUT, INPUT_LEN)?;
+    {
+        // SAFETY: the only borrows of three distinct accounts (different discriminators); they
+        // end before the CPI below.
+        let (s, h, i) =
+            unsafe { (a.session.borrow_unchecked_mut(), a.hidden.borrow_unchecked_mut(), a.input.borrow_unchecked()) };
+        let id = rd_u64(s, 8);
+        if rd_u64(h, 8) != id || rd_u64(i, 8) != id {
+            return Err(WorldError::AccountMismatch.into());
+        }
+        let key = a.signer.address().as_ref();
+        let is_player = &s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] == key
+            || (s[2] != STATUS_WAITING && &s[PLAYER_OFFSET[1]..PLAYER_OFFSET[1] + 32] == key);
+        if !is_player && sys::current_slot() < rd_u64(s, LAST_ACTIVE_SLOT_OFFSET).saturating_add(CLOSE_TIMEOUT_SLOTS) {
+            return Err(WorldError::CloseTooEarly.into());
+        }
+        s[2] = STATUS_ENDED;
+        h[2] = 0; // next_step: no frame in flight
+        h[3] = 0;
+        wr_u64(h, 24, rd_u64(s, 24));
+    }
+    // SAFETY: shrinking only (the runtime allows any decrease); no borrow of hidden is alive.
+    unsafe { (*a.hidden.account_mut_ptr()).data_len = HIDDEN_HEADER as u64 };
+    er::schedule_commit(a.payer, a.magic_context, a.magic_program, &[&*a.session, &*a.hidden, a.input], true)
+}

@@ -1,0 +1,133 @@
+"""Faults around a delegated session in the real ER: two cranks at once (never a frame twice), a
+stalled crank, a player who stops sending (the input rule, bit for bit against the embedded
+backend), and the base chain going away while the ER keeps playing."""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from solders.keypair import Keypair
+
+from onchain.backend import ControllerInput
+from onchain.crank import Crank
+from onchain.embedded import EmbeddedBackend
+from onchain.localnet import Localnet, alive, free_port_block, wait_gone
+from onchain.remote import RemoteBackend
+from worldmodel.randmodel import random_cartridge
+
+MODEL_ID = 1
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, so_path):
+    port = free_port_block(8, start=35000)
+    net = Localnet(tmp_path_factory.mktemp("localnet-faults"), base_port=port, er_port=port + 4, so_path=so_path)
+    net.up()
+    yield net
+    pids = (net.state["base_pid"], net.state["er_pid"])
+    net.down()
+    assert not any(alive(p) for p in pids)
+
+
+@pytest.fixture(scope="module")
+def cart():
+    return random_cartridge("micro", seed=9)
+
+
+@pytest.fixture(scope="module")
+def chains(stack, cart):
+    auth = Keypair()
+    base = RemoteBackend(stack.base_url)
+    er = RemoteBackend(stack.er_url, ephemeral=True)
+    for k in (base.payer, auth):
+        base.airdrop(k.pubkey(), 100 * 10**9)
+    base.upload_model(cart, MODEL_ID, auth)
+    yield base, er
+    er.close()
+    base.close()
+
+
+def live_session(base: RemoteBackend, er: RemoteBackend, session_id: int) -> tuple[Keypair, Keypair]:
+    p1, p2 = Keypair(), Keypair()
+    for k in (p1, p2):
+        base.airdrop(k.pubkey(), 10 * 10**9)
+    assert base.create_session(session_id, MODEL_ID, p1).ok
+    assert base.join_session(session_id, p2).ok
+    assert base.delegate_session(session_id, p1, er.identity()).ok
+    out = er.start_in_er(session_id)
+    assert out.ok, out.error
+    return p1, p2
+
+
+def test_two_cranks_never_apply_a_frame_twice(chains, cart):
+    """Two cranks race on one session. Every transaction names its frame and runs the next steps
+    of it, so whatever the interleaving, each frame is computed once: the state after the race is
+    the embedded backend's after the same number of frames."""
+    base, er = chains
+    p1, p2 = live_session(base, er, 11)
+    other = RemoteBackend(er.url)  # a second crank with its own key and connection
+    try:
+        cranks = [Crank(er, 11, hz=60), Crank(other, 11, hz=60)]
+        threads = [threading.Thread(target=c.run, kwargs={"seconds": 3.0}) for c in cranks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        other.close()
+    assert sum(c.stats.errors for c in cranks) == 0, [c.stats.last_error for c in cranks]
+    assert sum(c.stats.stale for c in cranks) > 0  # they collided; StaleFrame stopped the late ones
+    final = er.session(11)
+    assert final.frame > 10
+    emb = EmbeddedBackend()
+    emb.upload_model(cart, MODEL_ID)
+    assert emb.create_session(11, MODEL_ID, p1).ok and emb.join_session(11, p2).ok
+    for f in range(final.frame):
+        assert emb.run_inference(11, f).ok
+    assert final.fighters == emb.session(11).fighters
+
+
+def test_stalled_crank_resumes_where_it_stopped(chains):
+    base, er = chains
+    live_session(base, er, 12)
+    crank = Crank(er, 12, hz=60)
+    crank.run(frames=30)
+    time.sleep(1.0)  # the crank stalls: the session just waits
+    assert er.session(12).frame == 30
+    again = Crank(er, 12, hz=60)
+    assert again.frame == 30
+    again.run(frames=30)
+    assert er.session(12).frame == 60 and again.stats.errors == 0
+
+
+def test_player_who_stops_sending_goes_neutral_same_as_embedded(chains, cart):
+    base, er = chains
+    p1, p2 = live_session(base, er, 13)
+    emb = EmbeddedBackend()
+    emb.upload_model(cart, MODEL_ID)
+    assert emb.create_session(13, MODEL_ID, p1).ok and emb.join_session(13, p2).ok
+    press = ControllerInput(stick_x=100, stick_y=-60, buttons=1 | 2)
+    for be in (er, emb):
+        assert be.submit_input(13, p1, 1, press).ok  # then player 1 goes silent
+        assert be.submit_input(13, p2, 1, ControllerInput(stick_x=-40)).ok
+        for f in range(45):  # past the 30-frame hold: both controllers read neutral again
+            out = be.run_inference(13, f)
+            assert out.ok, out.error
+    assert er.session(13).fighters == emb.session(13).fighters
+    assert er.session(13).frame == 45
+
+
+def test_er_keeps_playing_while_the_base_is_down(stack, chains):
+    base, er = chains
+    live_session(base, er, 14)
+    Crank(er, 14, hz=60).run(frames=10)
+    pid = stack.state["base_pid"]
+    os.kill(pid, signal.SIGTERM)
+    assert wait_gone(pid, 15.0)
+    crank = Crank(er, 14, hz=60)
+    crank.run(frames=30)
+    assert crank.stats.errors == 0, crank.stats.last_error
+    assert er.session(14).frame == 40
