@@ -6,7 +6,7 @@ import torch
 from worldmodel import cartridge as C
 from worldmodel import intref
 from worldmodel import randmodel as R
-from worldmodel.model import WorldModel, build_features, decode
+from worldmodel.model import MODEL_FIELDS, WorldModel, build_features, decode
 
 
 def test_chunked_scan_equals_step_by_step():
@@ -42,7 +42,7 @@ def test_features_match_intref():
 
 def test_decode_matches_intref_on_integer_outputs():
     rng = np.random.default_rng(4)
-    cart = R.random_cartridge("micro", seed=2)
+    cart = R.random_cartridge("micro", seed=2, fields=MODEL_FIELDS)
     model = WorldModel("micro")
     scale = model.fs.out_scale.numpy()
     for _ in range(20):

@@ -35,11 +35,34 @@ from . import cartridge as C
 DT_MIN = -C.SOFTPLUS_ZERO / C.SOFTPLUS_STEP  # the softplus LUT covers [-8, 8 - 1/64]
 DT_MAX = (C.LUT_SIZE - 1 - C.SOFTPLUS_ZERO) / C.SOFTPLUS_STEP
 
+# The field spec this model is trained with (it travels in the cartridge manifest).
+# Inputs as cartridge.DEFAULT_FIELDS; every scalar field decodes as a DELTA, so a field the
+# model is unsure about stays where it is (velocities, shield, percent, counters hardly ever
+# jump) instead of being regressed from its coarse int8 input, which loses precision.
+MODEL_FIELDS = (
+    C.FieldSpec(C.ENC_SCALAR, 4, C.DEC_DELTA, 0),  # x
+    C.FieldSpec(C.ENC_SCALAR, 4, C.DEC_DELTA, 0),  # y
+    C.FieldSpec(C.ENC_SCALAR, 3, C.DEC_DELTA, 0),  # self_vx
+    C.FieldSpec(C.ENC_SCALAR, 3, C.DEC_DELTA, 0),  # self_vy
+    C.FieldSpec(C.ENC_SCALAR, 3, C.DEC_DELTA, 0),  # kb_vx
+    C.FieldSpec(C.ENC_SCALAR, 3, C.DEC_DELTA, 0),  # kb_vy
+    C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_SIGN, 0),  # facing
+    C.FieldSpec(C.ENC_ONEHOT, 32, C.DEC_ARGMAX, 32),  # action
+    C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_DELTA, 0),  # action_frame
+    C.FieldSpec(C.ENC_SCALAR, 5, C.DEC_DELTA, 0),  # percent
+    C.FieldSpec(C.ENC_ONEHOT, 5, C.DEC_ARGMAX, 5),  # stocks
+    C.FieldSpec(C.ENC_SCALAR, 3, C.DEC_DELTA, 0),  # shield
+    C.FieldSpec(C.ENC_ONEHOT, 2, C.DEC_ARGMAX, 2),  # airborne
+    C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_DELTA, 0),  # jumps_left
+    C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_DELTA, 0),  # hitlag
+    C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_DELTA, 0),  # hitstun
+)
+
 # State units per unit of normalised head output, per field (deltas, absolutes or logits).
 LOGIT_SCALE = 256.0
 FIELD_OUT_SCALE = {
-    "x": 16.0, "y": 16.0,  # 1 game unit per frame
-    "self_vx": 256.0, "self_vy": 256.0, "kb_vx": 256.0, "kb_vy": 256.0,  # 1 unit/frame
+    "x": 8.0, "y": 8.0,  # half a game unit per frame
+    "self_vx": 64.0, "self_vy": 64.0, "kb_vx": 64.0, "kb_vy": 64.0,  # 1/4 unit/frame per frame
     "facing": LOGIT_SCALE, "action": LOGIT_SCALE, "action_frame": 8.0,
     "percent": 160.0, "stocks": LOGIT_SCALE, "shield": 16.0, "airborne": LOGIT_SCALE,
     "jumps_left": 1.0, "hitlag": 4.0, "hitstun": 8.0,
@@ -161,14 +184,15 @@ class Mamba2Layer(nn.Module):
         dt = Fn.softplus(torch.clamp(dt_raw, DT_MIN, DT_MAX))  # (b, l, H)
         log_a = -torch.exp(self.a_log) * dt  # (b, l, H) log of the decay
         dbx = dt[..., None] * xa  # (b, l, H, P)
+        # (pairwise products only: a 3-operand einsum would materialise (b, H, l, s, P))
         decay = segsum_decay(log_a)  # (b, H, l, s)
-        cb = torch.einsum("btn,bsn->bts", cm, bm)  # (b, l, s)
-        y = torch.einsum("bhts,bts,bshp->bthp", decay, cb, dbx)  # within-window terms
+        cb = torch.matmul(cm, bm.transpose(1, 2))  # (b, l, s)  C_t . B_s
+        y = torch.matmul(decay * cb[:, None], dbx.transpose(1, 2)).transpose(1, 2)  # (b, l, H, P)
         cum = torch.cumsum(log_a, dim=1)  # (b, l, H)
         y = y + torch.einsum("btn,bhpn->bthp", cm, h0) * torch.exp(cum)[..., None]  # from h0
         to_end = torch.exp(cum[:, -1:, :] - cum)  # (b, l, H) decay from step s to the end
         h_last = h0 * torch.exp(cum[:, -1, :])[..., None, None] + \
-            torch.einsum("bsh,bshp,bsn->bhpn", to_end, dbx, bm)
+            torch.einsum("bshp,bsn->bhpn", to_end[..., None] * dbx, bm)
         y = y + self.d_skip[:, None] * xa  # (b, l, H, P)
         gz = Fn.silu(z)
         gy = y.reshape(b, l, p.d_inner) * gz  # (b, l, E)
@@ -180,7 +204,7 @@ class Mamba2Layer(nn.Module):
 
 
 class WorldModel(nn.Module):
-    def __init__(self, preset: str | C.Preset, fields: tuple[C.FieldSpec, ...] = C.DEFAULT_FIELDS):
+    def __init__(self, preset: str | C.Preset, fields: tuple[C.FieldSpec, ...] = MODEL_FIELDS):
         super().__init__()
         self.p = C.PRESETS[preset] if isinstance(preset, str) else preset
         self.fs = FeatureSpec(fields)
