@@ -19,8 +19,8 @@ from worldmodel.intbatch import BatchRef
 from worldmodel.model import build_features
 
 FIXTURES = Path(__file__).parent / "fixtures" / "replays"
-ARGS = ["--preset", "micro", "--replays", str(FIXTURES), "--batch", "4", "--seq", "16",
-        "--val-fraction", "0.5", "--no-progress", "--lr", "3e-3"]
+ARGS = ["--preset", "micro", "--replays", str(FIXTURES), "--batch", "8", "--seq", "16",
+        "--val-fraction", "0.5", "--no-progress", "--lr", "3e-3", "--threads", "1"]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_training_lowers_the_loss_and_writes_artifacts(trained):
     assert ck["step"] == 60 and len(hist) == 60
     first = np.mean([h["loss_tf"] for h in hist[:10]])
     last = np.mean([h["loss_tf"] for h in hist[-10:]])
-    assert np.isfinite(last) and last < 0.8 * first, (first, last)
+    assert np.isfinite(last) and last < 0.85 * first, (first, last)
     assert hist[-1]["val"] is not None and np.isfinite(hist[-1]["val"])
     assert (out / "run" / "loss.png").stat().st_size > 1000
     assert (out / "run" / "history.json").exists()

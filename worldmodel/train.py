@@ -195,6 +195,7 @@ def train(args) -> Path:
     hid = model.new_hidden(args.batch, dev)
     budget = args.minutes * 60.0
     frames_per_step = args.batch * args.seq
+    warmup = min(200, max(1, args.max_steps // 10)) if args.max_steps else 200
 
     def save():
         tmp = ckpt_path.with_suffix(".tmp")
@@ -221,7 +222,7 @@ def train(args) -> Path:
             hid[:, torch.from_numpy(restarted).to(dev)] = 0
         frac = step / args.max_steps if args.max_steps else elapsed / budget
         for g in opt.param_groups:
-            g["lr"] = lr_at(frac, args.lr, step)
+            g["lr"] = lr_at(frac, args.lr, step, warmup)
 
         base = s[:, :-1]
         out, hid_new = model(build_features(model.fs, base, ctl), hid)
