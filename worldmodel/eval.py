@@ -94,7 +94,7 @@ def run_float(ckpt: Path, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: 
     from .model import build_features, decode
     from .train import load_checkpoint
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     model = load_checkpoint(ckpt)
     fs = model.fs
     s = torch.from_numpy(st.astype(np.int64))
