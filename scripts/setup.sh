@@ -60,9 +60,10 @@ stamp="$VENV/.setup-stamp"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     log "python deps up to date"
 else
-    log "pip install -e '.[dev]' into .venv"
+    # The train extra (torch, matplotlib) is included: `make test` runs a short training run.
+    log "pip install -e '.[dev,train]' into .venv (torch is large; first time takes minutes)"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --progress-bar off \
-        -e '.[dev]' </dev/null
+        -e '.[dev,train]' </dev/null
     echo "$want" > "$stamp"
 fi
 

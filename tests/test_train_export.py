@@ -1,0 +1,147 @@
+"""A short real training run on the fixture replays, its export to a cartridge, and that
+the exported model runs bit for bit the same in the compiled program (LiteSVM) as in the
+integer reference, and close to its float twin."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from onchain.direct import DirectSession
+from onchain.svm import ProgramVM
+from worldmodel import cartridge as C
+from worldmodel import dataset as ds
+from worldmodel import eval as E
+from worldmodel import intref
+from worldmodel import quantize as Q
+from worldmodel import train as T
+from worldmodel.intbatch import BatchRef
+from worldmodel.model import build_features
+
+FIXTURES = Path(__file__).parent / "fixtures" / "replays"
+ARGS = ["--preset", "micro", "--replays", str(FIXTURES), "--batch", "8", "--seq", "16",
+        "--val-fraction", "0.5", "--no-progress", "--lr", "3e-3", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("train")
+    args = ARGS + ["--out", str(out / "run"), "--cache", str(out / "cache"), "--max-steps", "60"]
+    ckpt = T.train(T.parse_args(args))
+    return out, ckpt, args
+
+
+def test_training_lowers_the_loss_and_writes_artifacts(trained):
+    out, ckpt, _ = trained
+    ck = torch.load(ckpt, weights_only=False)
+    hist = ck["history"]
+    assert ck["step"] == 60 and len(hist) == 60
+    first = np.mean([h["loss_tf"] for h in hist[:10]])
+    last = np.mean([h["loss_tf"] for h in hist[-10:]])
+    assert np.isfinite(last) and last < 0.85 * first, (first, last)
+    assert hist[-1]["val"] is not None and np.isfinite(hist[-1]["val"])
+    assert (out / "run" / "loss.png").stat().st_size > 1000
+    assert (out / "run" / "history.json").exists()
+
+
+def test_resume_continues_from_the_checkpoint(trained, capsys):
+    out, ckpt, args = trained
+    before = torch.load(ckpt, weights_only=False)
+    resumed = T.train(T.parse_args([a if a != "60" else "64" for a in args]))
+    assert "resumed from" in capsys.readouterr().out
+    after = torch.load(resumed, weights_only=False)
+    assert after["step"] == 64 and [h["step"] for h in after["history"]][:60] == list(range(1, 61))
+    assert after["history"][:60] == before["history"]
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    out, ckpt, _ = trained
+    model = T.load_checkpoint(ckpt)
+    games = ds.load_folder(FIXTURES, out / "cache")
+    state, ctrl = Q.calibration_windows(games, 4, 96)
+    cart = Q.export(model, Q.calibrate(model, state, ctrl))
+    return model, cart, games, out
+
+
+def test_export_roundtrip_and_int8_tracks_float(exported):
+    model, cart, games, out = exported
+    d = cart.save(out / "model")
+    loaded = C.load(d)
+    assert loaded.weights_bytes() == cart.weights_bytes()
+    assert loaded.manifest_bytes() == cart.manifest_bytes()
+    # teacher-forced over 120 real frames: the integer head outputs follow the float ones
+    g = games[1]
+    t0, n = 1500, 120
+    s = torch.from_numpy(g.state[t0:t0 + n + 1].astype(np.int64))[None]
+    c = torch.from_numpy(g.ctrl[t0:t0 + n + 1].astype(np.int64))[None]
+    with torch.no_grad():
+        out_f, _ = model(build_features(model.fs, s[:, :-1], c[:, 1:]), model.new_hidden(1))
+    out_f = (out_f[0] * model.fs.out_scale).numpy()
+    hid, out_i = intref.new_hidden(cart), []
+    for t in range(n):
+        _, o, hid = intref.step(cart, g.state[t0 + t], g.ctrl[t0 + t + 1].astype(np.int64), hid)
+        out_i.append(o)
+    out_i = np.array(out_i, dtype=np.float64)
+    corr = np.corrcoef(out_f.ravel(), out_i.ravel())[0, 1]
+    assert corr > 0.98, corr
+    assert np.abs(out_i).max() < 32767  # nothing saturates the head
+
+
+def test_exported_model_is_bit_exact_in_the_program(exported, so_path):
+    _, cart, games, _ = exported
+    g = games[0]
+    t0 = 2000
+    vm = ProgramVM(so_path)
+    session = DirectSession(vm, cart, g.state[t0])
+    state, hidden = g.state[t0].copy(), intref.new_hidden(cart)
+    for k in range(1, 6):
+        ctrl = g.ctrl[t0 + k].astype(np.int64)
+        session.set_controls(ctrl)
+        plan = [4] * (session.steps // 4) + ([session.steps % 4] if session.steps % 4 else [])
+        res = session.step(plan)
+        assert all(r.ok for r in res), [r.error for r in res]
+        state, _, hidden = intref.step(cart, state, ctrl, hidden)
+        assert np.array_equal(session.fighters(), state), k
+        assert np.array_equal(session.hidden_state(), hidden), k
+    assert np.count_nonzero(hidden) > hidden.size // 2
+
+
+def test_batched_reference_equals_intref_step(exported):
+    _, cart, games, _ = exported
+    br = BatchRef(cart)
+    starts = [(0, 300), (1, 900), (1, 3000)]
+    state = np.stack([games[i].state[t] for i, t in starts])
+    hb = br.new_hidden(len(starts))
+    ref = [(games[i].state[t].copy(), intref.new_hidden(cart)) for i, t in starts]
+    for k in range(1, 8):
+        ctrl = np.stack([games[i].ctrl[t + k] for i, t in starts]).astype(np.int64)
+        state, out_b, hb = br.step(state, ctrl, hb)  # autoregressive: its own predictions
+        for j, (s, h) in enumerate(ref):
+            s, o, h = intref.step(cart, s, ctrl[j], h)
+            ref[j] = (s, h)
+            assert np.array_equal(s, state[j]) and np.array_equal(o, out_b[j])
+            assert np.array_equal(h, hb[j])
+
+
+def test_eval_report_shape(exported, tmp_path):
+    model, cart, _, out = exported
+    d = cart.save(tmp_path / "m")
+    torch.save({"model": model.state_dict(), "preset": "micro",
+                "fields": [[f.enc_kind, f.enc_arg, f.dec_kind, f.dec_arg] for f in cart.fields]},
+               d / "float.pt")
+    rep = E.evaluate(d, str(FIXTURES), n_games=2, per_game=2, warmup=16, all_games=True,
+                     cache=str(out / "cache"))
+    assert rep["games"] == 2 and rep["windows"] == 4 and rep["frames"] > 0
+    assert set(rep["results"]) == {"float", "int8", "persistence", "constant_velocity"}
+    for res in rep["results"].values():
+        assert list(res) == ["h1", "h5", "h10", "h20", "h60"]
+        for m in res.values():
+            assert set(m) == {"pos_mae", "vel_mae", "action_acc", "percent_mae", "stock_acc"}
+    # persistence is exact at nothing that moves: its h60 position error exceeds its h1 error
+    p = rep["results"]["persistence"]
+    assert p["h60"]["pos_mae"] > p["h1"]["pos_mae"]
+    md = E.markdown(rep)
+    assert "| int8 |" in md and "## pos_mae" in md
+    E.plot(rep, tmp_path / "e.png")
+    assert (tmp_path / "e.png").stat().st_size > 1000

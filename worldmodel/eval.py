@@ -1,0 +1,231 @@
+"""Evaluate a model directory on held-out games.
+
+    python -m worldmodel.eval --model DIR --replays DIR --json [--report DIR]
+
+For each window (a held-out game, a start frame t0): the hidden state warms up over the
+`--warmup` frames before t0 with the true states as input, then
+  - autoregressive rollout: from the true state at t0, the model's own predictions are fed
+    back for 60 frames (the true controller inputs each frame), as the game runs on chain;
+  - teacher-forced: the model predicts every frame after t0 from the true previous state.
+Errors at horizons 1, 5, 10, 20, 60 frames after t0, for the float model (float.pt in the
+model directory, if present), the INT8 cartridge run by the integer reference
+(worldmodel.intbatch, identical to intref.step), and two baselines: persistence (nothing
+changes) and constant velocity (positions move by their last frame-to-frame change).
+
+Held-out games: the model directory's train.json names the split (seed, fraction) its
+training used, and the same split of --replays is taken; --all-games uses every game (for
+a folder the model never saw). Metrics: pos_mae (game units, mean of |dx| and |dy| over
+both fighters), vel_mae (units/frame, games that record velocities), action_acc (action
+category), percent_mae (%), stock_acc.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import cartridge as C
+from . import dataset as ds
+from .intbatch import BatchRef
+
+HORIZONS = (1, 5, 10, 20, 60)
+F = ds.F
+VEL = [F["self_vx"], F["self_vy"], F["kb_vx"], F["kb_vy"]]
+METRICS = ("pos_mae", "vel_mae", "action_acc", "percent_mae", "stock_acc")
+
+
+def metrics(pred: np.ndarray, true: np.ndarray, has_vel: np.ndarray) -> dict:
+    """pred, true (n, 2, 16) int states; has_vel (n,) -> the five metrics."""
+    p, t = pred.astype(np.float64), true.astype(np.float64)
+    pos = np.abs(p[:, :, [F["x"], F["y"]]] - t[:, :, [F["x"], F["y"]]]).mean() / 16
+    vel = None
+    if has_vel.any():
+        vel = float(np.abs(p[has_vel][:, :, VEL] - t[has_vel][:, :, VEL]).mean() / 256)
+    return {
+        "pos_mae": float(pos),
+        "vel_mae": vel,
+        "action_acc": float((pred[:, :, F["action"]] == true[:, :, F["action"]]).mean()),
+        "percent_mae": float(np.abs(p[:, :, F["percent"]] - t[:, :, F["percent"]]).mean() / 16),
+        "stock_acc": float((pred[:, :, F["stocks"]] == true[:, :, F["stocks"]]).mean()),
+    }
+
+
+def windows(games: list[ds.Game], n_games: int, per_game: int, warmup: int, horizon: int):
+    """-> state (w, warmup + horizon + 1, 2, 16), ctrl (same), has_vel (w,), games used."""
+    need = warmup + horizon + 2
+    used = [g for g in games if len(g) >= need][:n_games]
+    st, ct, hv = [], [], []
+    for g in used:
+        for t0 in np.linspace(warmup + 1, len(g) - horizon - 1, per_game).astype(int):
+            sl = slice(t0 - warmup - 1, t0 + horizon + 1)
+            st.append(g.state[sl])
+            ct.append(g.ctrl[sl])
+            hv.append(g.has_vel)
+    return np.stack(st), np.stack(ct), np.array(hv), used
+
+
+def run_int8(cart: C.Cartridge, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: int):
+    """-> rollout states (w, horizon, 2, 16), teacher-forced states (w, horizon, 2, 16)."""
+    br = BatchRef(cart)
+    hid = br.new_hidden(st.shape[0])
+    # index k of the window: frame t0 - warmup - 1 + k; t0 is at k = warmup + 1
+    for k in range(1, warmup + 2):
+        _, _, hid = br.step(st[:, k - 1], ct[:, k], hid)
+    h0 = hid.copy()
+    tf = []
+    for j in range(horizon):
+        k = warmup + 2 + j
+        nxt, _, hid = br.step(st[:, k - 1], ct[:, k], hid)
+        tf.append(nxt)
+    roll, cur, hid = [], st[:, warmup + 1], h0
+    for j in range(horizon):
+        cur, _, hid = br.step(cur, ct[:, warmup + 2 + j], hid)
+        roll.append(cur)
+    return np.stack(roll, 1), np.stack(tf, 1)
+
+
+def run_float(ckpt: Path, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: int):
+    import torch
+
+    from .model import build_features, decode
+    from .train import load_checkpoint
+
+    torch.set_num_threads(1)
+    model = load_checkpoint(ckpt)
+    fs = model.fs
+    s = torch.from_numpy(st.astype(np.int64))
+    c = torch.from_numpy(ct.astype(np.int64))
+    with torch.no_grad():
+        hid = model.new_hidden(s.shape[0])
+        _, h0 = model(build_features(fs, s[:, :warmup + 1], c[:, 1:warmup + 2]), hid)
+        base = s[:, warmup + 1:-1]
+        out, _ = model(build_features(fs, base, c[:, warmup + 2:]), h0)
+        tf = decode(fs, base, out)
+        roll, cur, hid = [], s[:, warmup + 1:warmup + 2], h0
+        for j in range(horizon):
+            out, hid = model(build_features(fs, cur, c[:, warmup + 2 + j:warmup + 3 + j]), hid)
+            cur = decode(fs, cur, out)
+            roll.append(cur)
+    return torch.cat(roll, 1).numpy().astype(np.int16), tf.numpy().astype(np.int16)
+
+
+def baselines(st: np.ndarray, warmup: int, horizon: int):
+    s0 = st[:, warmup + 1].astype(np.int64)
+    prev = st[:, warmup].astype(np.int64)
+    persist = np.repeat(s0[:, None], horizon, axis=1)
+    cv = persist.copy()
+    steps = np.arange(1, horizon + 1)[None, :, None]
+    for f in (F["x"], F["y"]):
+        cv[:, :, :, f] = s0[:, None, :, f] + steps * (s0 - prev)[:, None, :, f]
+    return persist, np.clip(cv, -32768, 32767)
+
+
+def by_horizon(pred: np.ndarray, true: np.ndarray, has_vel: np.ndarray) -> dict:
+    return {f"h{h}": metrics(pred[:, h - 1], true[:, h - 1], has_vel) for h in HORIZONS}
+
+
+def evaluate(model_dir: Path, replays: str, n_games: int, per_game: int, warmup: int,
+             all_games: bool, cache: str | None, progress: bool = False) -> dict:
+    horizon = max(HORIZONS)
+    info = {}
+    if (model_dir / "train.json").exists():
+        info = json.loads((model_dir / "train.json").read_text())
+    games = ds.load_folder(replays, cache, progress=progress)
+    if not all_games:
+        _, games = ds.split_games(games, info.get("val_fraction", 0.05), info.get("seed", 0))
+    st, ct, hv, used = windows(games, n_games, per_game, warmup, horizon)
+    truth = st[:, warmup + 2:]
+    results, teacher, timing = {}, {}, {}
+    ckpt = model_dir / "float.pt"
+    if ckpt.exists():
+        t = time.monotonic()
+        roll, tf = run_float(ckpt, st, ct, warmup, horizon)
+        timing["float"] = round(time.monotonic() - t, 2)
+        results["float"], teacher["float"] = by_horizon(roll, truth, hv), by_horizon(tf, truth, hv)
+    t = time.monotonic()
+    roll, tf = run_int8(C.load(model_dir), st, ct, warmup, horizon)
+    timing["int8"] = round(time.monotonic() - t, 2)
+    results["int8"], teacher["int8"] = by_horizon(roll, truth, hv), by_horizon(tf, truth, hv)
+    persist, cv = baselines(st, warmup, horizon)
+    results["persistence"] = by_horizon(persist, truth, hv)
+    results["constant_velocity"] = by_horizon(cv, truth, hv)
+    return {
+        "model": str(model_dir.name), "games": len(used), "frames": int(st.shape[0] * st.shape[1]),
+        "windows": int(st.shape[0]), "warmup": warmup, "results": results,
+        "teacher_forced": teacher, "seconds": timing,
+    }
+
+
+def markdown(rep: dict) -> str:
+    hs = [f"h{h}" for h in HORIZONS]
+    lines = [f"# Evaluation of `{rep['model']}`", "",
+             f"{rep['games']} held-out games, {rep['windows']} windows ({rep['frames']} frames), "
+             f"hidden state warmed up over {rep['warmup']} true frames, then {max(HORIZONS)}-frame "
+             "autoregressive rollouts from the true state.", ""]
+    for m in METRICS:
+        lines += [f"## {m}", "", "| method | " + " | ".join(hs) + " |",
+                  "|---" * (len(hs) + 1) + "|"]
+        for name, res in list(rep["results"].items()) + \
+                [(f"{k} (teacher-forced)", v) for k, v in rep.get("teacher_forced", {}).items()]:
+            vals = [res[h][m] for h in hs]
+            lines.append(f"| {name} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in vals) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(rep: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    for ax, m in zip(axes.ravel(), ("pos_mae", "vel_mae", "action_acc", "percent_mae")):
+        for name, res in rep["results"].items():
+            ys = [res[f"h{h}"][m] for h in HORIZONS]
+            if all(v is not None for v in ys):
+                ax.plot(HORIZONS, ys, "o-", label=name)
+        ax.set_xscale("log")
+        ax.set_xticks(HORIZONS, [str(h) for h in HORIZONS])
+        ax.set_xlabel("horizon (frames)")
+        ax.set_title(m)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend()
+    fig.suptitle(f"{rep['model']}: autoregressive rollout error vs horizon")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="model directory (cartridge, float.pt)")
+    ap.add_argument("--replays", required=True)
+    ap.add_argument("--json", action="store_true", help="print the JSON report on stdout")
+    ap.add_argument("--report", default=None, help="write eval.json, eval.md, eval.png here")
+    ap.add_argument("--games", type=int, default=16, help="held-out games to use")
+    ap.add_argument("--windows", type=int, default=8, help="windows per game")
+    ap.add_argument("--warmup", type=int, default=64)
+    ap.add_argument("--all-games", action="store_true", help="no split: every game is held out")
+    ap.add_argument("--cache", default="build/cache/replays")
+    args = ap.parse_args(argv)
+    rep = evaluate(Path(args.model), args.replays, args.games, args.windows, args.warmup,
+                   args.all_games, args.cache, progress=not args.json)
+    if args.report:
+        out = Path(args.report)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "eval.json").write_text(json.dumps(rep, indent=2) + "\n")
+        (out / "eval.md").write_text(markdown(rep) + "\n")
+        plot(rep, out / "eval.png")
+    if args.json:
+        json.dump(rep, sys.stdout, indent=2)
+        print()
+    else:
+        print(markdown(rep))
+
+
+if __name__ == "__main__":
+    main()

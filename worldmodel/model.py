@@ -1,0 +1,294 @@
+"""The float twin of the integer world model (worldmodel.intref), in PyTorch.
+
+Same blocks and activations as the cartridge, so trained weights quantize without any
+architectural change (worldmodel.quantize). Shapes (b batch, l time, D d_model, E d_inner,
+N d_state, H heads, P headdim, E = H * P):
+
+    features u  (b, l, in_dim)   the exact int8 values intref.build_features makes, / 128
+    encoder     r = W_enc u + b                                    (b, l, D) residual
+    per layer   xn = r / rms(r) * gain                              RMSNorm, no mean
+                z | x | B | C | dt_raw = in_proj(xn)                (E | E | N | N | H)
+                xa = silu(x); dt = softplus(clamp(dt_raw, -8, 8 - 1/64))
+                h_t = exp(-|A| dt_t) h_{t-1} + (dt_t xa_t) B_t^T    (b, H, P, N)
+                y_t = C_t . h_t + D xa_t;   gy = y * silu(z)
+                r = r + out_proj(gy)
+    head        out = W_head (r / rms(r) * gain_f) + b              (b, l, out_dim)
+
+Head outputs are normalised: the next-state field is out * OUT_SCALE in state units
+(a delta, an absolute value, or logits for argmax/sign), as cartridge.DEC_* says.
+
+The scan over time uses Mamba2's quadratic "SSD" form inside a sequence (a masked
+decay matrix times C.B), which is one batched matmul instead of a Python loop per step,
+and carries (h) in and out so long games train as consecutive windows.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as Fn
+from torch import nn
+
+from . import cartridge as C
+
+DT_MIN = -C.SOFTPLUS_ZERO / C.SOFTPLUS_STEP  # the softplus LUT covers [-8, 8 - 1/64]
+DT_MAX = (C.LUT_SIZE - 1 - C.SOFTPLUS_ZERO) / C.SOFTPLUS_STEP
+
+# The field spec this model is trained with (it travels in the cartridge manifest).
+# Inputs as cartridge.DEFAULT_FIELDS; every scalar field decodes as a DELTA, so a field the
+# model is unsure about stays where it is (velocities, shield, percent, counters hardly ever
+# jump) instead of being regressed from its coarse int8 input, which loses precision.
+MODEL_FIELDS = (
+    C.FieldSpec(C.ENC_SCALAR, 4, C.DEC_DELTA, 0),  # x
+    C.FieldSpec(C.ENC_SCALAR, 4, C.DEC_DELTA, 0),  # y
+    C.FieldSpec(C.ENC_SCALAR, 3, C.DEC_DELTA, 0),  # self_vx
+    C.FieldSpec(C.ENC_SCALAR, 3, C.DEC_DELTA, 0),  # self_vy
+    C.FieldSpec(C.ENC_SCALAR, 3, C.DEC_DELTA, 0),  # kb_vx
+    C.FieldSpec(C.ENC_SCALAR, 3, C.DEC_DELTA, 0),  # kb_vy
+    C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_SIGN, 0),  # facing
+    C.FieldSpec(C.ENC_ONEHOT, 32, C.DEC_ARGMAX, 32),  # action
+    C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_DELTA, 0),  # action_frame
+    C.FieldSpec(C.ENC_SCALAR, 5, C.DEC_DELTA, 0),  # percent
+    C.FieldSpec(C.ENC_ONEHOT, 5, C.DEC_ARGMAX, 5),  # stocks
+    C.FieldSpec(C.ENC_SCALAR, 3, C.DEC_DELTA, 0),  # shield
+    C.FieldSpec(C.ENC_ONEHOT, 2, C.DEC_ARGMAX, 2),  # airborne
+    C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_DELTA, 0),  # jumps_left
+    C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_DELTA, 0),  # hitlag
+    C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_DELTA, 0),  # hitstun
+)
+
+# State units per unit of normalised head output, per field (deltas, absolutes or logits).
+LOGIT_SCALE = 256.0
+FIELD_OUT_SCALE = {
+    "x": 8.0, "y": 8.0,  # half a game unit per frame
+    "self_vx": 64.0, "self_vy": 64.0, "kb_vx": 64.0, "kb_vy": 64.0,  # 1/4 unit/frame per frame
+    "facing": LOGIT_SCALE, "action": LOGIT_SCALE, "action_frame": 8.0,
+    "percent": 160.0, "stocks": LOGIT_SCALE, "shield": 16.0, "airborne": LOGIT_SCALE,
+    "jumps_left": 1.0, "hitlag": 4.0, "hitstun": 8.0,
+}
+
+
+# -- features (the integer encoding of intref.build_features, batched) -----------------
+
+class FeatureSpec:
+    """Column bookkeeping for features and head outputs of one field spec."""
+
+    def __init__(self, fields: tuple[C.FieldSpec, ...]):
+        self.fields = fields
+        self.in_dim = C.in_dim_for(fields)
+        self.out_dim = C.out_dim_for(fields)
+        scale = []
+        self.out_slices: list[tuple[int, int, int, C.FieldSpec]] = []  # (player, field, start, spec)
+        o = 0
+        for p in range(2):
+            for f, spec in enumerate(fields):
+                w = spec.dec_width()
+                if w:
+                    self.out_slices.append((p, f, o, spec))
+                    scale += [FIELD_OUT_SCALE[C.FIELDS[f]]] * w
+                o += w
+        self.out_scale = torch.tensor(scale, dtype=torch.float32)
+
+
+def build_features(fs: FeatureSpec, state: torch.Tensor, ctrl: torch.Tensor) -> torch.Tensor:
+    """state (..., 2, 16) int64, ctrl (..., 2, 8) int64 -> features (..., in_dim) float
+    holding exactly the int8 values of intref.build_features."""
+    cols = []
+    for p in range(2):
+        for f, spec in enumerate(fs.fields):
+            v = state[..., p, f]
+            if spec.enc_kind == C.ENC_SCALAR:
+                cols.append(torch.clamp(v >> spec.enc_arg, -128, 127)[..., None])
+            elif spec.enc_kind == C.ENC_ONEHOT:
+                k = torch.arange(spec.enc_arg, device=v.device)
+                cols.append((v[..., None] == k).long() * 127)
+    for p in range(2):
+        c = ctrl[..., p, :]
+        cols.append(c[..., 0:4])
+        cols.append(c[..., 4:6] >> 1)
+        bits = torch.arange(C.N_BUTTONS, device=c.device)
+        cols.append(((c[..., 6:7] >> bits) & 1) * 64)
+    u = torch.cat(cols, dim=-1)
+    pad = fs.in_dim - u.shape[-1]
+    if pad:
+        u = Fn.pad(u, (0, pad))
+    return u.float()
+
+
+def decode(fs: FeatureSpec, base: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Normalised head outputs (..., out_dim) + current state (..., 2, 16) -> next state,
+    integer like intref.decode_outputs (values rounded to state units)."""
+    new = base.clone()
+    units = out * fs.out_scale.to(out.device)
+    for p, f, o, spec in fs.out_slices:
+        k = spec.dec_kind
+        if k == C.DEC_ABSOLUTE:
+            new[..., p, f] = torch.clamp(torch.round(units[..., o]), -32768, 32767).long()
+        elif k == C.DEC_DELTA:
+            d = torch.clamp(torch.round(units[..., o]), -32768, 32767).long()
+            new[..., p, f] = torch.clamp(base[..., p, f] + d, -32768, 32767)
+        elif k == C.DEC_ARGMAX:
+            new[..., p, f] = torch.argmax(units[..., o:o + spec.dec_arg], dim=-1)
+        elif k == C.DEC_SIGN:
+            new[..., p, f] = torch.where(units[..., o] >= 0, 1, -1)
+    return new
+
+
+# -- blocks ------------------------------------------------------------------------
+
+def rms_norm(r: torch.Tensor, gain: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """r (..., D) -> r / sqrt(mean(r^2) + eps) * gain."""
+    return r * torch.rsqrt(r.pow(2).mean(-1, keepdim=True) + eps) * gain
+
+
+def segsum_decay(log_a: torch.Tensor) -> torch.Tensor:
+    """log_a (b, l, H) per-step log decays -> L (b, H, l, l) with
+    L[t, s] = exp(sum_{s < k <= t} log_a[k]) for s <= t, else 0."""
+    cum = torch.cumsum(log_a, dim=1).transpose(1, 2)  # (b, H, l)
+    seg = cum[..., :, None] - cum[..., None, :]  # (b, H, l, l)  t, s
+    l = log_a.shape[1]
+    mask = torch.ones(l, l, dtype=torch.bool, device=log_a.device).tril()
+    return torch.exp(seg.masked_fill(~mask, -math.inf))
+
+
+class Mamba2Layer(nn.Module):
+    def __init__(self, p: C.Preset):
+        super().__init__()
+        self.p = p
+        d, e, n, h = p.d_model, p.d_inner, p.d_state, p.n_heads
+        self.norm_gain = nn.Parameter(torch.ones(d))
+        self.in_proj = nn.Linear(d, 2 * e + 2 * n + h)
+        self.a_log = nn.Parameter(torch.log(torch.linspace(1.0, 16.0, h)))  # |A| = exp(a_log)
+        self.d_skip = nn.Parameter(torch.ones(h))
+        self.out_proj = nn.Linear(e, d)
+        with torch.no_grad():
+            # dt = softplus(bias) spread log-uniformly over [0.001, 0.1] as in Mamba2
+            dt = torch.exp(torch.linspace(math.log(1e-3), math.log(1e-1), h))
+            self.in_proj.bias[2 * e + 2 * n:] = dt + torch.log(-torch.expm1(-dt))
+            self.out_proj.weight.mul_(0.5 / math.sqrt(p.n_layers))
+
+    def split(self, v: torch.Tensor):
+        """in_proj output (b, l, R) -> z, x (b, l, E), B, C (b, l, N), dt_raw (b, l, H)."""
+        e, n = self.p.d_inner, self.p.d_state
+        return v[..., :e], v[..., e:2 * e], v[..., 2 * e:2 * e + n], v[..., 2 * e + n:2 * e + 2 * n], \
+            v[..., 2 * e + 2 * n:]
+
+    def forward(self, r: torch.Tensor, h0: torch.Tensor, taps: dict | None = None):
+        """r (b, l, D), h0 (b, H, P, N) -> r (b, l, D), h_last (b, H, P, N)."""
+        p = self.p
+        b, l, _ = r.shape
+        xn = rms_norm(r, self.norm_gain)  # (b, l, D)
+        z, x, bm, cm, dt_raw = self.split(self.in_proj(xn))
+        xa = Fn.silu(x).view(b, l, p.n_heads, p.headdim)  # (b, l, H, P)
+        dt = Fn.softplus(torch.clamp(dt_raw, DT_MIN, DT_MAX))  # (b, l, H)
+        log_a = -torch.exp(self.a_log) * dt  # (b, l, H) log of the decay
+        dbx = dt[..., None] * xa  # (b, l, H, P)
+        # (pairwise products only: a 3-operand einsum would materialise (b, H, l, s, P))
+        decay = segsum_decay(log_a)  # (b, H, l, s)
+        cb = torch.matmul(cm, bm.transpose(1, 2))  # (b, l, s)  C_t . B_s
+        y = torch.matmul(decay * cb[:, None], dbx.transpose(1, 2)).transpose(1, 2)  # (b, l, H, P)
+        cum = torch.cumsum(log_a, dim=1)  # (b, l, H)
+        y = y + torch.einsum("btn,bhpn->bthp", cm, h0) * torch.exp(cum)[..., None]  # from h0
+        to_end = torch.exp(cum[:, -1:, :] - cum)  # (b, l, H) decay from step s to the end
+        h_last = h0 * torch.exp(cum[:, -1, :])[..., None, None] + \
+            torch.einsum("bshp,bsn->bhpn", to_end[..., None] * dbx, bm)
+        y = y + self.d_skip[:, None] * xa  # (b, l, H, P)
+        gz = Fn.silu(z)
+        gy = y.reshape(b, l, p.d_inner) * gz  # (b, l, E)
+        if taps is not None:
+            taps.setdefault("layers", []).append(dict(
+                r=r, xn=xn, z=z, x=x, B=bm, C=cm, dt_raw=dt_raw, xa=xa, dbx=dbx,
+                y=y, gz=gz, gy=gy, h=h_last))
+        return r + self.out_proj(gy), h_last
+
+
+class WorldModel(nn.Module):
+    def __init__(self, preset: str | C.Preset, fields: tuple[C.FieldSpec, ...] = MODEL_FIELDS):
+        super().__init__()
+        self.p = C.PRESETS[preset] if isinstance(preset, str) else preset
+        self.fs = FeatureSpec(fields)
+        d = self.p.d_model
+        self.encoder = nn.Linear(self.fs.in_dim, d)
+        self.layers = nn.ModuleList(Mamba2Layer(self.p) for _ in range(self.p.n_layers))
+        self.final_gain = nn.Parameter(torch.ones(d))
+        self.head = nn.Linear(d, self.fs.out_dim)
+        with torch.no_grad():
+            self.head.weight.mul_(0.1)
+            self.head.bias.zero_()
+
+    def new_hidden(self, batch: int, device=None) -> torch.Tensor:
+        p = self.p
+        return torch.zeros(p.n_layers, batch, p.n_heads, p.headdim, p.d_state, device=device)
+
+    def forward(self, u: torch.Tensor, hidden: torch.Tensor, taps: dict | None = None):
+        """u (b, l, in_dim) integer feature values, hidden (L, b, H, P, N)
+        -> normalised outputs (b, l, out_dim), hidden."""
+        r = self.encoder(u / 128.0)  # (b, l, D)
+        if taps is not None:
+            taps["u"] = u
+            taps["r0"] = r
+        hs = []
+        for i, layer in enumerate(self.layers):
+            r, h = layer(r, hidden[i], taps)
+            hs.append(h)
+        xn = rms_norm(r, self.final_gain)
+        if taps is not None:
+            taps["r_final"] = r
+            taps["xn_final"] = xn
+        return self.head(xn), torch.stack(hs)
+
+    def step_states(self, state: torch.Tensor, ctrl: torch.Tensor, hidden: torch.Tensor):
+        """Predict next states for a window: state (b, l, 2, 16) inputs, ctrl (b, l, 2, 8)
+        -> (normalised outputs, decoded next states, hidden)."""
+        out, hidden = self(build_features(self.fs, state, ctrl), hidden)
+        return out, decode(self.fs, state, out), hidden
+
+
+# -- loss ----------------------------------------------------------------------------
+
+REG_WEIGHT = {
+    "x": 2.0, "y": 2.0, "self_vx": 1.0, "self_vy": 1.0, "kb_vx": 1.0, "kb_vy": 1.0,
+    "action_frame": 0.2, "percent": 0.5, "shield": 0.3, "jumps_left": 0.3, "hitlag": 0.3,
+    "hitstun": 0.3,
+}
+L1_BETA = 0.05
+CLS_WEIGHT = {"action": 1.0, "stocks": 0.3, "airborne": 0.5, "facing": 0.5}
+VELOCITY_FIELDS = {"self_vx", "self_vy", "kb_vx", "kb_vy"}
+
+
+def loss_terms(fs: FeatureSpec, out: torch.Tensor, base: torch.Tensor, target: torch.Tensor,
+               has_vel: torch.Tensor) -> dict[str, torch.Tensor]:
+    """out (b, l, out_dim) normalised; base, target (b, l, 2, 16) int64; has_vel (b,) bool.
+    Regression: smooth L1 on normalised deltas/absolutes; classification: cross-entropy."""
+    terms: dict[str, torch.Tensor] = {}
+    scale = fs.out_scale.to(out.device)
+    vel_mask = has_vel[:, None].float().expand(out.shape[0], out.shape[1])
+    for p, f, o, spec in fs.out_slices:
+        name = C.FIELDS[f]
+        k = spec.dec_kind
+        if k in (C.DEC_DELTA, C.DEC_ABSOLUTE):
+            tgt = target[..., p, f].float()
+            if k == C.DEC_DELTA:
+                tgt = tgt - base[..., p, f].float()
+            # smooth L1: the metric is a mean absolute error; beta keeps it smooth near 0
+            err = Fn.smooth_l1_loss(out[..., o], tgt / scale[o], reduction="none", beta=L1_BETA)
+            if name in VELOCITY_FIELDS:
+                err = (err * vel_mask).sum() / vel_mask.sum().clamp(min=1)
+            else:
+                err = err.mean()
+            terms[name] = terms.get(name, 0) + REG_WEIGHT[name] * err / 2
+        elif k == C.DEC_ARGMAX:
+            logits = out[..., o:o + spec.dec_arg] * (scale[o] / LOGIT_SCALE)
+            tgt = target[..., p, f].clamp(0, spec.dec_arg - 1)
+            ce = Fn.cross_entropy(logits.reshape(-1, spec.dec_arg), tgt.reshape(-1))
+            terms[name] = terms.get(name, 0) + CLS_WEIGHT[name] * ce / 2
+        elif k == C.DEC_SIGN:
+            tgt = (target[..., p, f] > 0).float()
+            bce = Fn.binary_cross_entropy_with_logits(out[..., o], tgt)
+            terms[name] = terms.get(name, 0) + CLS_WEIGHT[name] * bce / 2
+    return terms
+
+
+def to_numpy_state(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.int16)

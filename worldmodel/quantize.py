@@ -1,0 +1,229 @@
+"""Quantize a trained float WorldModel into a Cartridge (the on-chain INT8 format).
+
+    python -m worldmodel.quantize --ckpt build/train/micro/ckpt.pt --replays DIR --out DIR
+
+Weights: int8 with one scale per output row (per channel); the row's scale, the input
+activation scale and the output scale fold into the row's int32 `mult` and the shared shift.
+Activations: one scale per tensor, calibrated as the largest magnitude seen while the float
+model runs step by step (hidden state carried, as on chain) over held-out replay windows.
+Fixed by the format: the dt rows of in_proj are in units of 1/64 (the softplus LUT step),
+decays and dt in Q20, |A| in Q16, head outputs in state units (model.FIELD_OUT_SCALE).
+
+Scales (real value = integer * scale):
+    s_r   residual stream (int16, one for the whole network)
+    s_xn  RMSNorm output (int8), per layer; s_z, s_x, s_B, s_C in_proj outputs (int8)
+    s_xa  SiLU(x), s_gz SiLU(z) (int8, the LUT outputs)
+    s_h   hidden state (int32); dbx = dt * xa lives at s_h / s_B so h += dbx * B needs no shift
+    s_y   C.h + D.xa (int8); s_gy  y * SiLU(z) (int8)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import cartridge as C
+from .model import WorldModel, build_features
+
+MULT_BITS = 24  # target magnitude of the largest per-row multiplier
+
+
+def _amax(t: torch.Tensor) -> float:
+    return max(float(t.detach().abs().max()), 1e-8)
+
+
+INT8_TAPS = ("xn", "z", "x", "B", "C", "y", "gy")  # tensors stored as int8 on chain
+
+
+@torch.no_grad()
+def calibrate(model: WorldModel, state: np.ndarray, ctrl: np.ndarray, percentile: float = 100.0) -> dict:
+    """Magnitudes of every activation over windows state (b, l+1, 2, 16), ctrl (b, l+1, 2, 8),
+    run one frame at a time with the hidden state carried. int8 tensors get the given
+    percentile of |value| (100 = the maximum; a little lower trades rare clipping for
+    resolution); the int16 residual and int32 hidden state always get the maximum."""
+    stats: dict = {"layers": [dict() for _ in model.layers]}
+    seen: list[dict] = [{k: [] for k in INT8_TAPS} for _ in model.layers]
+    final: list[np.ndarray] = []
+
+    def upd(d, k, v):
+        d[k] = max(d.get(k, 0.0), _amax(v))
+
+    s = torch.from_numpy(state.astype(np.int64))
+    c = torch.from_numpy(ctrl.astype(np.int64))
+    hid = model.new_hidden(s.shape[0])
+    for t in range(s.shape[1] - 1):
+        taps: dict = {}
+        u = build_features(model.fs, s[:, t:t + 1], c[:, t + 1:t + 2])
+        _, hid = model(u, hid, taps)
+        upd(stats, "r", taps["r0"])
+        upd(stats, "r", taps["r_final"])
+        final.append(taps["xn_final"].abs().flatten().numpy())
+        for i, lt in enumerate(taps["layers"]):
+            upd(stats, "r", lt["r"])
+            upd(stats["layers"][i], "h", lt["h"])
+            for k in INT8_TAPS:
+                seen[i][k].append(lt[k].abs().flatten().numpy())
+
+    def pick(chunks: list[np.ndarray]) -> float:
+        return max(float(np.percentile(np.concatenate(chunks), percentile)), 1e-8)
+
+    stats["xn_final"] = pick(final)
+    for i, d in enumerate(stats["layers"]):
+        for k in INT8_TAPS:
+            d[k] = pick(seen[i][k])
+    return stats
+
+
+def _quant_rows(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) float -> int8 weights and per-row scales."""
+    s = np.maximum(np.abs(w).max(axis=1), 1e-12) / 127.0
+    return np.clip(np.round(w / s[:, None]), -127, 127).astype(np.int8), s
+
+
+def _shift_for(ratios: np.ndarray, bits: int = MULT_BITS) -> int:
+    """Largest shift (<= 62) keeping max(ratio) * 2^shift below 2^bits."""
+    top = float(np.max(np.abs(ratios)))
+    return int(min(62, max(0, math.floor(bits - math.log2(top)))))
+
+
+def _linear(weight: torch.Tensor, bias: torch.Tensor, s_in: float, s_out: np.ndarray):
+    """Float y = W x + b with x = x_q * s_in and y = y_q * s_out (per row) ->
+    (Linear, shift) so that y_q = ((W_q x_q + bias_q) * mult) >> shift."""
+    w = weight.detach().double().numpy()
+    b = bias.detach().double().numpy()
+    wq, sw = _quant_rows(w)
+    acc_scale = sw * s_in  # real value of one accumulator unit, per row
+    bias_q = np.clip(np.round(b / acc_scale), -(1 << 31), (1 << 31) - 1).astype(np.int32)
+    ratio = acc_scale / s_out
+    shift = _shift_for(ratio)
+    mult = np.round(ratio * (1 << shift)).astype(np.int64)
+    assert np.all(np.abs(mult) < 1 << 31)
+    return C.Linear(wq, bias_q, mult.astype(np.int32)), shift
+
+
+def _norm_gain(gain: torch.Tensor, s_out: float) -> tuple[np.ndarray, int]:
+    """xn_q = r * (2^30 / rms) * gain_q >> shift  ==  (r / rms) * gain / s_out."""
+    g = gain.detach().double().numpy() / s_out  # gain_q / 2^(shift - 30)
+    shift = int(min(62, max(30, math.floor(22 - math.log2(max(np.abs(g).max(), 1e-12))) + 30)))
+    q = np.round(g * 2.0 ** (shift - 30)).astype(np.int64)
+    assert np.all(np.abs(q) < 1 << 27)
+    return q.astype(np.int32), shift
+
+
+def _fixed_point(ratio: float, limit_bits: int) -> tuple[int, int]:
+    """ratio ~= m / 2^s with |m| < 2^limit_bits."""
+    s = int(min(62, max(0, math.floor(limit_bits - 1e-9 - math.log2(abs(ratio))))))
+    m = int(round(ratio * 2 ** s))
+    while abs(m) >= 1 << limit_bits:
+        s -= 1
+        m = int(round(ratio * 2 ** s))
+    return m, s
+
+
+def silu(v: float) -> float:
+    return v / (1.0 + math.exp(-v))
+
+
+def export(model: WorldModel, stats: dict) -> C.Cartridge:
+    p = model.p
+    e, n = p.d_inner, p.d_state
+    s_r = stats["r"] * 1.25 / 32767  # headroom: the residual saturates at int16
+    s_feat = 1.0 / 128  # the model divides the int8 features by 128
+    encoder, s_enc = _linear(model.encoder.weight, model.encoder.bias, s_feat,
+                             np.full(model.encoder.out_features, s_r))
+    layers = []
+    for lay, st in zip(model.layers, stats["layers"]):
+        s_xn = st["xn"] / 127
+        s_z, s_x, s_b, s_c = st["z"] / 127, st["x"] / 127, st["B"] / 127, st["C"] / 127
+        s_xa = max(silu(127 * s_x), 0.2785) / 127  # SiLU's range over the int8 input range
+        s_gz = max(silu(127 * s_z), 0.2785) / 127
+        s_out_rows = np.concatenate([
+            np.full(e, s_z), np.full(e, s_x), np.full(n, s_b), np.full(n, s_c),
+            np.full(p.n_heads, 1.0 / C.SOFTPLUS_STEP)])
+        norm_gain, s_norm = _norm_gain(lay.norm_gain, s_xn)
+        in_proj, s_in = _linear(lay.in_proj.weight, lay.in_proj.bias, s_xn, s_out_rows)
+        s_h = st["h"] * 4 / (1 << 28)
+        s_dbx = s_h / s_b
+        # dbx_q = dt_q20 * xa_q * u_mult >> s_u  ==  dt * xa / s_dbx
+        u_mult, s_u = _fixed_point(s_xa / s_dbx / C.Q20, 20)
+        s_y = st["y"] / 127
+        m_y, sh_y = _fixed_point(s_h * s_c / s_y, 19)
+        d_skip = np.round(lay.d_skip.detach().double().numpy() * s_xa / s_y * 2.0 ** sh_y).astype(np.int64)
+        s_gy = st["gy"] / 127
+        m_g, s_g = _fixed_point(s_y * s_gz / s_gy, 23)
+        out_proj, s_out = _linear(lay.out_proj.weight, lay.out_proj.bias, s_gy,
+                                  np.full(p.d_model, s_r))
+        a = torch.exp(lay.a_log).detach().double().numpy()
+        layers.append(C.Layer(
+            norm_gain=norm_gain, in_proj=in_proj,
+            a_q16=np.clip(np.round(a * 65536), 0, (1 << 32) - 1).astype(np.uint32),
+            d_skip=d_skip, u_mult=np.full(p.n_heads, u_mult, dtype=np.int32),
+            silu_x=C.silu_lut(s_x, s_xa), silu_z=C.silu_lut(s_z, s_gz),
+            out_proj=out_proj,
+            quant=C.LayerQuant(eps=1, s_norm=s_norm, s_in=s_in, s_u=s_u, s_y=sh_y, s_g=s_g,
+                               s_out=s_out, m_y=m_y, m_g=m_g)))
+    s_xf = stats["xn_final"] / 127
+    final_gain, s_norm_f = _norm_gain(model.final_gain, s_xf)
+    # head rows produce state units directly: out_q = out * FIELD_OUT_SCALE
+    head, s_head = _linear(model.head.weight, model.head.bias, s_xf,
+                           1.0 / model.fs.out_scale.double().numpy())
+    cart = C.Cartridge(
+        preset=p, fields=model.fs.fields, softplus_lut=C.softplus_lut(), exp_lut=C.exp_lut(),
+        encoder=encoder, layers=layers, final_norm_gain=final_gain, head=head,
+        s_enc=s_enc, s_head=s_head, s_norm_f=s_norm_f, eps_f=1)
+    C.validate(cart)
+    return cart
+
+
+def calibration_windows(games, n_windows: int = 16, length: int = 256, seed: int = 7):
+    """Windows (state, ctrl) of `length`+1 frames from the given games, fixed seed."""
+    rng = np.random.default_rng(seed)
+    games = [g for g in games if len(g) > length + 1]
+    st, ct = [], []
+    for i in range(n_windows):
+        g = games[i % len(games)]
+        t0 = int(rng.integers(0, len(g) - length - 1))
+        st.append(g.state[t0:t0 + length + 1])
+        ct.append(g.ctrl[t0:t0 + length + 1])
+    return np.stack(st), np.stack(ct)
+
+
+def main(argv=None) -> None:
+    from . import dataset as ds
+    from .train import load_checkpoint
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--replays", required=True, help="calibration uses the training split")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--cache", default="build/cache/replays")
+    ap.add_argument("--windows", type=int, default=16)
+    ap.add_argument("--length", type=int, default=256)
+    ap.add_argument("--percentile", type=float, default=100.0,
+                    help="calibration percentile of |activation| for int8 tensors")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    model = load_checkpoint(args.ckpt)
+    ck = torch.load(args.ckpt, weights_only=False)
+    games = ds.load_folder(args.replays, args.cache)
+    train_games, _ = ds.split_games(games, ck["val_fraction"], ck["seed"])
+    state, ctrl = calibration_windows(train_games, args.windows, args.length)
+    cart = export(model, calibrate(model, state, ctrl, args.percentile))
+    out = cart.save(args.out)
+    # The float twin travels with the cartridge so eval can compare the two.
+    torch.save({"model": model.state_dict(), "preset": ck["preset"], "fields": ck["fields"]},
+               out / "float.pt")
+    (out / "train.json").write_text(json.dumps({
+        "preset": ck["preset"], "seed": ck["seed"], "val_fraction": ck["val_fraction"],
+        "steps": ck["step"], "train_minutes": round(ck["elapsed"] / 60, 2),
+        "calibration": {"windows": args.windows, "length": args.length, "percentile": args.percentile},
+    }, indent=2) + "\n")
+    print(f"wrote {out} ({cart.param_count()} params, {cart.macs_per_frame()} MACs/frame)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,287 @@
+"""Train the float world model on a folder of Slippi replays.
+
+    python -m worldmodel.train --preset micro --replays DIR [--minutes M] [--out DIR]
+
+Batches are `--batch` streams, each walking one game window by window and carrying the
+Mamba hidden state between windows (detached), so the model learns the long-running
+hidden state the game produces; a stream that reaches the end of its game restarts in a
+random game at a random frame with a zero state. Scheduled rollouts: on a growing share of
+steps the window is re-run with the model's own (decoded, integer) predictions as the
+state input, 1-3 passes deep, and that pass is trained to land on the true next state.
+
+Writes to --out: ckpt.pt (resumable: rerun the same command), history.json, loss.png.
+The time budget --minutes counts training time over all resumed runs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import cartridge as C
+from . import dataset as ds
+from .model import WorldModel, build_features, decode, loss_terms
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="micro", choices=sorted(C.PRESETS))
+    ap.add_argument("--replays", required=True)
+    ap.add_argument("--out", default="build/train/micro")
+    ap.add_argument("--cache", default="build/cache/replays")
+    ap.add_argument("--minutes", type=float, default=60.0, help="training time budget")
+    ap.add_argument("--max-steps", type=int, default=None,
+                    help="stop after this many steps; the schedules then follow steps, not time")
+    ap.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--seq", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--rollout-max", type=float, default=0.5, help="final share of rollout steps")
+    ap.add_argument("--val-fraction", type=float, default=0.05)
+    ap.add_argument("--limit-games", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ckpt-every", type=float, default=120.0, help="seconds between checkpoints")
+    ap.add_argument("--no-progress", action="store_true")
+    return ap.parse_args(argv)
+
+
+class Corpus:
+    """All training games concatenated, with per-game offsets."""
+
+    def __init__(self, games: list[ds.Game]):
+        self.lengths = np.array([len(g) for g in games], dtype=np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)[:-1]])
+        self.state = np.concatenate([g.state for g in games])
+        self.ctrl = np.concatenate([g.ctrl for g in games])
+        self.has_vel = np.array([g.has_vel for g in games])
+        self.frames = int(self.lengths.sum())
+
+
+class Streams:
+    """`batch` cursors (game, frame) that walk games window by window."""
+
+    def __init__(self, corpus: Corpus, batch: int, seq: int, rng: np.random.Generator):
+        self.c, self.seq, self.rng = corpus, seq, rng
+        ok = corpus.lengths > seq + 1
+        self.weights = np.where(ok, corpus.lengths, 0).astype(np.float64)
+        self.weights /= self.weights.sum()
+        self.game = np.zeros(batch, dtype=np.int64)
+        self.pos = np.zeros(batch, dtype=np.int64)
+        for b in range(batch):
+            self._restart(b)
+
+    def _restart(self, b: int) -> None:
+        g = int(self.rng.choice(len(self.weights), p=self.weights))
+        self.game[b] = g
+        self.pos[b] = int(self.rng.integers(0, self.c.lengths[g] - self.seq - 1))
+
+    def next(self):
+        """-> state (b, seq+1, 2, 16), ctrl (b, seq+1, 2, 8), has_vel (b,), restarted (b,)."""
+        restarted = np.zeros(len(self.game), dtype=bool)
+        for b in range(len(self.game)):
+            if self.pos[b] + self.seq + 1 > self.c.lengths[self.game[b]]:
+                self._restart(b)
+                restarted[b] = True
+        idx = (self.c.offsets[self.game] + self.pos)[:, None] + np.arange(self.seq + 1)
+        self.pos += self.seq  # the next window starts at this window's last frame
+        return (self.c.state[idx], self.c.ctrl[idx], self.c.has_vel[self.game], restarted)
+
+
+def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: torch.Tensor,
+                 first_pred: torch.Tensor, has_vel: torch.Tensor, depth: int):
+    """Re-run the window with predicted states as inputs, `depth` passes deep."""
+    fs = model.fs
+    pred = first_pred
+    for k in range(depth):
+        base = torch.cat([s[:, :1], pred[:, :-1]], dim=1)
+        if k < depth - 1:
+            with torch.no_grad():
+                out, _ = model(build_features(fs, base, ctl), hid)
+                pred = decode(fs, base, out)
+        else:
+            out, _ = model(build_features(fs, base, ctl), hid)
+    return loss_terms(fs, out, base, s[:, 1:], has_vel)
+
+
+@torch.no_grad()
+def validation_loss(model: WorldModel, corpus: Corpus, seq: int, windows: int = 32) -> float:
+    """Teacher-forced one-step loss on fixed held-out windows (zero initial state)."""
+    rng = np.random.default_rng(1234)
+    ok = np.flatnonzero(corpus.lengths > seq + 1)
+    g = ok[rng.integers(0, len(ok), windows)]
+    pos = np.array([rng.integers(0, corpus.lengths[i] - seq - 1) for i in g])
+    idx = (corpus.offsets[g] + pos)[:, None] + np.arange(seq + 1)
+    dev = next(model.parameters()).device
+    s = torch.from_numpy(corpus.state[idx].astype(np.int64)).to(dev)
+    ctl = torch.from_numpy(corpus.ctrl[idx].astype(np.int64)).to(dev)
+    model.eval()
+    out, _ = model(build_features(model.fs, s[:, :-1], ctl[:, 1:]), model.new_hidden(windows, dev))
+    model.train()
+    terms = loss_terms(model.fs, out, s[:, :-1], s[:, 1:], torch.from_numpy(corpus.has_vel[g]).to(dev))
+    return float(sum(terms.values()))
+
+
+def plot_history(history: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not history:
+        return
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    steps = [h["step"] for h in history]
+    ax.plot(steps, [h["loss_tf"] for h in history], label="train, teacher-forced", lw=1)
+    roll = [(h["step"], h["loss_roll"]) for h in history if h.get("loss_roll") is not None]
+    if roll:
+        ax.plot(*zip(*roll), ".", ms=2, alpha=0.5, label="train, rollout passes")
+    val = [(h["step"], h["val"]) for h in history if h.get("val") is not None]
+    if val:
+        ax.plot(*zip(*val), "o-", label="held-out, teacher-forced")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def lr_at(frac: float, base: float, step: int, warmup: int = 200) -> float:
+    """Linear warm-up, then cosine decay to 10% over the time budget."""
+    w = min(1.0, (step + 1) / warmup)
+    return base * w * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def train(args) -> Path:
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    games = ds.load_folder(args.replays, args.cache, limit=args.limit_games, progress=not args.no_progress)
+    if len(games) < 2:
+        raise SystemExit(f"need at least 2 readable games in {args.replays}, found {len(games)}")
+    train_games, val_games = ds.split_games(games, args.val_fraction, args.seed)
+    corpus, val_corpus = Corpus(train_games), Corpus(val_games)
+    print(f"games: {len(train_games)} train ({corpus.frames} frames), {len(val_games)} held out "
+          f"({val_corpus.frames} frames)", flush=True)
+
+    dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                       else "cpu" if args.device == "auto" else args.device)
+    model = WorldModel(args.preset).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    ckpt_path = out_dir / "ckpt.pt"
+    step, elapsed, history = 0, 0.0, []
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, weights_only=False, map_location=dev)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step, elapsed, history = ck["step"], ck["elapsed"], ck["history"]
+        print(f"resumed from {ckpt_path} at step {step} ({elapsed / 60:.1f} min trained)", flush=True)
+
+    rng = np.random.default_rng(args.seed + step)
+    torch.manual_seed(args.seed + step)
+    streams = Streams(corpus, args.batch, args.seq, rng)
+    hid = model.new_hidden(args.batch, dev)
+    budget = args.minutes * 60.0
+    frames_per_step = args.batch * args.seq
+    warmup = min(200, max(1, args.max_steps // 10)) if args.max_steps else 200
+
+    def save():
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "elapsed": elapsed, "history": history, "preset": args.preset,
+                    "fields": [list(dataclasses_astuple(f)) for f in model.fs.fields],
+                    "seed": args.seed, "val_fraction": args.val_fraction}, tmp)
+        tmp.replace(ckpt_path)
+        (out_dir / "history.json").write_text(json.dumps(history))
+        plot_history(history, out_dir / "loss.png")
+
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+        bar = tqdm(total=int(budget), initial=int(min(elapsed, budget)), unit="s", desc="train")
+    last_ckpt = time.monotonic()
+    while elapsed < budget and (args.max_steps is None or step < args.max_steps):
+        t0 = time.monotonic()
+        s_np, c_np, hv_np, restarted = streams.next()
+        s = torch.from_numpy(s_np.astype(np.int64)).to(dev)
+        ctl = torch.from_numpy(c_np[:, 1:].astype(np.int64)).to(dev)
+        has_vel = torch.from_numpy(hv_np).to(dev)
+        if restarted.any():
+            hid[:, torch.from_numpy(restarted).to(dev)] = 0
+        frac = step / args.max_steps if args.max_steps else elapsed / budget
+        for g in opt.param_groups:
+            g["lr"] = lr_at(frac, args.lr, step, warmup)
+
+        base = s[:, :-1]
+        out, hid_new = model(build_features(model.fs, base, ctl), hid)
+        terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel)
+        loss_tf = sum(terms.values())
+        loss, loss_roll = loss_tf, None
+        if rng.random() < args.rollout_max * min(1.0, 2 * frac):
+            depth = int(rng.integers(1, 4))
+            rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach()), has_vel, depth)
+            loss_roll = sum(rterms.values())
+            loss = loss_tf + loss_roll
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        hid = hid_new.detach()
+        step += 1
+        dt = time.monotonic() - t0
+        elapsed += dt
+        rec = {"step": step, "elapsed": round(elapsed, 2), "loss_tf": float(loss_tf.detach()),
+               "loss_roll": None if loss_roll is None else float(loss_roll.detach()),
+               "fps": round(frames_per_step / dt, 1),
+               "terms": {k: round(float(v.detach()), 5) for k, v in terms.items()}}
+        if step % 200 == 0:
+            rec["val"] = validation_loss(model, val_corpus, args.seq)
+        history.append(rec)
+        if bar is not None:
+            bar.update(int(elapsed) - bar.n)
+            bar.set_postfix(step=step, loss=f"{float(loss_tf):.3f}", fps=f"{rec['fps']:.0f}")
+        if time.monotonic() - last_ckpt > args.ckpt_every:
+            save()
+            last_ckpt = time.monotonic()
+    if bar is not None:
+        bar.close()
+    history[-1]["val"] = validation_loss(model, val_corpus, args.seq) if history else None
+    save()
+    fps = [h["fps"] for h in history[-200:]]
+    print(f"done: {step} steps, {elapsed / 60:.1f} min, {np.mean(fps) if fps else 0:.0f} frames/s "
+          f"(last 200 steps), val loss {history[-1]['val']:.4f}" if history else "done: no steps",
+          flush=True)
+    return ckpt_path
+
+
+def dataclasses_astuple(f: C.FieldSpec) -> tuple:
+    return (f.enc_kind, f.enc_arg, f.dec_kind, f.dec_arg)
+
+
+def load_checkpoint(path: str | Path) -> WorldModel:
+    ck = torch.load(path, weights_only=False, map_location="cpu")
+    fields = tuple(C.FieldSpec(*f) for f in ck["fields"])
+    model = WorldModel(ck["preset"], fields)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return model
+
+
+def main(argv=None) -> None:
+    train(parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()
