@@ -122,7 +122,10 @@ class Game:
     # -- simulation ----------------------------------------------------------------------
     def read_controls(self) -> dict:
         if self.script is not None:
-            c1, c2 = self.script(self.ticks)
+            # Online, the script follows the session's frame (this desktop does not advance it), so
+            # that the inputs for frame f are script(f) whatever the two clients' timing.
+            view = self.session.view() if len(self.session.local_players) < 2 else None
+            c1, c2 = self.script(view.frame if view is not None else self.ticks)
             return {0: c1, 1: c2}
         if self.inputs is None or self.menu is not None or self.controls is not None:
             return {0: NEUTRAL, 1: NEUTRAL}
@@ -239,13 +242,28 @@ class Game:
             if wait > 0.001:
                 time.sleep(wait - 0.0005)
 
-    def run_headless(self, frames: int) -> dict:
-        """`frames` ticks back to back (no pacing), one draw per tick; returns the summary."""
+    def run_headless(self, frames: int, timeout: float = 120.0) -> dict:
+        """Local: `frames` ticks back to back (no pacing), one draw per tick. Online / spectate (a crank
+        elsewhere advances the session): 60 Hz ticks until the session reaches frame `frames`, ends,
+        or `timeout` seconds pass. Returns the summary."""
         t0 = time.perf_counter()
-        for _ in range(frames):
+        remote = len(self.session.local_players) < 2
+        timed_out = False
+        while True:
+            view = self.session.view()
+            if not remote and self.ticks >= frames:
+                break
+            if remote and view is not None and (view.frame >= frames or view.status == STATUS_ENDED):
+                break
+            if remote and time.perf_counter() - t0 > timeout:
+                timed_out = True
+                break
+            tick_start = time.perf_counter()
             pygame.event.pump()
             self.tick()
             self.draw()
+            if remote:
+                time.sleep(max(0.0, TICK_S - (time.perf_counter() - tick_start)))
         wall = time.perf_counter() - t0
         view = self.session.view()
         state = None
@@ -265,4 +283,14 @@ class Game:
             "model": self.model_name,
             "backend": self.backend_name,
             "final_state": state,
+            **(self._remote_summary(timed_out) if remote else {}),
         }
+
+    def _remote_summary(self, timed_out: bool) -> dict:
+        """What a networked run saw: every frame number received (in arrival order) and its inputs."""
+        follower = getattr(self.session, "follower", None)
+        out = {"timed_out": timed_out, "received_frames": list(follower.received) if follower else []}
+        if hasattr(self.session, "sent"):
+            out.update(inputs_sent=self.session.sent, input_errors=self.session.input_errors,
+                       last_input_error=self.session.last_error)
+        return out

@@ -28,7 +28,9 @@ def embedded_backend() -> Backend:
         raise GameSetupError(f"{e} (run `make build`)") from None
 
 
-def remote_backend(url: str, ws_url: str = "", program_id: str = "") -> Backend:
+def remote_backend(url: str, ws_url: str = "", program_id: str = "", ephemeral: bool = False) -> Backend:
+    """A RemoteBackend; `ephemeral` for an ER endpoint (a profile with ephemeral: true), so that
+    closing a session there means end_session (commit + undelegate to the base chain)."""
     try:
         from onchain.remote import RemoteBackend
     except ImportError as e:
@@ -36,6 +38,7 @@ def remote_backend(url: str, ws_url: str = "", program_id: str = "") -> Backend:
             "online and spectate modes need the remote backend (onchain.remote), which this checkout "
             f"does not have yet ({e})") from None
     kwargs: dict = {"ws_url": ws_url} if ws_url else {}
+    kwargs["ephemeral"] = ephemeral
     if program_id:
         from solders.pubkey import Pubkey
         try:

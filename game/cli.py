@@ -28,10 +28,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--settings", type=Path, default=S.DEFAULT_PATH, help="settings file (default: settings.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one settings.yaml option for this run (repeatable)")
+    p.add_argument("--profile", help="chain profile from settings.yaml's backend.profiles (embedded, local-er, "
+                                     "devnet): sets the backend.* keys; --url and --set still override")
     p.add_argument("--backend", choices=("embedded", "remote"), help="local mode's backend (backend.kind)")
     p.add_argument("--url", help="RPC endpoint of a validator or ER (backend.url)")
     p.add_argument("--session", type=int, help="session id (online/spectate; local default: session_id)")
     p.add_argument("--player", type=int, choices=(1, 2), help="which player this desktop is (online)")
+    p.add_argument("--wait", type=float, default=60.0,
+                   help="online/spectate: seconds to wait for the session to exist and (ER) be delegated (default 60)")
     p.add_argument("--model-id", type=int, help="an uploaded model's id, to create an online session")
     p.add_argument("--model", help="model: auto, random, a name under assets/models/, or a directory")
     p.add_argument("--stage", choices=S.STAGES, help="stage to draw")
@@ -48,6 +52,8 @@ def parser() -> argparse.ArgumentParser:
                    help="no window (SDL_VIDEODRIVER=dummy), scripted inputs, prints a JSON summary")
     g.add_argument("--frames", type=int, default=600, help="frames to run headless (default 600)")
     g.add_argument("--script", default="demo", help="scripted inputs: demo, idle, random (default demo)")
+    g.add_argument("--timeout", type=float, default=120.0,
+                   help="online/spectate headless: give up after this many seconds (default 120)")
     g.add_argument("--screenshot", type=Path, metavar="PNG", help="save the last frame (window size) as PNG")
     return p
 
@@ -55,9 +61,16 @@ def parser() -> argparse.ArgumentParser:
 def apply_args(settings: S.Settings, args: argparse.Namespace) -> None:
     for assignment in args.set:
         settings.set_from_text(assignment)
+    profile = getattr(args, "profile", None) or settings["backend.profile"]
+    if profile:
+        settings.apply_profile(profile, where="--profile" if getattr(args, "profile", None) else "backend.profile")
+        for assignment in args.set:  # --set beats the profile
+            settings.set_from_text(assignment)
     direct = {"backend.kind": args.backend, "backend.url": args.url, "model": args.model, "stage": args.stage,
               "keypair": args.keypair, "window.fullscreen": args.fullscreen, "window.width": args.width,
               "window.height": args.height, "window.scale": args.scale}
+    if args.url is not None and not any(a.strip().startswith("backend.ws_url") for a in args.set):
+        settings.set("backend.ws_url", "")  # --url names a whole endpoint: PubSub at its port + 1
     for key, value in direct.items():
         if value is not None:
             settings.set(key, value, where="command line")
@@ -86,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def remote(settings: S.Settings):
     from . import backends
-    return backends.remote_backend(settings["backend.url"], settings["backend.ws_url"], settings["backend.program_id"])
+    return backends.remote_backend(settings["backend.url"], settings["backend.ws_url"], settings["backend.program_id"],
+                                   ephemeral=settings["backend.ephemeral"])
 
 
 def build_session(settings: S.Settings, args):
@@ -117,9 +131,9 @@ def build_session(settings: S.Settings, args):
     backend = remote(settings)
     if mode == "online":
         key, where = backends.load_keypair(settings["keypair"])
-        return (OnlineSession(backend, args.session, args.player - 1, key, args.model_id),
+        return (OnlineSession(backend, args.session, args.player - 1, key, args.model_id, args.wait),
                 f"model {args.model_id}" if args.model_id is not None else "remote", backend.name, where)
-    return SpectateSession(backend, args.session), "remote", backend.name, "none (spectator)"
+    return SpectateSession(backend, args.session, args.wait), "remote", backend.name, "none (spectator)"
 
 
 def run(settings: S.Settings, args) -> int:
@@ -154,13 +168,19 @@ def run(settings: S.Settings, args) -> int:
         game = Game(settings, session, render.Renderer(stage), model_name=model_name, backend_name=backend_name,
                     script=script, inputs=inputs, headless=args.headless)
         if args.headless:
-            summary = game.run_headless(args.frames)
+            if len(session.local_players) < 2:  # a crank elsewhere drives it: say when we are listening
+                view = session.view()
+                print(f"[game] {args.mode} session {session.session_id} on {settings['backend.url']}: "
+                      f"listening at frame {view.frame if view else '?'}", file=sys.stderr, flush=True)
+            summary = game.run_headless(args.frames, args.timeout)
             if args.screenshot:
                 args.screenshot.parent.mkdir(parents=True, exist_ok=True)
                 pygame.image.save(game.window, str(args.screenshot))
                 summary["screenshot"] = str(args.screenshot)
             print(json.dumps(summary))
-            return 0 if summary["advanced_every_frame"] or len(session.local_players) < 2 else 1
+            if len(session.local_players) < 2:
+                return 1 if summary["timed_out"] else 0
+            return 0 if summary["advanced_every_frame"] else 1
         game.say(f"key: {key_note}  |  Esc: menu and controls, F1: HUD, F11: fullscreen")
         game.run()
         return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import queue
+import sys
 import threading
 import time
 
@@ -116,6 +117,23 @@ class LocalSession(Session):
         self.start()
 
 
+def wait_for_session(backend: Backend, session_id: int, wait_s: float, ready=lambda v: True,
+                     what: str = "exist") -> SessionView | None:
+    """Poll until the session exists and `ready(view)`, for up to `wait_s` seconds (a player may start
+    the client before the host has created, joined or delegated the session). The last view read,
+    or None when the session never appeared."""
+    deadline = time.monotonic() + wait_s
+    said = False
+    while True:
+        view = backend.session(session_id)
+        if (view is not None and ready(view)) or time.monotonic() >= deadline:
+            return view
+        if not said:
+            print(f"waiting up to {wait_s:.0f} s for session {session_id} to {what} ...", file=sys.stderr, flush=True)
+            said = True
+        time.sleep(0.25)
+
+
 class _Follower:
     """The latest SessionView, pushed by subscription (or polled when the backend has none)."""
 
@@ -125,6 +143,7 @@ class _Follower:
         self.backend, self.session_id = backend, session_id
         self.lock = threading.Lock()
         self.latest: SessionView | None = None
+        self.received: list[int] = []  # frame numbers in arrival order (spectators check none is missing)
         self.error: str | None = None
         self._stop = threading.Event()
         self._unsubscribe = None
@@ -134,6 +153,7 @@ class _Follower:
         if view is None or view.session_id != self.session_id:
             return
         with self.lock:
+            self.received.append(view.frame)
             if self.latest is None or view.frame >= self.latest.frame:
                 self.latest = view
 
@@ -173,30 +193,43 @@ class _Follower:
 class OnlineSession(Session):
     """One desktop, one player: its inputs out, everyone's frames in."""
 
-    def __init__(self, backend: Backend, session_id: int, player: int, key: Keypair, model_id: int | None):
+    def __init__(self, backend: Backend, session_id: int, player: int, key: Keypair, model_id: int | None,
+                 wait_s: float = 0.0):
         self.backend, self.session_id, self.player, self.key = backend, session_id, player, key
         self.model_id = model_id
+        self.wait_s = wait_s  # how long start() waits for the session to appear / become active
         self.local_players = (player,)
         self.follower = _Follower(backend, session_id)
         self.outbox: queue.Queue = queue.Queue(maxsize=1)
         self.last_error: str | None = None
+        self.input_errors = 0
         self._last_item: tuple | None = None
         self._sender: threading.Thread | None = None
         self._stop = threading.Event()
         self.sent = 0
 
     def start(self) -> None:
-        view = self.backend.session(self.session_id)
+        # In an Ephemeral Rollup sessions are created and joined on the base chain and then delegated
+        # (python -m onchain.er_session host / join); here the client only waits for that.
+        er = bool(getattr(self.backend, "ephemeral", False))
+        creates = self.player == 0 and self.model_id is not None and not er
+        view = wait_for_session(self.backend, self.session_id, 0.0 if creates else self.wait_s)
         if view is None:
+            if er:
+                raise GameSetupError(f"session {self.session_id} is not in the ER at {self.backend.url} (the host "
+                                     "creates and delegates it: python -m onchain.er_session host)")
             if self.player != 0:
                 raise GameSetupError(f"session {self.session_id} does not exist (player 1 creates it)")
             if self.model_id is None:
                 raise GameSetupError("creating an online session needs --model-id (an uploaded model)")
             _check(self.backend.create_session(self.session_id, self.model_id, self.key), "create_session")
-        elif self.player == 1 and view.status == STATUS_WAITING:
+        elif self.player == 1 and view.status == STATUS_WAITING and not er:
             _check(self.backend.join_session(self.session_id, self.key), "join_session")
         elif view.status == STATUS_ENDED:
             raise GameSetupError(f"session {self.session_id} has ended")
+        if er and self.wait_s:
+            wait_for_session(self.backend, self.session_id, self.wait_s, lambda v: v.status != STATUS_WAITING,
+                             "become active")
         self.follower.start()
         self._sender = threading.Thread(target=self._send_loop, daemon=True, name="input-sender")
         self._sender.start()
@@ -210,9 +243,11 @@ class OnlineSession(Session):
             try:
                 out = self.backend.submit_input(self.session_id, self.key, frame, ctrl)
                 self.last_error = None if out.ok else out.error
+                self.input_errors += not out.ok
                 self.sent += 1
             except BackendError as e:
                 self.last_error = str(e)
+                self.input_errors += 1
             finally:
                 self.outbox.task_done()
 
@@ -257,12 +292,12 @@ class OnlineSession(Session):
 
 
 class SpectateSession(Session):
-    def __init__(self, backend: Backend, session_id: int):
-        self.backend, self.session_id = backend, session_id
+    def __init__(self, backend: Backend, session_id: int, wait_s: float = 0.0):
+        self.backend, self.session_id, self.wait_s = backend, session_id, wait_s
         self.follower = _Follower(backend, session_id)
 
     def start(self) -> None:
-        if self.backend.session(self.session_id) is None:
+        if wait_for_session(self.backend, self.session_id, self.wait_s) is None:
             raise GameSetupError(f"session {self.session_id} does not exist at this endpoint")
         self.follower.start()
 

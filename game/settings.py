@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from onchain import profiles as chain_profiles
 from onchain.backend import BUTTONS
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "settings.yaml"
@@ -52,6 +53,13 @@ P2_KEYS = dict(up="up", down="down", left="left", right="right", c_up="[8]", c_d
                L="j", R="u", START="0", D_UP="", D_DOWN="", D_LEFT="", D_RIGHT="")
 PAD_BUTTON_MAP = dict(A="a", B="b", X="x", Y="y", Z="rightshoulder", L="", R="", START="start",
                       D_UP="dpup", D_DOWN="dpdown", D_LEFT="dpleft", D_RIGHT="dpright")
+PROFILE_HELP = dict(
+    kind="embedded = the program in an in-process LiteSVM; remote = a validator over RPC + WebSocket",
+    url="JSON-RPC endpoint clients play against (for an ER profile: the ER)",
+    ws_url="PubSub endpoint; empty = url with the port + 1",
+    base_url="the base chain, where models are uploaded and sessions created, delegated and closed",
+    ephemeral="url is an ER (close = end_session: commit + undelegate)",
+    program_id="the world-model program's address there; empty = the SDK's default")
 PAD_AXIS_MAP = dict(stick_x="leftx", stick_y="lefty", cstick_x="rightx", cstick_y="righty",
                     l="lefttrigger", r="righttrigger")
 
@@ -66,6 +74,21 @@ def _schema() -> list[Option]:
         Option("backend.ws_url", "", "str", "WebSocket endpoint; empty = derived from backend.url (port + 1)"),
         Option("backend.program_id", "", "str",
                "the world-model program's address on a remote endpoint; empty = the SDK's default"),
+        Option("backend.ephemeral", False, "bool",
+               "backend.url is a MagicBlock ER holding delegated sessions: closing a session there ends it "
+               "(commit + undelegate) instead of deleting it"),
+        Option("backend.profile", "", "choice",
+               "a chain profile below (backend.profiles) that sets kind, url, ws_url, program_id and ephemeral; "
+               "empty = use those keys as written. --profile NAME picks one for a run",
+               ("",) + chain_profiles.names()),
+    ]
+    # The chain profiles: the one place the game and the onchain tools (onchain/profiles.py) read them.
+    for name, profile in chain_profiles.DEFAULTS.items():
+        for key in chain_profiles.KEYS:
+            kind = {"kind": "choice", "ephemeral": "bool"}.get(key, "str")
+            o.append(Option(f"backend.profiles.{name}.{key}", profile[key], kind, PROFILE_HELP[key],
+                            ("embedded", "remote") if key == "kind" else ()))
+    o += [
         Option("keypair", "~/.config/solana/id.json", "str",
                "player 1's signing key (Solana CLI JSON); 'ephemeral' = a fresh key every run. "
                "A missing file falls back to an ephemeral key with a warning"),
@@ -201,6 +224,17 @@ class Settings:
             value = text  # keep names like '1' or 'on' as text
         self.set(key.strip(), value, where="--set")
 
+    def apply_profile(self, name: str, where: str = "--profile") -> None:
+        """Copy chain profile `name` (backend.profiles.NAME) onto backend.kind/url/ws_url/program_id/ephemeral."""
+        if name not in chain_profiles.names():
+            raise SettingsError(f"{where}: unknown profile {name!r} (known: {', '.join(chain_profiles.names())})")
+        profile = self.section(f"backend.profiles.{name}")
+        for key in ("kind", "url", "ws_url", "program_id", "ephemeral"):
+            if key == "url" and not profile[key]:
+                continue  # the embedded profile has no endpoint: keep backend.url for online/spectate
+            self.set(f"backend.{key}", profile[key], where=where)
+        self.set("backend.profile", name, where=where)
+
     def section(self, prefix: str) -> dict[str, Any]:
         n = len(prefix) + 1
         return {k[n:]: v for k, v in self.values.items() if k.startswith(prefix + ".")}
@@ -238,6 +272,9 @@ def _scalar(value: Any) -> str:
 
 # Bindings are many and alike: the file explains each group once instead of every line.
 GROUP_HELP = {
+    # the first profile documents each key; the others say where to look
+    **{f"backend.profiles.{name}": f"profile {name!r} (keys as in {chain_profiles.names()[0]!r})"
+       for name in chain_profiles.names()[1:]},
     "keyboard.p1": "player 1's keys (pygame key names: 'a', 'left shift', 'up', '[8]' = keypad 8; '' = unbound)",
     "keyboard.p2": "player 2's keys",
     "gamepad.buttons": "program button <- SDL controller button (a b x y back guide start leftstick "

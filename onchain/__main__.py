@@ -3,6 +3,9 @@
 Without --url every command runs on the embedded backend (the compiled program in an
 in-process LiteSVM). Its accounts are kept between calls in a ledger file (--ledger),
 so `upload`, then `session create`, `join`, `show`, `close` work as separate commands.
+With --url URL (or --profile NAME) they run on that chain through the remote backend; the
+signer pays the fees (on a local chain it is funded by airdrop). `upload` is resumable
+there too: a rerun sends only the chunks the chain does not already hold byte for byte.
 """
 from __future__ import annotations
 
@@ -33,11 +36,39 @@ def load_keypair(path: str | None) -> Keypair:
     return Keypair.from_bytes(bytes(json.loads(p.read_text())))
 
 
-def open_backend(args):
-    if args.url or getattr(args, "upload_url", None):
-        raise SystemExit("error: --url (an RPC / MagicBlock ER endpoint) needs the remote backend "
-                         "(onchain/remote.py, the ER issue), which this build does not have yet; "
-                         "leave --url out to use the embedded backend")
+def endpoint(args) -> tuple[str | None, bool]:
+    """(RPC URL, is an ER) of this command: --url, else the --profile's endpoint (models and session
+    creation live on the base chain, so every command but `session show` goes to its base_url)."""
+    url = getattr(args, "upload_url", None) or args.url
+    if url:
+        return url, args.ephemeral
+    if not args.profile:
+        return None, False
+    from . import profiles
+    p = profiles.load(args.profile)
+    if p["kind"] == "embedded":
+        return None, False
+    if args.command == "session" and args.action == "show" or not p["base_url"]:
+        return p["url"], bool(p["ephemeral"])
+    return p["base_url"], False
+
+
+def open_backend(args, signer: Keypair | None = None):
+    """The embedded backend (ledger file), or a RemoteBackend on --url / the profile's endpoint whose
+    fee payer is the signer (funded by airdrop first on a local chain that has a faucet)."""
+    url, ephemeral = endpoint(args)
+    if url:
+        from .backend import BackendError
+        from .remote import RemoteBackend
+        be = RemoteBackend(url, payer=signer, ephemeral=ephemeral)
+        if signer is not None and not ephemeral:
+            try:
+                info = be.account_info(signer.pubkey())
+                if info is None or info["lamports"] < 10**9:
+                    be.airdrop(signer.pubkey(), 10 * 10**9)
+            except BackendError as e:  # no faucet (devnet rate limit, mainnet): say so, go on
+                print(f"note: could not fund {signer.pubkey()} by airdrop: {e}", file=sys.stderr)
+        return be
     from .embedded import EmbeddedBackend
     be = EmbeddedBackend(args.so)
     if Path(args.ledger).exists():
@@ -45,19 +76,26 @@ def open_backend(args):
     return be
 
 
+def save(be, args) -> None:
+    if hasattr(be, "save_ledger"):  # the embedded backend's state between commands
+        be.save_ledger(args.ledger)
+
+
 def cmd_upload(args) -> int:
     from tqdm import tqdm
 
     from . import upload
-    be = open_backend(args)
     authority = load_keypair(args.keypair)
+    be = open_backend(args, authority)
     manifest, weights = upload.load_cartridge_bytes(args.model)
     total = len(upload.chunk_plan(weights))
     with tqdm(total=total, unit="chunk", desc="upload", disable=args.quiet) as bar:
         try:
             rep = upload.upload(be, authority, args.model_id, manifest, weights, progress=bar.update)
         finally:
-            be.save_ledger(args.ledger)  # keep what landed, so a rerun resumes
+            save(be, args)  # embedded: keep what landed, so a rerun resumes (a chain keeps it anyway)
+            if not hasattr(be, "save_ledger"):
+                be.close()
     print(json.dumps({"model_id": rep.model_id, "chunks": rep.chunks_total, "chunks_sent": rep.chunks_sent,
                       "finalized": True, "txs": rep.txs, "cu": rep.cu}))
     return 0
@@ -76,7 +114,16 @@ def show(view) -> dict:
 
 
 def cmd_session(args) -> int:
-    be = open_backend(args)
+    kp = load_keypair(args.keypair) if args.action != "show" else None
+    be = open_backend(args, kp)
+    try:
+        return session_action(args, be, kp)
+    finally:
+        if not hasattr(be, "save_ledger"):
+            be.close()
+
+
+def session_action(args, be, kp) -> int:
     if args.action == "show":
         view = be.session(args.id)
         if view is None:
@@ -84,14 +131,13 @@ def cmd_session(args) -> int:
             return 1
         print(json.dumps(show(view), indent=None if args.json else 2))
         return 0
-    kp = load_keypair(args.keypair)
     if args.action == "create":
         out = be.create_session(args.id, args.model_id, kp)
     elif args.action == "join":
         out = be.join_session(args.id, kp)
     else:
         out = be.close_session(args.id, kp)
-    be.save_ledger(args.ledger)
+    save(be, args)
     if not out.ok:
         from .errors import describe
         print(f"error: {args.action} failed: {describe(out.error)}", file=sys.stderr)
@@ -122,8 +168,12 @@ def cmd_fuzz(args) -> int:
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m onchain", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", help="RPC / ER endpoint; not implemented yet (needs onchain/remote.py from the "
-                                  "ER issue): without it the embedded backend is used")
+    ap.add_argument("--url", help="RPC endpoint of a validator or the base node (the remote backend); without "
+                                  "it (and without --profile) the embedded backend is used")
+    ap.add_argument("--ephemeral", action="store_true",
+                    help="--url is a MagicBlock ER: `session close` ends the session there (commit + undelegate)")
+    ap.add_argument("--profile", help="chain profile from settings.yaml (embedded, local-er, devnet): upload and "
+                                      "session create/join/close go to its base_url, session show to its url")
     ap.add_argument("--ledger", default=str(DEFAULT_LEDGER), help="embedded backend state file (default: %(default)s)")
     ap.add_argument("--keypair", help="signer keypair JSON (default ~/.config/solana/id.json, else build/cli-keypair.json)")
     ap.add_argument("--so", default=str(DEFAULT_SO), help="compiled program (default: %(default)s)")
@@ -132,7 +182,7 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("upload", help="upload a cartridge (chunked, resumable) and finalize it")
     up.add_argument("--model", required=True, help="model directory with manifest.bin and weights.bin")
     up.add_argument("--model-id", type=int, default=1)
-    up.add_argument("--url", dest="upload_url", help="remote endpoint: not implemented yet (see the top-level --url)")
+    up.add_argument("--url", dest="upload_url", help="same as the top-level --url")
     up.add_argument("--quiet", action="store_true", help="no progress bar")
     up.set_defaults(func=cmd_upload)
 

@@ -20,6 +20,7 @@ import time
 import numpy as np
 from solders.keypair import Keypair
 
+from . import profiles
 from .backend import ControllerInput, SessionView
 from .remote import RemoteBackend
 
@@ -69,13 +70,16 @@ class Player:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("mode", choices=["play", "spectate"])
-    ap.add_argument("--url", required=True)
+    ap.add_argument("--url", help="the ER's RPC URL; default: the profile's url")
+    ap.add_argument("--profile", default="local-er", help="chain profile in settings.yaml (default local-er)")
     ap.add_argument("--session", type=int, required=True)
     ap.add_argument("--keypair")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json")
     args = ap.parse_args(argv)
+    if not args.url:
+        args.url = profiles.load(args.profile)["url"] or ap.error(f"profile {args.profile} has no url")
     with RemoteBackend(args.url, ephemeral=True) as b:
         if args.mode == "play":
             if not args.keypair:

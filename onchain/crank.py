@@ -17,6 +17,11 @@ The transactions of a frame follow RemoteBackend.run_inference's plan: one trans
 at first; one that runs out of compute units (which changes nothing on chain) has its share split in
 two and the frame continues from the same step. For `micro` it settles within the first frame.
 
+`--wait-inputs S` makes it a lockstep crank: frame f runs only once both players' inputs for frame f
+are in the InputBuffer (or after S seconds without them, counted as `input_timeouts`), so every frame
+consumes exactly the controllers the players meant for it. The game is then as fast as the slower
+player's round trip, and a replay of the inputs reproduces it bit for bit (tests/test_game_er.py).
+
 MagicBlock's validator 0.8.3 has a task scheduler (it creates `task_scheduler.sqlite` in its storage);
 driving it was not explored here, so this Python crank is what runs and what `make bench-er` measures.
 """
@@ -32,7 +37,9 @@ import time
 import numpy as np
 from solders.keypair import Keypair
 
-from . import errors
+from . import accounts as A
+from . import errors, profiles
+from . import pda as P
 from .backend import BackendError
 from .remote import RemoteBackend
 
@@ -46,6 +53,7 @@ class CrankStats:
     frames_missed: int = 0
     stale: int = 0
     errors: int = 0
+    input_timeouts: int = 0
     last_error: str | None = None
     plan: list[int] = dataclasses.field(default_factory=list)
     jitter_ms: list[float] = dataclasses.field(default_factory=list)
@@ -59,6 +67,7 @@ class CrankStats:
         return {"hz": self.hz, "seconds": round(self.seconds, 3), "ticks": self.ticks, "frames": self.frames,
                 "ticks_per_s": round(self.frames / self.seconds, 2) if self.seconds else 0.0,
                 "frames_missed": self.frames_missed, "stale": self.stale, "errors": self.errors,
+                "input_timeouts": self.input_timeouts,
                 "last_error": self.last_error, "plan": self.plan,
                 "tick_jitter_ms_p50": pct(self.jitter_ms, 50), "tick_jitter_ms_p99": pct(self.jitter_ms, 99),
                 "frame_ms_p50": pct(self.frame_ms, 50), "frame_ms_p99": pct(self.frame_ms, 99),
@@ -68,8 +77,9 @@ class CrankStats:
 
 class Crank:
     def __init__(self, backend: RemoteBackend, session_id: int, hz: float = 60.0, catch_up: int = 0,
-                 cu_every: int = 0):
+                 cu_every: int = 0, wait_inputs: float = 0.0):
         self.b, self.session_id, self.hz, self.catch_up = backend, session_id, hz, catch_up
+        self.wait_inputs = wait_inputs  # lockstep: seconds to wait for both players' inputs of a frame
         self.cu_every = cu_every  # fetch the frame's compute units every N frames (0: never)
         view = backend.session(session_id)
         if view is None:
@@ -88,8 +98,23 @@ class Crank:
         if view is not None:
             self.frame = view.frame
 
+    def _await_inputs(self) -> None:
+        """Lockstep: poll the InputBuffer until both players have sent an input for this frame."""
+        key = P.input_buffer(self.b.program_id, self.session_id)
+        deadline = time.perf_counter() + self.wait_inputs
+        while True:
+            inputs = A.decode_inputs(self.b.account_data(key) or b"")
+            if inputs is not None and min(inputs.frames) >= self.frame:
+                return
+            if time.perf_counter() >= deadline:
+                self.stats.input_timeouts += 1
+                return
+            time.sleep(0.002)
+
     def step_frame(self) -> bool:
         """Send one frame's transactions; True when the frame advanced."""
+        if self.wait_inputs > 0:
+            self._await_inputs()
         fetch_cu = self.cu_every > 0 and self.stats.frames % self.cu_every == 0
         t0 = time.perf_counter()
         out = self.b.run_inference(self.session_id, self.frame, self.model_id, fetch_cu=fetch_cu)
@@ -152,7 +177,8 @@ class Crank:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--url", required=True, help="RPC URL of the ER (or a base chain)")
+    ap.add_argument("--url", help="RPC URL of the ER (or a base chain); default: the profile's url")
+    ap.add_argument("--profile", default="local-er", help="chain profile in settings.yaml (default local-er)")
     ap.add_argument("--ws", help="WebSocket URL (default: RPC port + 1)")
     ap.add_argument("--session", type=int, required=True)
     ap.add_argument("--hz", type=float, default=60.0)
@@ -161,9 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--catch-up", type=int, default=0, help="overdue frames to run back to back (default 0: skip)")
     ap.add_argument("--keypair", help="fee payer keypair JSON (default: a fresh key; ER fees are zero)")
     ap.add_argument("--airdrop", type=int, default=0, help="lamports to request for the payer first (base chains)")
+    ap.add_argument("--wait-inputs", type=float, default=0.0, metavar="S",
+                    help="lockstep: run a frame only once both players sent their input for it (at most S s)")
     ap.add_argument("--cu-every", type=int, default=0, help="read the compute units of every Nth frame")
     ap.add_argument("--json", help="write the summary here")
     args = ap.parse_args(argv)
+    if not args.url:
+        args.url = profiles.load(args.profile)["url"] or ap.error(f"profile {args.profile} has no url")
     payer = None
     if args.keypair:
         with open(args.keypair) as f:
@@ -171,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     with RemoteBackend(args.url, args.ws, payer=payer) as b:
         if args.airdrop:
             b.airdrop(b.payer.pubkey(), args.airdrop)
-        crank = Crank(b, args.session, args.hz, args.catch_up, args.cu_every)
+        crank = Crank(b, args.session, args.hz, args.catch_up, args.cu_every, args.wait_inputs)
         print(f"[crank] session {args.session} at frame {crank.frame}, {crank.total_steps} steps per frame, "
               f"{args.hz:g} Hz on {args.url}", flush=True)
         try:

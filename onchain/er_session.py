@@ -8,10 +8,11 @@ steps of README "Playing over the network").
 host: (funds the key on a local base chain,) uploads the model if it is not there yet, creates the
 session, waits for the guest to join, delegates it to the ER and initializes it there; then anyone
 can crank it (`python -m onchain.crank --url ER --session ID`).
-join: takes the player 2 slot on the base chain.
+join: takes the player 2 slot on the base chain (waiting for the host to create the session first).
 end: ends the session in the ER (commit + undelegate), waits until the base chain has it back,
 and closes it there (the rent goes back to the host).
-Defaults are the local-er profile (onchain/profiles.yaml).
+Endpoints come from a chain profile in settings.yaml (`--profile`, default local-er); --base and
+--er override it.
 """
 from __future__ import annotations
 
@@ -50,21 +51,28 @@ def fund(b: RemoteBackend, kp: Keypair) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    local = profiles.load("local-er")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("step", choices=["host", "join", "end"])
     ap.add_argument("--session", type=int, required=True)
     ap.add_argument("--keypair", required=True, help="Solana CLI JSON key (created if missing)")
-    ap.add_argument("--base", default=local["base_url"])
-    ap.add_argument("--er", default=local["url"])
+    ap.add_argument("--profile", default="local-er", choices=profiles.names(),
+                    help="chain profile (settings.yaml backend.profiles; default local-er)")
+    ap.add_argument("--base", help="base chain RPC (default: the profile's base_url)")
+    ap.add_argument("--er", help="ER RPC (default: the profile's url)")
     ap.add_argument("--model", help="model directory (manifest.bin, weights.bin); default: random micro")
     ap.add_argument("--model-id", type=int, default=1)
-    ap.add_argument("--wait", type=float, default=600.0, help="host: seconds to wait for the guest")
+    ap.add_argument("--wait", type=float, default=600.0, help="host: seconds to wait for the guest; join: for the host's session")
     args = ap.parse_args(argv)
+    profile = profiles.load(args.profile)
+    args.base = args.base or profile["base_url"]
+    args.er = args.er or profile["url"]
     me = load_keypair(args.keypair)
     with RemoteBackend(args.base, payer=me) as base:
         fund(base, me)
         if args.step == "join":
+            end = time.monotonic() + args.wait  # the guest may be quicker than the host
+            while base.session(args.session) is None and time.monotonic() < end:
+                time.sleep(0.5)
             out = base.join_session(args.session, me)
             print("joined" if out.ok else f"join failed: {out.error}")
             return 0 if out.ok else 1

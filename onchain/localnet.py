@@ -179,6 +179,7 @@ class Localnet:
             self._normal_priority(self.state["er_pid"])
             self._save()
             self._wait(self.er_url, "ER", self.state["er_pid"], timeout, self.dir / "er.stderr")
+            self._normal_priority(self.state["er_pid"])  # again: the threads it started meanwhile
         except BaseException:
             self.down()
             raise
@@ -187,12 +188,20 @@ class Localnet:
     def _normal_priority(pid: int) -> None:
         """Both nodes are light (a few % of a core) but must keep pace (the ER makes a block every
         50 ms and stalls its account cloning when starved). Started from a niced command (e.g.
-        `nice make test`) they would inherit its low priority; put them back to normal where allowed."""
+        `nice make test`) they would inherit its low priority; put them back to normal where allowed.
+        Niceness is per thread on Linux, so every thread is reset, not just the main one: the ER's
+        main and RPC threads spin while they wait on its async runtime, and with only those two at
+        normal priority the runtime's niced threads starved and reads stalled for more than 30 s."""
         try:
-            if os.getpriority(os.PRIO_PROCESS, pid) > 0:
-                os.setpriority(os.PRIO_PROCESS, pid, 0)
-        except (PermissionError, ProcessLookupError, OSError):
-            pass
+            tasks = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            tasks = [pid]
+        for tid in tasks:
+            try:
+                if os.getpriority(os.PRIO_PROCESS, tid) > 0:
+                    os.setpriority(os.PRIO_PROCESS, tid, 0)
+            except (PermissionError, ProcessLookupError, OSError):
+                pass
 
     def _save(self):
         (self.dir / "state.json").write_text(json.dumps(self.state, indent=1))

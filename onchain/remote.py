@@ -261,14 +261,26 @@ class RemoteBackend(Backend):
         # already processed. Frames are protected from double application by expected_frame, not this.
         self._nonce = (self._nonce + 1) % 4096
         ixs = [set_compute_unit_limit(cu_limit - self._nonce), *ixs]
-        bh = await self._latest_blockhash()
-        tx = Transaction(signers, Message.new_with_blockhash(ixs, signers[0].pubkey(), bh), bh)
-        sig = str(tx.signatures[0])
-        raw = base64.b64encode(bytes(tx)).decode()
-        try:
-            await self._rpc("sendTransaction", [raw, {"encoding": "base64", "skipPreflight": False,
-                                                      "preflightCommitment": "processed"}])
-        except SolanaJsonRpcError as e:
+        error: SolanaJsonRpcError | None = None
+        for attempt in range(2):
+            bh = await self._latest_blockhash()
+            tx = Transaction(signers, Message.new_with_blockhash(ixs, signers[0].pubkey(), bh), bh)
+            sig = str(tx.signatures[0])
+            raw = base64.b64encode(bytes(tx)).decode()
+            try:
+                await self._rpc("sendTransaction", [raw, {"encoding": "base64", "skipPreflight": False,
+                                                          "preflightCommitment": "processed"}])
+                break
+            except SolanaJsonRpcError as e:
+                # A restarted node (an ER started afresh) does not know the cached blockhash; a
+                # transaction refused for that never ran, so fetch a new one and send it again.
+                if attempt == 0 and "Blockhash not found" in e.message:
+                    self._blockhash = None
+                    continue
+                error = e
+                break
+        if error is not None:
+            e = error
             data = e.data if isinstance(e.data, dict) else {}
             if "already been processed" in e.message:
                 # Our own resend (the HTTP client retries once on a dropped connection) or a

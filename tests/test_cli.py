@@ -59,11 +59,6 @@ def test_upload_and_session_commands(so_path, tmp_path, capsys):
     assert run_cli(capsys, *base, "session", "show", "--id", "2")[0] == 1
 
 
-def test_url_is_refused_clearly(capsys):
-    with pytest.raises(SystemExit, match="remote backend"):
-        main(["--url", "http://127.0.0.1:8899", "session", "show", "--id", "1"])
-
-
 def test_fuzz_oracle_counts_a_forbidden_success(so_path):
     """Negative control: a valid instruction presented as a must-fail mutation is
     counted as an unexpected success (the oracle is not blind), and the world is restored."""

@@ -204,13 +204,19 @@ def _healthy(url):
         return False
 
 
-def test_profiles_name_the_local_stack_and_devnet():
+def test_profiles_name_the_local_stack_and_devnet(tmp_path):
     from onchain import profiles
 
     local = profiles.load("local-er")
     net = Localnet()
     assert (local["url"], local["ws_url"], local["base_url"]) == (net.er_url, net.er_ws, net.base_url)
+    assert local["ephemeral"] is True and local["kind"] == "remote"
     assert profiles.load("embedded")["kind"] == "embedded"
     assert profiles.load("devnet")["url"].startswith("https://")
     with pytest.raises(KeyError):
         profiles.load("mainnet")
+    # settings.yaml is where they are read from: an edit there is what every tool sees
+    edited = tmp_path / "settings.yaml"
+    edited.write_text("backend:\n  profiles:\n    local-er:\n      url: http://10.0.0.2:7799\n")
+    assert profiles.load("local-er", edited)["url"] == "http://10.0.0.2:7799"
+    assert profiles.load("local-er", edited)["base_url"] == net.base_url

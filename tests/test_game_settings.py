@@ -92,3 +92,35 @@ def test_bad_settings_file_exits_with_message(tmp_path, repo_root):
     r = subprocess.run([sys.executable, "-m", "game", "--settings", str(path), "--headless", "--frames", "1"],
                        cwd=repo_root, capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "stage" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_profile_sets_the_backend_and_cli_overrides_it():
+    s = S.Settings()
+    apply_args(s, parser().parse_args(["--profile", "local-er", "--mode", "online"]))
+    assert (s["backend.kind"], s["backend.url"], s["backend.ws_url"], s["backend.ephemeral"]) == \
+        ("remote", "http://127.0.0.1:7799", "ws://127.0.0.1:7800", True)
+    s = S.Settings()
+    apply_args(s, parser().parse_args(["--profile", "local-er", "--url", "http://10.1.1.1:7799"]))
+    assert s["backend.url"] == "http://10.1.1.1:7799" and s["backend.ephemeral"] is True
+    s = S.Settings()
+    apply_args(s, parser().parse_args(["--set", "backend.profile=embedded"]))
+    assert s["backend.kind"] == "embedded" and s["backend.ephemeral"] is False
+    with pytest.raises(S.SettingsError, match="unknown profile"):
+        apply_args(S.Settings(), parser().parse_args(["--profile", "mainnet"]))
+
+
+def test_er_profile_gives_an_ephemeral_remote_backend():
+    from game import backends
+    from game.cli import remote
+    s = S.Settings()
+    apply_args(s, parser().parse_args(["--profile", "local-er"]))
+    b = remote(s)
+    try:
+        assert b.ephemeral and b.url == "http://127.0.0.1:7799" and b.ws_url == "ws://127.0.0.1:7800"
+    finally:
+        b.close()
+    plain = backends.remote_backend("http://127.0.0.1:8899")
+    try:
+        assert not plain.ephemeral
+    finally:
+        plain.close()
