@@ -58,6 +58,23 @@ def combine(outcomes: list[TxOutcome]) -> TxOutcome:
                      logs=tuple(itertools.chain.from_iterable(o.logs for o in outcomes)))
 
 
+def create_session_grown(chain, session_id: int, model_id: int, creator: Keypair, fighters=None) -> TxOutcome:
+    """Create the session accounts, then grow HiddenState to the model's size (the same
+    instruction repeated, GROW_IX_PER_TX per transaction: an account a program creates grows
+    at most 10,240 bytes per instruction). `chain` is any backend with `program_id`,
+    `send(ixs, signers)` and `account_data(key)` (embedded and remote)."""
+    state = default_start_state() if fighters is None else np.asarray(fighters)
+    ix = I.create_session(chain.program_id, creator.pubkey(), session_id, model_id, state)
+    outs = [chain.send([ix], [creator])]
+    while outs[-1].ok:
+        h = A.decode_hidden(chain.account_data(pda.hidden(chain.program_id, session_id)) or b"")
+        if h is None or h.ready:
+            break
+        n = min(GROW_IX_PER_TX, -(-(h.full_len - h.length) // 10_240))
+        outs.append(chain.send([ix] * n, [creator]))
+    return combine(outs)
+
+
 class EmbeddedBackend(Backend):
     name = "embedded"
 
@@ -146,18 +163,7 @@ class EmbeddedBackend(Backend):
     # -- sessions ---------------------------------------------------------------------
 
     def create_session(self, session_id: int, model_id: int, creator: Keypair, fighters=None) -> TxOutcome:
-        """Create the session accounts, then grow HiddenState to the model's size (the
-        same instruction repeated, GROW_IX_PER_TX per transaction)."""
-        state = default_start_state() if fighters is None else np.asarray(fighters)
-        ix = I.create_session(self.program_id, creator.pubkey(), session_id, model_id, state)
-        outs = [self.send([ix], [creator])]
-        while outs[-1].ok:
-            h = A.decode_hidden(self.account_data(pda.hidden(self.program_id, session_id)) or b"")
-            if h is None or h.ready:
-                break
-            n = min(GROW_IX_PER_TX, -(-(h.full_len - h.length) // 10_240))
-            outs.append(self.send([ix] * n, [creator]))
-        return combine(outs)
+        return create_session_grown(self, session_id, model_id, creator, fighters)
 
     def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
         out = self.send([I.join_session(self.program_id, player.pubkey(), session_id)], [player])

@@ -40,15 +40,13 @@ from solders.pubkey import Pubkey
 from solders.rpc.responses import AccountNotification
 from solders.transaction import Transaction
 
-import numpy as np
-
 from . import accounts as A
 from . import instructions as I
 from . import delegation as D
 from . import pda as P
 from . import errors, upload
 from .backend import Backend, BackendError, ControllerInput, SessionView, TxOutcome
-from .embedded import GROW_IX_PER_TX, PACK_BUDGET, _steps_from_manifest, combine, default_start_state
+from .embedded import PACK_BUDGET, _steps_from_manifest, combine, create_session_grown
 from .svm import MAX_CU, PROGRAM_ID
 
 log = logging.getLogger("remote")
@@ -349,17 +347,7 @@ class RemoteBackend(Backend):
         return A.decode_session(self.account_data(P.session(self.program_id, session_id)) or b"")
 
     def create_session(self, session_id: int, model_id: int, creator: Keypair, fighters=None) -> TxOutcome:
-        """Create the session accounts, then grow HiddenState to the model's size."""
-        state = default_start_state() if fighters is None else np.asarray(fighters)
-        ix = I.create_session(self.program_id, creator.pubkey(), session_id, model_id, state)
-        outs = [self.send([ix], [creator])]
-        while outs[-1].ok:
-            h = A.decode_hidden(self.account_data(P.hidden(self.program_id, session_id)) or b"")
-            if h is None or h.ready:
-                break
-            n = min(GROW_IX_PER_TX, -(-(h.full_len - h.length) // 10_240))
-            outs.append(self.send([ix] * n, [creator]))
-        return combine(outs)
+        return create_session_grown(self, session_id, model_id, creator, fighters)
 
     def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
         return self.send([I.join_session(self.program_id, player.pubkey(), session_id)], [player])
