@@ -49,3 +49,14 @@ def test_shipped_model_bitexact_on_replay_frames(model_dir, so_path):
         assert np.array_equal(session.fighters(), state) and np.array_equal(session.hidden_state(), hidden)
     # the model moves the fighters like the replay did (positions within 2 game units after 4 frames)
     assert np.abs(state[:, :2].astype(int) - game.state[t0 + 4, :, :2]).max() < 32
+
+
+@pytest.mark.parametrize("model_dir", MODELS, ids=lambda p: p.name)
+def test_drift_check_runs_the_game_start(model_dir):
+    """worldmodel.drift rolls the model out from the game's start state; with neutral inputs
+    the float twin of a shipped model keeps both fighters standing on the ground."""
+    from worldmodel import drift
+
+    rep = drift.check(model_dir, "idle", 60)
+    assert rep["frames"] == 60 and len(rep["int8"]["y_min"]) == 2
+    assert rep["float"]["y_min"] == [0.0, 0.0] and rep["float"]["y_last"] == [0.0, 0.0]

@@ -145,3 +145,49 @@ def test_eval_report_shape(exported, tmp_path):
     assert "| int8 |" in md and "## pos_mae" in md
     E.plot(rep, tmp_path / "e.png")
     assert (tmp_path / "e.png").stat().st_size > 1000
+
+
+def _head_outputs(model, cart, state, ctrl) -> tuple[np.ndarray, np.ndarray]:
+    """INT8 and float head outputs (frames, rows) in state units, teacher-forced."""
+    br = BatchRef(cart)
+    hid, outs = br.new_hidden(state.shape[0]), []
+    for t in range(state.shape[1] - 1):
+        _, o, hid = br.step(state[:, t], ctrl[:, t + 1], hid)
+        outs.append(o.astype(np.float64))
+    s = torch.from_numpy(state.astype(np.int64))
+    c = torch.from_numpy(ctrl.astype(np.int64))
+    with torch.no_grad():
+        ref, _ = model(build_features(model.fs, s[:, :-1], c[:, 1:]), model.new_hidden(state.shape[0]))
+    rows = cart.head.bias.shape[0]
+    return np.stack(outs, 1).reshape(-1, rows), (ref * model.fs.out_scale).numpy().reshape(-1, rows)
+
+
+def _mean_head_error(model, cart, state, ctrl) -> np.ndarray:
+    q, f = _head_outputs(model, cart, state, ctrl)
+    return (q - f).mean(0)
+
+
+def test_head_bias_correction_zeroes_the_mean_int8_error(exported):
+    model, _, games, _ = exported
+    state, ctrl = Q.calibration_windows(games, 4, 96)
+    cart = Q.export(model, Q.calibrate(model, state, ctrl))
+    rows = [o for _, _, o, spec in model.fs.out_slices if spec.dec_kind == C.DEC_DELTA]
+    before = np.abs(_mean_head_error(model, cart, state, ctrl)[rows])
+    report = Q.correct_head_bias(cart, model, state, ctrl)
+    after = np.abs(_mean_head_error(model, cart, state, ctrl)[rows])
+    assert set(report) >= {"x", "y", "self_vy"}
+    # what remains comes from rounding outputs to whole state units
+    assert after.max() < 0.05 and after.sum() < 0.2 * before.sum(), (before, after)
+
+
+def test_channel_scales_export_tracks_float(exported):
+    """Per-channel RMSNorm output scales fold into gains and weights: same format, and the
+    integer head follows the float head."""
+    model, per_tensor, games, _ = exported
+    state, ctrl = Q.calibration_windows(games, 4, 96)
+    per_channel = Q.export(model, Q.calibrate(model, state, ctrl), channel_scales=True)
+    assert per_channel.manifest_bytes() != per_tensor.manifest_bytes() or \
+        per_channel.weights_bytes() != per_tensor.weights_bytes()
+    C.validate(per_channel)
+    q, f = _head_outputs(model, per_channel, state, ctrl)
+    assert np.corrcoef(q.ravel(), f.ravel())[0, 1] > 0.98

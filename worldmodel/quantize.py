@@ -52,6 +52,10 @@ def calibrate(model: WorldModel, state: np.ndarray, ctrl: np.ndarray, percentile
     def upd(d, k, v):
         d[k] = max(d.get(k, 0.0), _amax(v))
 
+    def upd_ch(d, k, v):  # per channel (last axis)
+        m = v.detach().abs().reshape(-1, v.shape[-1]).amax(0).double().numpy()
+        d[k] = np.maximum(d[k], m) if k in d else m
+
     s = torch.from_numpy(state.astype(np.int64))
     c = torch.from_numpy(ctrl.astype(np.int64))
     hid = model.new_hidden(s.shape[0])
@@ -62,7 +66,9 @@ def calibrate(model: WorldModel, state: np.ndarray, ctrl: np.ndarray, percentile
         upd(stats, "r", taps["r0"])
         upd(stats, "r", taps["r_final"])
         final.append(taps["xn_final"].abs().flatten().numpy())
+        upd_ch(stats, "xn_final_ch", taps["xn_final"])
         for i, lt in enumerate(taps["layers"]):
+            upd_ch(stats["layers"][i], "xn_ch", lt["xn"])
             upd(stats, "r", lt["r"])
             upd(stats["layers"][i], "h", lt["h"])
             for k in INT8_TAPS:
@@ -90,11 +96,15 @@ def _shift_for(ratios: np.ndarray, bits: int = MULT_BITS) -> int:
     return int(min(62, max(0, math.floor(bits - math.log2(top)))))
 
 
-def _linear(weight: torch.Tensor, bias: torch.Tensor, s_in: float, s_out: np.ndarray):
+def _linear(weight: torch.Tensor, bias: torch.Tensor, s_in, s_out: np.ndarray):
     """Float y = W x + b with x = x_q * s_in and y = y_q * s_out (per row) ->
-    (Linear, shift) so that y_q = ((W_q x_q + bias_q) * mult) >> shift."""
+    (Linear, shift) so that y_q = ((W_q x_q + bias_q) * mult) >> shift. s_in may be one
+    scale per input column: it folds into the columns, W x = (W diag(s_in)) x_q."""
     w = weight.detach().double().numpy()
     b = bias.detach().double().numpy()
+    if np.ndim(s_in):
+        w = w * np.asarray(s_in)[None, :]
+        s_in = 1.0
     wq, sw = _quant_rows(w)
     acc_scale = sw * s_in  # real value of one accumulator unit, per row
     bias_q = np.clip(np.round(b / acc_scale), -(1 << 31), (1 << 31) - 1).astype(np.int32)
@@ -128,7 +138,16 @@ def silu(v: float) -> float:
     return v / (1.0 + math.exp(-v))
 
 
-def export(model: WorldModel, stats: dict) -> C.Cartridge:
+def _norm_scale(st: dict, key: str, channel_scales: bool):
+    """Scale of an RMSNorm output: one per tensor, or (channel_scales) one per channel, which
+    costs nothing on chain (it folds into the norm gain and the next layer's weight columns)
+    and gives each channel the whole int8 range instead of the largest channel's."""
+    if channel_scales and key + "_ch" in st:
+        return np.maximum(st[key + "_ch"], 1e-8) / 127
+    return st[key] / 127
+
+
+def export(model: WorldModel, stats: dict, channel_scales: bool = False) -> C.Cartridge:
     p = model.p
     e, n = p.d_inner, p.d_state
     s_r = stats["r"] * 1.25 / 32767  # headroom: the residual saturates at int16
@@ -137,7 +156,7 @@ def export(model: WorldModel, stats: dict) -> C.Cartridge:
                              np.full(model.encoder.out_features, s_r))
     layers = []
     for lay, st in zip(model.layers, stats["layers"]):
-        s_xn = st["xn"] / 127
+        s_xn = _norm_scale(st, "xn", channel_scales)
         s_z, s_x, s_b, s_c = st["z"] / 127, st["x"] / 127, st["B"] / 127, st["C"] / 127
         s_xa = max(silu(127 * s_x), 0.2785) / 127  # SiLU's range over the int8 input range
         s_gz = max(silu(127 * s_z), 0.2785) / 127
@@ -166,7 +185,7 @@ def export(model: WorldModel, stats: dict) -> C.Cartridge:
             out_proj=out_proj,
             quant=C.LayerQuant(eps=1, s_norm=s_norm, s_in=s_in, s_u=s_u, s_y=sh_y, s_g=s_g,
                                s_out=s_out, m_y=m_y, m_g=m_g)))
-    s_xf = stats["xn_final"] / 127
+    s_xf = _norm_scale(stats, "xn_final", channel_scales)
     final_gain, s_norm_f = _norm_gain(model.final_gain, s_xf)
     # head rows produce state units directly: out_q = out * FIELD_OUT_SCALE
     head, s_head = _linear(model.head.weight, model.head.bias, s_xf,
@@ -177,6 +196,55 @@ def export(model: WorldModel, stats: dict) -> C.Cartridge:
         s_enc=s_enc, s_head=s_head, s_norm_f=s_norm_f, eps_f=1)
     C.validate(cart)
     return cart
+
+
+@torch.no_grad()
+def correct_head_bias(cart: C.Cartridge, model: WorldModel, state: np.ndarray, ctrl: np.ndarray) -> dict:
+    """Bias correction: shift each regression row of the head so that the mean error of the
+    INT8 output against the float output is zero on the calibration windows.
+
+    Rounding and clipping in the integer network leave a small systematic offset in each
+    head row; decoded as a per-frame DELTA it integrates over a long rollout into drift
+    (fighters sinking through the stage). The head bias does not feed the hidden state, so
+    one pass fixes the mean exactly up to rounding. Both models see the same true states
+    (teacher forcing) with their own hidden states carried, as on chain.
+    Returns {field name: mean error before, in state units per frame} (player-averaged)."""
+    from .intbatch import BatchRef
+    from .intref import sat16
+
+    br = BatchRef(cart)
+    hid = br.new_hidden(state.shape[0])
+    xns = []  # the head's int8 inputs; the head bias changes nothing before them
+    for t in range(state.shape[1] - 1):
+        u = br.build_features(state[:, t], ctrl[:, t + 1])
+        r = sat16(br.linear(cart.encoder, br.enc_w, u, cart.s_enc)).astype(np.int16)
+        for i in range(len(cart.layers)):
+            r, hid[:, i] = br.layer(i, r, hid[:, i])
+        xns.append(br.rms_norm(r, cart.final_norm_gain, cart.eps_f, cart.s_norm_f))
+    xn = np.concatenate(xns)
+    s = torch.from_numpy(state.astype(np.int64))
+    c = torch.from_numpy(ctrl.astype(np.int64))
+    out, _ = model(build_features(model.fs, s[:, :-1], c[:, 1:]), model.new_hidden(state.shape[0]))
+    ref = (out * model.fs.out_scale).double().numpy().transpose(1, 0, 2).reshape(-1, out.shape[-1])
+    head = cart.head
+    unit = head.mult.astype(np.float64) / 2.0 ** cart.s_head  # output units per accumulator unit
+    rows = [(o, C.FIELDS[f]) for _, f, o, spec in model.fs.out_slices
+            if spec.dec_kind in (C.DEC_DELTA, C.DEC_ABSOLUTE)]
+    before: dict = {}
+    # the output is rounded to whole state units, so a shift of the bias moves the mean
+    # error only about linearly: a few fixed-point passes settle it
+    for k in range(6):
+        q = sat16(br.linear(head, br.head_w, xn, cart.s_head)).astype(np.float64)
+        err = (q - ref).mean(0)
+        if k == 0:
+            for o, name in rows:
+                before[name] = before.get(name, 0.0) + float(err[o]) / 2
+        bias = head.bias.astype(np.int64)
+        for o, _ in rows:
+            bias[o] -= int(round(err[o] / unit[o]))
+        head.bias = np.clip(bias, -(1 << 31), (1 << 31) - 1).astype(np.int32)
+    C.validate(cart)
+    return {k: round(v, 4) for k, v in before.items()}
 
 
 def calibration_windows(games, n_windows: int = 16, length: int = 256, seed: int = 7):
@@ -205,6 +273,11 @@ def main(argv=None) -> None:
     ap.add_argument("--length", type=int, default=256)
     ap.add_argument("--percentile", type=float, default=100.0,
                     help="calibration percentile of |activation| for int8 tensors")
+    ap.add_argument("--channel-scales", action="store_true",
+                    help="one int8 scale per channel for RMSNorm outputs (folded into gains and weights)")
+    ap.add_argument("--bias-correction", action="store_true",
+                    help="zero the mean INT8-vs-float error of every regression head row "
+                         "on the calibration windows (see correct_head_bias)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     model = load_checkpoint(args.ckpt)
@@ -212,7 +285,10 @@ def main(argv=None) -> None:
     games = ds.load_folder(args.replays, args.cache)
     train_games, _ = ds.split_games(games, ck["val_fraction"], ck["seed"])
     state, ctrl = calibration_windows(train_games, args.windows, args.length)
-    cart = export(model, calibrate(model, state, ctrl, args.percentile))
+    cart = export(model, calibrate(model, state, ctrl, args.percentile), args.channel_scales)
+    corrected = correct_head_bias(cart, model, state, ctrl) if args.bias_correction else None
+    if corrected:
+        print("head bias correction, mean int8 error before (state units/frame):", corrected)
     out = cart.save(args.out)
     # The float twin travels with the cartridge so eval can compare the two.
     torch.save({"model": model.state_dict(), "preset": ck["preset"], "fields": ck["fields"]},
@@ -220,7 +296,9 @@ def main(argv=None) -> None:
     (out / "train.json").write_text(json.dumps({
         "preset": ck["preset"], "seed": ck["seed"], "val_fraction": ck["val_fraction"],
         "steps": ck["step"], "train_minutes": round(ck["elapsed"] / 60, 2),
-        "calibration": {"windows": args.windows, "length": args.length, "percentile": args.percentile},
+        "calibration": {"windows": args.windows, "length": args.length, "percentile": args.percentile,
+                        "bias_correction": args.bias_correction,
+                        "channel_scales": args.channel_scales},
     }, indent=2) + "\n")
     print(f"wrote {out} ({cart.param_count()} params, {cart.macs_per_frame()} MACs/frame)")
 

@@ -43,6 +43,10 @@ def parse_args(argv=None):
     ap.add_argument("--seq", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--rollout-max", type=float, default=0.5, help="final share of rollout steps")
+    ap.add_argument("--rollout-depth", type=int, default=3,
+                    help="rollout passes are 1..this many deep (deeper = trained on longer own-prediction chains)")
+    ap.add_argument("--rollout-noise", type=float, default=0.0,
+                    help="perturb the trained rollout pass's input states (train.NOISE_SD units)")
     ap.add_argument("--val-fraction", type=float, default=0.05)
     ap.add_argument("--limit-games", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -94,13 +98,35 @@ class Streams:
         return (self.c.state[idx], self.c.ctrl[idx], self.c.has_vel[self.game], restarted)
 
 
+# Continuous fields perturbed by --rollout-noise, and the noise's standard deviation at 1.0
+# in state units: 1 game unit for positions, 1/8 unit/frame for velocities.
+NOISE_SD = {"x": 16.0, "y": 16.0, "self_vx": 32.0, "self_vy": 32.0, "kb_vx": 32.0, "kb_vy": 32.0}
+
+
+def perturb(state: torch.Tensor, noise: float) -> torch.Tensor:
+    """state (..., 2, 16) int64 + rounded Gaussian noise on the continuous fields, so the
+    model learns to steer back to the true next state from a slightly wrong one (what the
+    INT8 cartridge hands it in a long rollout) instead of drifting on."""
+    if noise <= 0:
+        return state
+    out = state.clone()
+    for name, sd in NOISE_SD.items():
+        f = C.FIELDS.index(name)
+        out[..., f] = torch.clamp(out[..., f] + torch.round(torch.randn(out[..., f].shape, device=out.device) * sd * noise).long(),
+                                  -32768, 32767)
+    return out
+
+
 def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: torch.Tensor,
-                 first_pred: torch.Tensor, has_vel: torch.Tensor, depth: int):
-    """Re-run the window with predicted states as inputs, `depth` passes deep."""
+                 first_pred: torch.Tensor, has_vel: torch.Tensor, depth: int, noise: float = 0.0):
+    """Re-run the window with predicted states as inputs, `depth` passes deep; the inputs
+    of the trained (last) pass are perturbed by `noise` (see perturb)."""
     fs = model.fs
     pred = first_pred
     for k in range(depth):
         base = torch.cat([s[:, :1], pred[:, :-1]], dim=1)
+        if k == depth - 1:
+            base = perturb(base, noise)
         if k < depth - 1:
             with torch.no_grad():
                 out, _ = model(build_features(fs, base, ctl), hid)
@@ -230,8 +256,9 @@ def train(args) -> Path:
         loss_tf = sum(terms.values())
         loss, loss_roll = loss_tf, None
         if rng.random() < args.rollout_max * min(1.0, 2 * frac):
-            depth = int(rng.integers(1, 4))
-            rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach()), has_vel, depth)
+            depth = int(rng.integers(1, args.rollout_depth + 1))
+            rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach()), has_vel, depth,
+                                  args.rollout_noise)
             loss_roll = sum(rterms.values())
             loss = loss_tf + loss_roll
         opt.zero_grad(set_to_none=True)

@@ -1,0 +1,105 @@
+"""Long-rollout stability check: does a model keep the fighters on the stage?
+
+    python -m worldmodel.drift --model assets/models/micro-v1 [--frames 600] [--script idle]
+
+Starts from onchain.embedded.default_start_state (both fighters idle on the ground), feeds a
+game script's controller inputs (game.scripts: idle, demo, random) and lets the model roll out
+on its own predictions, as the game does. Runs the cartridge with the integer reference
+(bit-exact with the program) and, when float.pt is present, its float twin. Prints each
+fighter's lowest and last y (game units): a model that drifts sinks below the ground (y = 0
+on every legal stage's main platform) or flies away. Step-by-step per frame, like the chain.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from . import cartridge as C
+from .intbatch import BatchRef
+
+UNITS = 16.0  # x, y are stored in 1/16 game unit
+
+
+def script_controls(name: str, frames: int) -> np.ndarray:
+    """(frames, 2, 8) controller rows (stick x/y, c-stick x/y, L, R, buttons, 0)."""
+    from game import scripts
+
+    script = scripts.get(name)
+    out = np.zeros((frames, 2, 8), np.int64)
+    for t in range(frames):
+        for p, c in enumerate(script(t)):
+            out[t, p, :7] = (c.stick_x, c.stick_y, c.cstick_x, c.cstick_y, c.l, c.r, c.buttons)
+    return out
+
+
+def start_state() -> np.ndarray:
+    from onchain.embedded import default_start_state
+
+    return default_start_state().astype(np.int16)
+
+
+def rollout_int8(cart: C.Cartridge, start: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
+    """-> states (frames, 2, 16) after each frame."""
+    br = BatchRef(cart)
+    hid = br.new_hidden(1)
+    cur = start[None]
+    out = []
+    for t in range(len(ctrl)):
+        cur, _, hid = br.step(cur, ctrl[t][None], hid)
+        out.append(cur[0])
+    return np.stack(out)
+
+
+def rollout_float(model, start: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
+    import torch
+
+    from .model import build_features, decode
+
+    with torch.no_grad():
+        cur = torch.from_numpy(start.astype(np.int64))[None, None]
+        c = torch.from_numpy(ctrl.astype(np.int64))
+        hid = model.new_hidden(1)
+        out = []
+        for t in range(len(ctrl)):
+            o, hid = model(build_features(model.fs, cur, c[t][None, None]), hid)
+            cur = decode(model.fs, cur, o)
+            out.append(cur[0, 0].numpy())
+    return np.stack(out).astype(np.int16)
+
+
+def summary(states: np.ndarray) -> dict:
+    y = states[:, :, C.FIELDS.index("y")] / UNITS
+    x = states[:, :, C.FIELDS.index("x")] / UNITS
+    return {"y_min": [round(float(v), 2) for v in y.min(0)], "y_last": [round(float(v), 2) for v in y[-1]],
+            "x_last": [round(float(v), 2) for v in x[-1]]}
+
+
+def check(model_dir: str | Path, script: str = "idle", frames: int = 600, with_float: bool = True) -> dict:
+    model_dir = Path(model_dir)
+    start, ctrl = start_state(), script_controls(script, frames)
+    rep = {"script": script, "frames": frames, "int8": summary(rollout_int8(C.load(model_dir), start, ctrl))}
+    if with_float and (model_dir / "float.pt").exists():
+        import torch
+
+        from .train import load_checkpoint
+
+        torch.set_num_threads(1)
+        rep["float"] = summary(rollout_float(load_checkpoint(model_dir / "float.pt"), start, ctrl))
+    return rep
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--frames", type=int, default=600)
+    ap.add_argument("--script", default="idle")
+    ap.add_argument("--no-float", action="store_true")
+    args = ap.parse_args(argv)
+    print(json.dumps(check(args.model, args.script, args.frames, not args.no_float)))
+
+
+if __name__ == "__main__":
+    main()
