@@ -1,6 +1,6 @@
 """Long-rollout stability check: does a model keep the fighters on the stage?
 
-    python -m worldmodel.drift --model assets/models/micro-v1 [--frames 600] [--script idle]
+    python -m worldmodel.drift --model assets/models/micro-v2 [--frames 600] [--script idle]
 
 Starts from onchain.embedded.default_start_state (both fighters idle on the ground), feeds a
 game script's controller inputs (game.scripts: idle, demo, random) and lets the model roll out
