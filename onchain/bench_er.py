@@ -3,8 +3,8 @@
     python -m onchain.bench_er [--seconds 60] [--model DIR] [--hz 60] [--out build/bench_er.json]
 
 Starts the stack (onchain.localnet, fresh ports), uploads the model on the base chain (a model
-directory with manifest.bin + weights.bin, or by default a random `micro` cartridge of the same
-format, seed 0), creates and delegates a session, then runs two scripted player processes
+directory with manifest.bin + weights.bin; by default the shipped model `make play` loads, the
+first under assets/models/, or a random `micro` cartridge (seed 0) when none is shipped), creates and delegates a session, then runs two scripted player processes
 (onchain.bot) and the in-process crank at --hz for --seconds. Stops everything at the end.
 
 Fields of build/bench_er.json:
@@ -39,7 +39,14 @@ from .svm import ROOT
 MODEL_ID, SESSION_ID = 1, 1
 
 
+def shipped_model() -> str | None:
+    """The first model directory under assets/models/ (the game's `model: auto`)."""
+    found = sorted(p for p in (ROOT / "assets" / "models").glob("*") if (p / "manifest.bin").is_file())
+    return str(found[0]) if found else None
+
+
 def run(seconds: float, hz: float, model: str | None, out: Path) -> dict:
+    model = model or shipped_model()
     cart = model or random_cartridge("micro", seed=0)
     port = free_port_block(8, start=50000)
     tmp = Path(tempfile.mkdtemp(prefix="bench-er-"))
@@ -88,7 +95,7 @@ def run(seconds: float, hz: float, model: str | None, out: Path) -> dict:
         "cu_per_frame_p50": stats["cu_per_frame_p50"], "er_ms_per_inference_tx_p50": stats["tx_ms_p50"],
         "frames_missed": stats["frames_missed"],
         "hz": hz, "txs_per_frame": len(stats["plan"]), "plan": stats["plan"], "crank_errors": stats["errors"],
-        "model": str(model) if model else "random micro cartridge (seed 0)",
+        "model": Path(model).name if model else "random micro cartridge (seed 0)",
         "crank": "python (onchain.crank)", "er": "@magicblock-labs/ephemeral-validator 0.8.3",
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -114,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--hz", type=float, default=60.0)
-    ap.add_argument("--model", help="model directory (manifest.bin, weights.bin); default: random micro")
+    ap.add_argument("--model", help="model directory (manifest.bin, weights.bin); default: the first shipped model in assets/models/, else a random micro")
     ap.add_argument("--out", default=str(ROOT / "build" / "bench_er.json"))
     args = ap.parse_args(argv)
     render(run(args.seconds, args.hz, args.model, Path(args.out)))
