@@ -19,3 +19,21 @@ def so_path() -> Path:
 
 
 # shared fixtures below
+
+# MagicBlock's ephemeral validator 0.8.3 (a third-party binary) sometimes stops answering for
+# 30 s or more (seen: slots stall, or the first read that clones a base account never returns),
+# more often when the 2 cores are busy. The tests against it are strict; a failure is rerun, on
+# the same stack, at most twice, and pytest's summary reports every rerun ("R").
+REAL_ER = pytest.mark.flaky(reruns=2, reruns_delay=2)
+
+def local_stack(tmp_path_factory, so_path, name: str, start: int | None = None):
+    """Body of a module-scoped fixture: the real base node + MagicBlock ER on free loopback
+    ports (from `start`), yielded up, then stopped, asserting no process it started is left."""
+    from onchain.localnet import Localnet, alive, free_port_block
+    port = free_port_block(8) if start is None else free_port_block(8, start=start)
+    net = Localnet(tmp_path_factory.mktemp(name), base_port=port, er_port=port + 4, so_path=so_path)
+    net.up()
+    yield net
+    pids = (net.state["base_pid"], net.state["er_pid"])
+    net.down()
+    assert not any(alive(p) for p in pids), "localnet left a process running"

@@ -11,11 +11,13 @@ import time
 import pytest
 from solders.keypair import Keypair
 
+from conftest import REAL_ER, local_stack
 from onchain import delegation as D
 from onchain import pda
-from onchain.localnet import Localnet, alive, free_port_block
 from onchain.remote import RemoteBackend
 from worldmodel.randmodel import random_cartridge
+
+pytestmark = REAL_ER
 
 MODEL_ID, SESSION_ID = 1, 42
 CRANK_SECONDS = 10
@@ -23,13 +25,7 @@ CRANK_SECONDS = 10
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, so_path):
-    port = free_port_block(8, start=30000)
-    net = Localnet(tmp_path_factory.mktemp("localnet-e2e"), base_port=port, er_port=port + 4, so_path=so_path)
-    net.up()
-    yield net
-    pids = (net.state["base_pid"], net.state["er_pid"])
-    net.down()
-    assert not any(alive(p) for p in pids)
+    yield from local_stack(tmp_path_factory, so_path, "localnet-e2e", start=30000)
 
 
 def _keyfile(path, kp: Keypair) -> str:

@@ -11,25 +11,22 @@ import time
 import pytest
 from solders.keypair import Keypair
 
+from conftest import REAL_ER, local_stack
 from onchain.backend import ControllerInput
 from onchain.crank import Crank
 from onchain.embedded import EmbeddedBackend
-from onchain.localnet import Localnet, alive, free_port_block, wait_gone
+from onchain.localnet import wait_gone
 from onchain.remote import RemoteBackend
 from worldmodel.randmodel import random_cartridge
+
+pytestmark = REAL_ER
 
 MODEL_ID = 1
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, so_path):
-    port = free_port_block(8, start=35000)
-    net = Localnet(tmp_path_factory.mktemp("localnet-faults"), base_port=port, er_port=port + 4, so_path=so_path)
-    net.up()
-    yield net
-    pids = (net.state["base_pid"], net.state["er_pid"])
-    net.down()
-    assert not any(alive(p) for p in pids)
+    yield from local_stack(tmp_path_factory, so_path, "localnet-faults", start=35000)
 
 
 @pytest.fixture(scope="module")

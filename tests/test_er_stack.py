@@ -12,12 +12,15 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from conftest import REAL_ER, local_stack
 from onchain import errors
 from onchain.backend import ControllerInput
 from onchain.embedded import EmbeddedBackend
-from onchain.localnet import ER_IDENTITY, Localnet, alive, free_port_block, rpc
+from onchain.localnet import ER_IDENTITY, Localnet, free_port_block, rpc
 from onchain.remote import RemoteBackend
 from worldmodel.randmodel import random_cartridge
+
+pytestmark = REAL_ER
 
 DLP = "DELeGGvXpWV2fqJUhqcF5ZSYMS4JTLjteaAMARRSaeSh"
 CLOCK = Pubkey.from_string("SysvarC1ock11111111111111111111111111111111")
@@ -35,13 +38,7 @@ def wait_until(pred, timeout=5.0, step=0.02):
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, so_path):
-    port = free_port_block(8)
-    net = Localnet(tmp_path_factory.mktemp("localnet"), base_port=port, er_port=port + 4, so_path=so_path)
-    net.up()
-    yield net
-    pids = (net.state["base_pid"], net.state["er_pid"])
-    net.down()
-    assert not any(alive(p) for p in pids), "localnet left a process running"
+    yield from local_stack(tmp_path_factory, so_path, "localnet")
 
 
 @pytest.fixture(scope="module")

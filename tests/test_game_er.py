@@ -24,12 +24,14 @@ import pytest
 from solders.keypair import Keypair
 
 from game import scripts
+from conftest import REAL_ER, local_stack
 from onchain import accounts as A
 from onchain import pda
 from onchain.embedded import EmbeddedBackend
-from onchain.localnet import Localnet, alive, free_port_block
 from onchain.remote import RemoteBackend
 from worldmodel.randmodel import random_cartridge
+
+pytestmark = REAL_ER
 
 SESSION_ID = 21
 FRAMES = 120
@@ -38,13 +40,7 @@ PY = sys.executable
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, so_path):
-    port = free_port_block(8, start=32000)
-    net = Localnet(tmp_path_factory.mktemp("localnet-game"), base_port=port, er_port=port + 4, so_path=so_path)
-    net.up()
-    yield net
-    pids = (net.state["base_pid"], net.state["er_pid"])
-    net.down()
-    assert not any(alive(p) for p in pids)
+    yield from local_stack(tmp_path_factory, so_path, "localnet-game", start=32000)
 
 
 def keyfile(path, kp: Keypair) -> str:
