@@ -48,6 +48,7 @@
 //! buffer keeps one input per player). After INPUT_HOLD_FRAMES frames without a new
 //! submit_input the player's controller reads as neutral (all zero), so a player who
 //! disconnects stops pressing buttons instead of holding them forever.
+use crate::error::WorldError;
 use crate::model::rd_u16;
 
 pub const VERSION: u8 = 1;
@@ -78,6 +79,27 @@ pub const MAX_INPUT_LEAD: u64 = 120;
 /// Slots without activity after which anyone may close a session (~10 minutes at
 /// 400 ms per slot); a player may close it at any time.
 pub const CLOSE_TIMEOUT_SLOTS: u64 = 1_500;
+
+/// The session's three accounts carry the same session id (bytes 8..16 of each).
+pub fn same_session(session: &[u8], hidden: &[u8], input: &[u8]) -> Result<(), WorldError> {
+    let id = rd_u64(session, 8);
+    if rd_u64(hidden, 8) != id || rd_u64(input, 8) != id {
+        return Err(WorldError::AccountMismatch);
+    }
+    Ok(())
+}
+
+/// Who may end a session (close_session, end_session): a player at any time (player 2 once
+/// joined), anyone else after CLOSE_TIMEOUT_SLOTS slots without activity. `now_slot` is only
+/// read (a sysvar call) when the signer is not a player.
+pub fn may_end(session: &[u8], signer: &[u8], now_slot: impl FnOnce() -> u64) -> Result<(), WorldError> {
+    let is_player = &session[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] == signer
+        || (session[2] != STATUS_WAITING && &session[PLAYER_OFFSET[1]..PLAYER_OFFSET[1] + 32] == signer);
+    if !is_player && now_slot() < rd_u64(session, LAST_ACTIVE_SLOT_OFFSET).saturating_add(CLOSE_TIMEOUT_SLOTS) {
+        return Err(WorldError::CloseTooEarly);
+    }
+    Ok(())
+}
 
 pub const SEED_MANIFEST: &[u8] = b"manifest";
 pub const SEED_WEIGHTS: &[u8] = b"weights";

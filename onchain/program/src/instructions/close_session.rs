@@ -44,19 +44,11 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     {
         // SAFETY: read-only peeks at three distinct accounts (different discriminators).
         let (s, h, i) = unsafe { (a.session.borrow_unchecked(), a.hidden.borrow_unchecked(), a.input.borrow_unchecked()) };
-        let id = rd_u64(s, 8);
-        if rd_u64(h, 8) != id || rd_u64(i, 8) != id {
-            return Err(WorldError::AccountMismatch.into());
-        }
+        same_session(s, h, i)?;
         if &s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] != a.creator.address().as_ref() {
             return Err(WorldError::AccountMismatch.into());
         }
-        let key = a.signer.address().as_ref();
-        let is_player = &s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] == key
-            || (s[2] != STATUS_WAITING && &s[PLAYER_OFFSET[1]..PLAYER_OFFSET[1] + 32] == key);
-        if !is_player && sys::current_slot() < rd_u64(s, LAST_ACTIVE_SLOT_OFFSET).saturating_add(CLOSE_TIMEOUT_SLOTS) {
-            return Err(WorldError::CloseTooEarly.into());
-        }
+        may_end(s, a.signer.address().as_ref(), sys::current_slot)?;
     }
     let total = a.session.lamports() + a.hidden.lamports() + a.input.lamports();
     a.creator.set_lamports(a.creator.lamports() + total);

@@ -50,10 +50,8 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let id = {
         // SAFETY: read-only peeks at three distinct accounts (different discriminators).
         let (s, h, i) = unsafe { (a.session.borrow_unchecked(), a.hidden.borrow_unchecked(), a.input.borrow_unchecked()) };
+        same_session(s, h, i)?;
         let id = rd_u64(s, 8);
-        if rd_u64(h, 8) != id || rd_u64(i, 8) != id {
-            return Err(WorldError::AccountMismatch.into());
-        }
         let key = a.player.address().as_ref();
         if &s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] != key && &s[PLAYER_OFFSET[1]..PLAYER_OFFSET[1] + 32] != key {
             return Err(WorldError::Unauthorized.into());

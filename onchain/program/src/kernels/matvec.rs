@@ -326,6 +326,20 @@ mod tests {
         assert_eq!(out[rows], 0x5A5A_5A5A, "wrote past the last row");
     }
 
+    /// Pseudo-random weights (rows x cols) and inputs from a xorshift32 stream (fixed seed).
+    fn xorshift_operands(seed: u32, rows: usize, cols: usize) -> (Vec<i8>, Vec<i8>) {
+        let mut s = seed;
+        let mut next = || {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            s as i8
+        };
+        let w: Vec<i8> = (0..rows * cols).map(|_| next()).collect();
+        let x: Vec<i8> = (0..cols).map(|_| next()).collect();
+        (w, x)
+    }
+
     #[test]
     fn lanes_edge_values_and_shapes() {
         for (rows, cols) in [(12, 32), (13, 40), (64, 64), (5, 1024), (30, 144), (24, 128), (11, 8), (1, 72)] {
@@ -338,15 +352,7 @@ mod tests {
     #[test]
     fn lanes_pseudo_random() {
         let (rows, cols) = (37, 264);
-        let mut s = 0x9e37_79b9u32;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s as i8
-        };
-        let w: Vec<i8> = (0..rows * cols).map(|_| next()).collect();
-        let x: Vec<i8> = (0..cols).map(|_| next()).collect();
+        let (w, x) = xorshift_operands(0x9e37_79b9, rows, cols);
         check_lanes(&w, &x, rows, cols);
     }
 
@@ -361,15 +367,7 @@ mod tests {
     #[test]
     fn pseudo_random() {
         let (rows, cols) = (37, 256);
-        let mut s = 0x1234_5678u32;
-        let mut next = || {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            s as i8
-        };
-        let w: Vec<i8> = (0..rows * cols).map(|_| next()).collect();
-        let x: Vec<i8> = (0..cols).map(|_| next()).collect();
+        let (w, x) = xorshift_operands(0x1234_5678, rows, cols);
         check(&w, &x, rows, cols);
     }
 }

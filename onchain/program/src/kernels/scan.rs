@@ -12,11 +12,9 @@
 /// States per unrolled block of the sBPF assembly.
 pub const SCAN_BLOCK: usize = 16;
 
-/// One element in sBPF assembly (15 instructions when nothing saturates): load h[k] and
-/// sign-extend, decay and round, add dbx * b[k], saturate to i32 (two jumps that skip the
-/// clamping moves), store, and accumulate c[k] * h[k].
+/// The start of one element: load h[k] and sign-extend, decay and round, add dbx * b[k].
 #[cfg(target_arch = "bpf")]
-macro_rules! scan_elem {
+macro_rules! scan_update {
     ($k:literal) => {
         concat!(
             "{t} = *(u32 *)({hp} + ", $k, " * 4)\n",
@@ -28,16 +26,37 @@ macro_rules! scan_elem {
             "{u} = *(u64 *)({bp} + ", $k, " * 8)\n",
             "{u} *= {dbx}\n",
             "{t} += {u}\n",
+        )
+    };
+}
+
+/// The end of one element: store h[k] and accumulate c[k] * h[k].
+#[cfg(target_arch = "bpf")]
+macro_rules! scan_store {
+    ($k:literal) => {
+        concat!(
+            "*(u32 *)({hp} + ", $k, " * 4) = {t}\n",
+            "{u} = *(u64 *)({cp} + ", $k, " * 8)\n",
+            "{u} *= {t}\n",
+            "{y} += {u}\n",
+        )
+    };
+}
+
+/// One element in sBPF assembly (15 instructions when nothing saturates): the update,
+/// saturation to i32 (two jumps that skip the clamping moves), then the store.
+#[cfg(target_arch = "bpf")]
+macro_rules! scan_elem {
+    ($k:literal) => {
+        concat!(
+            scan_update!($k),
             "if {t} s<= 2147483647 goto 2f\n",
             "{t} = 2147483647\n",
             "2:\n",
             "if {t} s>= -2147483648 goto 3f\n",
             "{t} = -2147483648\n",
             "3:\n",
-            "*(u32 *)({hp} + ", $k, " * 4) = {t}\n",
-            "{u} = *(u64 *)({cp} + ", $k, " * 8)\n",
-            "{u} *= {t}\n",
-            "{y} += {u}\n",
+            scan_store!($k),
         )
     };
 }
@@ -47,21 +66,7 @@ macro_rules! scan_elem {
 #[cfg(target_arch = "bpf")]
 macro_rules! scan_elem_unclamped {
     ($k:literal) => {
-        concat!(
-            "{t} = *(u32 *)({hp} + ", $k, " * 4)\n",
-            "{t} <<= 32\n",
-            "{t} s>>= 32\n",
-            "{t} *= {decay}\n",
-            "{t} += 524288\n",
-            "{t} s>>= 20\n",
-            "{u} = *(u64 *)({bp} + ", $k, " * 8)\n",
-            "{u} *= {dbx}\n",
-            "{t} += {u}\n",
-            "*(u32 *)({hp} + ", $k, " * 4) = {t}\n",
-            "{u} = *(u64 *)({cp} + ", $k, " * 8)\n",
-            "{u} *= {t}\n",
-            "{y} += {u}\n",
-        )
+        concat!(scan_update!($k), scan_store!($k))
     };
 }
 
