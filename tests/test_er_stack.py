@@ -51,9 +51,8 @@ def players():
     return Keypair(), Keypair(), Keypair()  # model authority, player 1, player 2
 
 
-@pytest.fixture(scope="module")
-def base(stack, cart, players):
-    """A remote backend on the base node with the model uploaded and a session active."""
+def open_base(stack, cart, players):
+    """A remote backend on the stack's base node with the model uploaded and a session active."""
     b = RemoteBackend(stack.base_url)
     for k in (b.payer, *players):
         b.airdrop(k.pubkey(), 100 * 10**9)
@@ -62,6 +61,24 @@ def base(stack, cart, players):
     assert b.join_session(SESSION_ID, players[2]).ok
     yield b
     b.close()
+
+
+@pytest.fixture(scope="module")
+def base(stack, cart, players):
+    yield from open_base(stack, cart, players)
+
+
+# The first read that makes the ER clone a base account is where the validator binary has been
+# seen to wedge for good (every later read of it times out too), so this test gets a stack of
+# its own, and a rerun (REAL_ER) starts a new one.
+@pytest.fixture
+def fresh_stack(tmp_path_factory, so_path):
+    yield from local_stack(tmp_path_factory, so_path, "localnet-clone")
+
+
+@pytest.fixture
+def fresh_base(fresh_stack, cart, players):
+    yield from open_base(fresh_stack, cart, players)
 
 
 def test_base_node_serves_what_the_validator_asks(stack):
@@ -120,7 +137,8 @@ def test_remote_errors_carry_the_program_code_and_change_nothing(base, players):
     assert base.session(SESSION_ID) == before
 
 
-def test_account_cloned_into_er_follows_base_updates(stack, base):
+def test_account_cloned_into_er_follows_base_updates(fresh_stack, fresh_base):
+    stack, base = fresh_stack, fresh_base
     er = RemoteBackend(stack.er_url)
     try:
         base_view = base.session(SESSION_ID)
