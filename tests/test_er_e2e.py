@@ -23,7 +23,9 @@ MODEL_ID, SESSION_ID = 1, 42
 CRANK_SECONDS = 10
 
 
-@pytest.fixture(scope="module")
+# Function scope (the module has one test): a rerun (REAL_ER) gets a fresh stack, since the
+# session ids of a failed attempt are already taken on the old one.
+@pytest.fixture
 def stack(tmp_path_factory, so_path):
     yield from local_stack(tmp_path_factory, so_path, "localnet-e2e", start=30000)
 

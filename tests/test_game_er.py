@@ -38,7 +38,9 @@ FRAMES = 120
 PY = sys.executable
 
 
-@pytest.fixture(scope="module")
+# Function scope (the module has one test): a rerun (REAL_ER) gets a fresh stack, since the
+# session ids of a failed attempt are already taken on the old one.
+@pytest.fixture
 def stack(tmp_path_factory, so_path):
     yield from local_stack(tmp_path_factory, so_path, "localnet-game", start=32000)
 
