@@ -64,7 +64,7 @@ class TxRecord:
     fee: int
     pre_balances: list[int]
     post_balances: list[int]
-    inner: list
+    inner: list  # per instruction: [(program_id_index, accounts, data, stack_height)] of its CPIs
 
 
 def load_account_json(path: Path) -> tuple[Pubkey, Account]:
@@ -152,13 +152,15 @@ class BaseChain:
         keys = list(tx.message.account_keys)
         pre = [self.svm.get_balance(k) or 0 for k in keys]
         res = self.svm.simulate_transaction(tx) if simulate else self.svm.send_transaction(tx)
-        doc = json.loads(res.to_json())
-        err = doc.get("err")
-        meta = doc.get("meta", doc)  # failures and simulations nest the metadata under "meta"
+        failed = hasattr(res, "err")
+        err = json.loads(res.to_json()).get("err") if failed else None  # the TransactionError as JSON
+        meta = res.meta() if failed or simulate else res  # failures and simulations wrap the metadata
         post = [self.svm.get_balance(k) or 0 for k in keys]
-        rec = TxRecord(sig, self.slot, int(time.time()), bytes(tx), err, list(meta.get("logs", [])),
-                       int(meta.get("compute_units_consumed", 0)), int(meta.get("fee", 0)), pre, post,
-                       meta.get("inner_instructions") or [])
+        inner = [[(ix.instruction().program_id_index, list(bytes(ix.instruction().accounts)),
+                   bytes(ix.instruction().data), ix.stack_height()) for ix in per_ix]
+                 for per_ix in meta.inner_instructions()]
+        rec = TxRecord(sig, self.slot, int(time.time()), bytes(tx), err, list(meta.logs()),
+                       int(meta.compute_units_consumed()), int(meta.fee()), pre, post, inner)
         if not simulate:
             self.txs[sig] = rec
             self.slot_sigs.setdefault(self.slot, []).append(sig)
@@ -216,6 +218,9 @@ class BaseNode:
             return {"jsonrpc": "2.0", "error": err, "id": rid}
         except (ValueError, TypeError, KeyError, IndexError) as e:
             return {"jsonrpc": "2.0", "error": {"code": -32602, "message": f"Invalid params: {e}"}, "id": rid}
+        except Exception as e:  # a bug here must not become an HTTP 500 the caller cannot parse
+            log.exception("%s failed", method)
+            return {"jsonrpc": "2.0", "error": {"code": -32603, "message": f"Internal error: {e!r}"}, "id": rid}
 
     # -- accounts ---------------------------------------------------------------------------
     def _check_min_slot(self, cfg: dict):
@@ -396,9 +401,9 @@ class BaseNode:
                                                   "data": base58.b58encode(bytes(ix.data)).decode(),
                                                   "stackHeight": None} for ix in msg.instructions]}}
         inner = [{"index": i, "instructions": [
-            {"programIdIndex": x["instruction"]["program_id_index"], "accounts": list(x["instruction"]["accounts"]),
-             "data": base58.b58encode(bytes(x["instruction"]["data"])).decode(), "stackHeight": x.get("stack_height")}
-            for x in ixs]} for i, ixs in enumerate(rec.inner) if ixs]
+            {"programIdIndex": prog, "accounts": accounts, "data": base58.b58encode(data).decode(),
+             "stackHeight": height} for prog, accounts, data, height in ixs]}
+            for i, ixs in enumerate(rec.inner) if ixs]
         meta = {"err": rec.err, "status": {"Ok": None} if rec.err is None else {"Err": rec.err}, "fee": rec.fee,
                 "preBalances": rec.pre_balances, "postBalances": rec.post_balances, "innerInstructions": inner,
                 "logMessages": rec.logs, "preTokenBalances": [], "postTokenBalances": [], "rewards": [],

@@ -104,3 +104,27 @@ def test_upload_resumes_and_sessions_run_over_url(node, tmp_path):
     assert cli("--url", node, "--keypair", k1, "session", "close", "--id", "5")[0] == 0
     rc, _, err = cli("--url", node, "session", "show", "--id", "5")
     assert rc == 1 and "does not exist" in err
+
+
+def test_transactions_with_inner_instructions_are_served(node, tmp_path):
+    """getTransaction and getBlock answer for a transaction that made a CPI (init_manifest creates its
+    account through the system program): the ER's committor and its transaction feed ask for both."""
+    from onchain import instructions as I
+    auth = Keypair()
+    manifest, _ = upload.load_cartridge_bytes(random_cartridge("micro", seed=5).save(tmp_path / "m"))
+    with RemoteBackend(node, payer=auth) as be:
+        be.airdrop(auth.pubkey(), 10**9)
+        out = be.send([I.init_manifest(PROGRAM_ID, auth.pubkey(), 77, manifest)], [auth])
+        assert out.ok, out.error
+    tx = rpc(node, "getTransaction", [out.signature, {"encoding": "json", "maxSupportedTransactionVersion": 0}])
+    keys = tx["transaction"]["message"]["accountKeys"]
+    ixs = tx["transaction"]["message"]["instructions"]
+    ours = [i for i, ix in enumerate(ixs) if keys[ix["programIdIndex"]] == str(PROGRAM_ID)]
+    (inner,) = tx["meta"]["innerInstructions"]
+    assert [inner["index"]] == ours and len(inner["instructions"]) == 1
+    cpi = inner["instructions"][0]
+    assert keys[cpi["programIdIndex"]] == "11111111111111111111111111111111" and cpi["stackHeight"] == 2
+    assert tx["meta"]["err"] is None and tx["meta"]["computeUnitsConsumed"] > 0
+    block = rpc(node, "getBlock", [tx["slot"], {"encoding": "json", "maxSupportedTransactionVersion": 0}])
+    assert [t["transaction"]["signatures"][0] for t in block["transactions"]] == [out.signature]
+    assert block["transactions"][0]["meta"]["innerInstructions"] == tx["meta"]["innerInstructions"]
