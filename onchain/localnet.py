@@ -42,6 +42,20 @@ SHIM = ER_DIR / "nofile_shim.so"
 DEFAULT_RUN_DIR = ROOT / "build" / "localnet"
 ER_IDENTITY = "mAGicPQYBMvcYveUZA5F5UNNwyHvfYh5xkLS2Fr1mev"  # the ER's default identity, funded in the dumps
 
+# The validator's built-in terminal UI (always on in 0.8.3) lists transactions by polling the ER's
+# own `getBlock` with JSON encoding, which base58-encodes every instruction's data: quadratic in its
+# size. The ER clones a large account (the model's weights) with 64 KB CloneAccountContinue
+# transactions, and one such block then takes 15-50 s of CPU to encode (measured: 0.01 s as base64,
+# 48 s as JSON for a 19-transaction block). On 2 cores the ER has one RPC worker thread, so every
+# other request waits behind it, and the UI's 5 s timeout makes it ask again and again: sessions
+# stalled for minutes, mostly right after an ER restart. The UI's HTTP client honours the standard
+# proxy variables and the validator's own clients reach the base by name (`localhost`, exempted by
+# NO_PROXY), so pointing the proxy at a closed port turns off only the UI's HTTP polling (its
+# Transactions tab stays empty; slots and logs still come over WebSocket).
+BASE_HOST_FOR_ER = "localhost"
+TUI_FEED_OFF = ("-u ALL_PROXY -u all_proxy http_proxy=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 "
+                f"no_proxy={BASE_HOST_FOR_ER} NO_PROXY={BASE_HOST_FOR_ER}")
+
 
 class LocalnetError(RuntimeError):
     pass
@@ -239,14 +253,14 @@ class Localnet:
         conf = self.dir / "er.toml"
         conf.write_text(
             'lifecycle = "ephemeral"\n'
-            f'remotes = ["{self.base_url}", "{self.base_ws}"]\n'
+            f'remotes = ["http://{BASE_HOST_FOR_ER}:{self.base_port}", "{self.base_ws}"]\n'
             f'storage = "{storage}"\n\n'
             f'[aperture]\nlisten = "{self.listen}:{self.er_port}"\n\n'
             '[ledger]\nblock-time = "50ms"\nreset = true\n\n'
             '[accountsdb]\nreset = true\n\n'
             f'[metrics]\naddress = "127.0.0.1:{self.er_port + 2}"\n')
         (self.dir / "tmux.conf").write_text("set -g remain-on-exit on\nset -g history-limit 2000\n")
-        inner = (f"exec env LD_PRELOAD={SHIM} {GLIBC}/ld-linux-x86-64.so.2 --library-path {GLIBC} "
+        inner = (f"exec env {TUI_FEED_OFF} LD_PRELOAD={SHIM} {GLIBC}/ld-linux-x86-64.so.2 --library-path {GLIBC} "
                  f"{ER_BIN} {conf} 2>{self.dir / 'er.stderr'}")
         subprocess.run(["tmux", "-L", self.tmux, "-f", str(self.dir / "tmux.conf"), "new-session", "-d",
                         "-x", "160", "-y", "40", "-s", "er", inner], check=True, stdin=subprocess.DEVNULL)
@@ -295,6 +309,17 @@ class Localnet:
                     os.kill(er_pid, signal.SIGKILL)
         subprocess.run(["tmux", "-L", self.tmux, "kill-server"], capture_output=True, stdin=subprocess.DEVNULL)
         self.state["er_pid"] = None
+
+    def restart_er(self, timeout: float = 30.0) -> None:
+        """Stop the ER and start a fresh one with the same identity and ports (fault tests). Its
+        storage is wiped, so it knows only what the base chain holds: delegated accounts come back
+        with their last committed state."""
+        self._stop_er()
+        self._start_er()
+        self._normal_priority(self.state["er_pid"])
+        self._save()
+        self._wait(self.er_url, "ER", self.state["er_pid"], timeout, self.dir / "er.stderr")
+        self._normal_priority(self.state["er_pid"])
 
     # -- down ----------------------------------------------------------------------------
     def down(self) -> None:
