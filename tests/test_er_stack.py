@@ -68,9 +68,7 @@ def base(stack, cart, players):
     yield from open_base(stack, cart, players)
 
 
-# The first read that makes the ER clone a base account is where the validator binary has been
-# seen to wedge for good (every later read of it times out too), so this test gets a stack of
-# its own, and a rerun (REAL_ER) starts a new one.
+# The clone test gets a stack of its own: it asserts what the ER does on its very first clone.
 @pytest.fixture
 def fresh_stack(tmp_path_factory, so_path):
     yield from local_stack(tmp_path_factory, so_path, "localnet-clone")
