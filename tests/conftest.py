@@ -1,3 +1,4 @@
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,16 @@ def so_path() -> Path:
 
 
 # shared fixtures below
+
+def wait_until(pred, timeout: float = 5.0, step: float = 0.02) -> bool:
+    """Poll `pred` until it holds or `timeout` seconds pass; its last answer."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
 
 # The tests against MagicBlock's ephemeral validator 0.8.3 (a third-party binary) are strict. It
 # used to stop answering for 30 s or more; the cause (its terminal UI JSON-encoding the blocks

@@ -7,26 +7,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 from solders.keypair import Keypair
 
+from conftest import wait_until
 from onchain import upload
 from onchain.localnet import free_port_block, rpc
 from onchain.remote import RemoteBackend
 from onchain.svm import PROGRAM_ID
 from worldmodel.randmodel import random_cartridge
 
-
-
-def wait_until(pred, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,12 @@ sees the resumed frames; the session then ends cleanly and settles on the base."
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 from solders.account import Account
 from solders.keypair import Keypair
 
-from conftest import REAL_ER, local_stack
+from conftest import REAL_ER, local_stack, wait_until
 from onchain import pda
 from onchain.crank import Crank
 from onchain.embedded import EmbeddedBackend
@@ -29,15 +28,6 @@ SESSION_ID = 31
 @pytest.fixture  # restarted mid-test: a rerun gets a stack of its own
 def stack(tmp_path_factory, so_path):
     yield from local_stack(tmp_path_factory, so_path, "localnet-restart", start=26000)
-
-
-def wait_until(pred, timeout: float) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def test_session_resumes_from_the_last_commit_after_an_er_restart(stack):

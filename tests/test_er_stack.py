@@ -12,7 +12,7 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from conftest import REAL_ER, local_stack
+from conftest import REAL_ER, local_stack, wait_until
 from onchain import errors
 from onchain.backend import ControllerInput
 from onchain.embedded import EmbeddedBackend
@@ -25,15 +25,6 @@ pytestmark = REAL_ER
 DLP = "DELeGGvXpWV2fqJUhqcF5ZSYMS4JTLjteaAMARRSaeSh"
 CLOCK = Pubkey.from_string("SysvarC1ock11111111111111111111111111111111")
 MODEL_ID, SESSION_ID = 1, 7
-
-
-def wait_until(pred, timeout=5.0, step=0.02):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 @pytest.fixture(scope="module")
