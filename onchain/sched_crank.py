@@ -1,0 +1,189 @@
+"""The scheduled crank: the ER's own task scheduler advances the session (`python -m onchain.crank
+--scheduled`).
+
+A player sends `schedule_crank` once (onchain/program/src/instructions/schedule_crank.rs); from then on
+MagicBlock's validator runs `run_inference(NEXT_FRAME)` by itself every `interval_ms`, signed and paid
+by the validator, with no client in the loop. This module schedules it, watches the session through a
+WebSocket subscription (the frame rate and its jitter *as a subscriber sees them*), and cancels it.
+
+How the 0.8.3 scheduler paces a task (read from its source and checked against the binary, README
+"The crank"): the next run is queued `interval_ms` after the previous run's transaction was *sent*
+(after the ER's preflight simulation), so the period is the interval plus that send time, and the ER
+raises intervals below its `min-interval` (10 ms by default) to it. So `--hz` is a target: the crank
+schedules at 1000/hz ms, measures the real period over the first second, and reschedules once with
+the interval shortened by the measured overhead (`calibrate`). A run whose transaction fails the
+preflight removes the task (e.g. once the session ended); the session's frame then simply stops.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+
+import numpy as np
+from solders.keypair import Keypair
+
+from . import accounts as A
+from . import instructions as I
+from .backend import BackendError
+from .remote import RemoteBackend
+
+# At most this many runs per schedule_crank when no bound is given (about 100 days at 60 Hz).
+FOREVER = 2**29
+CALIBRATE_AFTER_S = 1.0
+
+
+@dataclasses.dataclass
+class ScheduledStats:
+    hz: float
+    interval_ms: int = 0
+    seconds: float = 0.0
+    frames: int = 0
+    first_frame: int = 0
+    last_frame: int = 0
+    notes: int = 0  # SessionState notifications that carried a new frame
+    frames_unseen: int = 0  # frames the subscriber never saw (two or more frames in one notification)
+    reschedules: int = 0
+    error: str | None = None
+    gaps_ms: list[float] = dataclasses.field(default_factory=list)
+
+    def summary(self) -> dict:
+        def pct(xs, q):
+            return round(float(np.percentile(xs, q)), 3) if len(xs) else None
+        period = 1000.0 / self.hz
+        jitter = [abs(g - period) for g in self.gaps_ms]
+        return {"crank": "scheduled (ER task scheduler)", "hz": self.hz, "interval_ms": self.interval_ms,
+                "seconds": round(self.seconds, 3), "frames": self.frames,
+                "ticks_per_s": round(self.frames / self.seconds, 2) if self.seconds else 0.0,
+                "first_frame": self.first_frame, "last_frame": self.last_frame,
+                "frames_unseen": self.frames_unseen, "reschedules": self.reschedules, "error": self.error,
+                "frame_gap_ms_p50": pct(self.gaps_ms, 50), "frame_gap_ms_p99": pct(self.gaps_ms, 99),
+                "tick_jitter_ms_p50": pct(jitter, 50), "tick_jitter_ms_p99": pct(jitter, 99)}
+
+
+class ScheduledCrank:
+    """Drive one delegated session with the ER's task scheduler. `player` signs schedule_crank and
+    cancel_crank (only a player of the session may)."""
+
+    def __init__(self, backend: RemoteBackend, session_id: int, player: Keypair, hz: float = 60.0,
+                 step_count: int = I.ALL_STEPS):
+        self.b, self.session_id, self.player, self.hz, self.step_count = backend, session_id, player, hz, step_count
+        view = backend.session(session_id)
+        if view is None:
+            raise BackendError(f"session {session_id} not found at {backend.url}")
+        self.start_frame = view.frame
+        self.stats = ScheduledStats(hz)
+        self._lock = threading.Lock()
+        self._seen: list[tuple[float, int]] = []  # (arrival time, frame) of each new frame seen
+        self._frame = view.frame
+        self._advanced = threading.Event()
+
+    # -- subscriber --------------------------------------------------------------------------
+    def _on_session(self, view) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            if view.frame > self._frame:
+                self._seen.append((now, view.frame))
+                self._frame = view.frame
+                self._advanced.set()
+
+    def frame(self) -> int:
+        with self._lock:
+            return self._frame
+
+    # -- scheduling ----------------------------------------------------------------------------
+    def schedule(self, interval_ms: int, iterations: int = FOREVER) -> bool:
+        out = self.b.schedule_crank(self.session_id, self.player, interval_ms, iterations, self.step_count)
+        if not out.ok:
+            self.stats.error = out.error
+            return False
+        self.stats.interval_ms = interval_ms
+        return True
+
+    def cancel(self) -> bool:
+        out = self.b.cancel_crank(self.session_id, self.player)
+        if not out.ok:
+            self.stats.error = out.error
+        return out.ok
+
+    def _measured_period_ms(self, since: float) -> float | None:
+        with self._lock:
+            pts = [(t, f) for t, f in self._seen if t >= since]
+        if len(pts) < 5:
+            return None
+        (t0, f0), (t1, f1) = pts[0], pts[-1]
+        return (t1 - t0) * 1000 / (f1 - f0) if f1 > f0 else None
+
+    def run(self, seconds: float | None = None, frames: int | None = None, calibrate: bool = True,
+            interval_ms: int | None = None, start_timeout: float = 5.0, stop: threading.Event | None = None,
+            report_every: float = 0.0) -> ScheduledStats:
+        """Schedule, watch until `seconds` have passed or `frames` frames were made, cancel.
+        `frames` makes the task itself bounded (iterations = frames x runs per frame; no
+        calibration), so the session stops at exactly start + frames. Raises BackendError when the
+        ER refuses the schedule or no frame comes within `start_timeout` (the caller falls back
+        to the Python crank)."""
+        runs_per_frame = 1 if self.step_count in (0, I.ALL_STEPS) else \
+            math.ceil(self.b._model(self.b.session(self.session_id).model_id)[1] / self.step_count)
+        target_ms = 1000.0 / (self.hz * runs_per_frame)
+        interval = interval_ms or max(1, round(target_ms))
+        iterations = frames * runs_per_frame if frames is not None else FOREVER
+        unsubscribe = self.b.subscribe_session(self.session_id, self._on_session)
+        try:
+            time.sleep(0.3)  # the subscription is live before the first run
+            if not self.schedule(interval, iterations):
+                raise BackendError(f"schedule_crank refused: {self.stats.error}")
+            t0 = time.perf_counter()
+            if not self._advanced.wait(start_timeout):
+                self.cancel()
+                raise BackendError(f"no frame within {start_timeout:g} s of schedule_crank (the ER's scheduler "
+                                   "did not run the task)")
+            calibrated = not calibrate or frames is not None or interval_ms is not None
+            last_report = t0
+            while True:
+                now = time.perf_counter()
+                if stop is not None and stop.is_set():
+                    break
+                if seconds is not None and now - t0 >= seconds:
+                    break
+                if frames is not None and self.frame() >= self.start_frame + frames:
+                    break
+                if not calibrated and now - t0 >= CALIBRATE_AFTER_S:
+                    calibrated = True
+                    period = self._measured_period_ms(t0 + 0.2)
+                    if period is not None:
+                        better = max(1, round(interval - (period / runs_per_frame - target_ms)))
+                        if better != interval and self.schedule(better, iterations):
+                            interval = better
+                            self.stats.reschedules += 1
+                if report_every and now - last_report >= report_every:
+                    last_report = now
+                    print(f"[crank] scheduled: frame {self.frame()} interval {interval} ms "
+                          f"{(self.frame() - self.start_frame) / (now - t0):.1f} frames/s", flush=True)
+                time.sleep(0.01)
+            self.stats.seconds = time.perf_counter() - t0
+            self.cancel()  # also after a bounded task ran out: clears the session's crank byte
+        finally:
+            time.sleep(0.1)
+            unsubscribe()
+        self._fill_stats()
+        return self.stats
+
+    def _fill_stats(self) -> None:
+        with self._lock:
+            seen = list(self._seen)
+        s = self.stats
+        s.first_frame = self.start_frame
+        s.last_frame = seen[-1][1] if seen else self.start_frame
+        s.frames = s.last_frame - self.start_frame
+        s.notes = len(seen)
+        prev_f = self.start_frame
+        for _, f in seen:
+            s.frames_unseen += f - prev_f - 1
+            prev_f = f
+        s.gaps_ms = [(b[0] - a[0]) * 1000 for a, b in zip(seen, seen[1:])]
+
+
+def crank_flag(backend: RemoteBackend, session_id: int) -> bool:
+    """Whether the session's crank byte says a scheduled crank is on."""
+    return A.session_crank_scheduled(backend.account_data(backend.session_accounts(session_id)["session"]) or b"")
