@@ -248,7 +248,6 @@ def run_scheduled(b: RemoteBackend, args, player: Keypair) -> int | None:
         return None
     except KeyboardInterrupt:
         crank.cancel()
-        crank._fill_stats()
         stats = crank.stats
     s = stats.summary()
     print(json.dumps(s, indent=1))

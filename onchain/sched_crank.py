@@ -9,9 +9,10 @@ WebSocket subscription (the frame rate and its jitter *as a subscriber sees them
 How the 0.8.3 scheduler paces a task (read from its source and checked against the binary, README
 "The crank"): the next run is queued `interval_ms` after the previous run's transaction was *sent*
 (after the ER's preflight simulation), so the period is the interval plus that send time, and the ER
-raises intervals below its `min-interval` (10 ms by default) to it. So `--hz` is a target: the crank
-schedules at 1000/hz ms, measures the real period over the first second, and reschedules once with
-the interval shortened by the measured overhead (`calibrate`). A run whose transaction fails the
+raises intervals below its `min-interval` (10 ms by default; the local stack sets 1 ms) to it. So
+`--hz` is a target: the crank schedules at 1000/hz ms, and every half second compares the period it saw
+with 1000/hz and reschedules with the interval corrected by the difference (`calibrate`; a
+reschedule replaces the task, the frame goes on). A run whose transaction fails the
 preflight removes the task (e.g. once the session ended); the session's frame then simply stops.
 """
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .remote import RemoteBackend
 
 # At most this many runs per schedule_crank when no bound is given (about 100 days at 60 Hz).
 FOREVER = 2**29
-CALIBRATE_AFTER_S = 1.0
+CALIBRATE_EVERY_S = 0.5
 
 
 @dataclasses.dataclass
@@ -62,6 +63,61 @@ class ScheduledStats:
                 "tick_jitter_ms_p50": pct(jitter, 50), "tick_jitter_ms_p99": pct(jitter, 99)}
 
 
+class FrameWatch:
+    """A subscriber's view of a session's frames: the arrival time of every new frame number."""
+
+    def __init__(self, backend: RemoteBackend, session_id: int, start_frame: int):
+        self.b, self.session_id, self.start_frame = backend, session_id, start_frame
+        self._lock = threading.Lock()
+        self.seen: list[tuple[float, int]] = []  # (perf_counter at arrival, frame)
+        self._frame = start_frame
+        self.advanced = threading.Event()
+        self._unsubscribe = None
+
+    def __enter__(self) -> "FrameWatch":
+        self._unsubscribe = self.b.subscribe_session(self.session_id, self._on_session)
+        time.sleep(0.3)  # the subscription is live before anything runs
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(0.1)
+        self._unsubscribe()
+
+    def _on_session(self, view) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            if view.frame > self._frame:
+                self.seen.append((now, view.frame))
+                self._frame = view.frame
+                self.advanced.set()
+
+    def frame(self) -> int:
+        with self._lock:
+            return self._frame
+
+    def points(self, since: float = 0.0) -> list[tuple[float, int]]:
+        with self._lock:
+            return [(t, f) for t, f in self.seen if t >= since]
+
+    def summary(self, hz: float) -> dict:
+        """Frame gaps as the subscriber saw them; jitter = |gap - 1000/hz|; frames never seen on
+        their own (two or more frames in one notification)."""
+        pts = self.points()
+        gaps = [(b[0] - a[0]) * 1000 for a, b in zip(pts, pts[1:])]
+        unseen, prev = 0, self.start_frame
+        for _, f in pts:
+            unseen += f - prev - 1
+            prev = f
+        period = 1000.0 / hz
+        jitter = [abs(g - period) for g in gaps]
+
+        def pct(xs, q):
+            return round(float(np.percentile(xs, q)), 3) if xs else None
+        return {"last_frame": pts[-1][1] if pts else self.start_frame, "notes": len(pts), "frames_unseen": unseen,
+                "frame_gap_ms_p50": pct(gaps, 50), "frame_gap_ms_p99": pct(gaps, 99),
+                "jitter_ms_p50": pct(jitter, 50), "jitter_ms_p99": pct(jitter, 99)}
+
+
 class ScheduledCrank:
     """Drive one delegated session with the ER's task scheduler. `player` signs schedule_crank and
     cancel_crank (only a player of the session may)."""
@@ -74,25 +130,8 @@ class ScheduledCrank:
             raise BackendError(f"session {session_id} not found at {backend.url}")
         self.start_frame = view.frame
         self.stats = ScheduledStats(hz)
-        self._lock = threading.Lock()
-        self._seen: list[tuple[float, int]] = []  # (arrival time, frame) of each new frame seen
-        self._frame = view.frame
-        self._advanced = threading.Event()
+        self.watch = FrameWatch(backend, session_id, view.frame)
 
-    # -- subscriber --------------------------------------------------------------------------
-    def _on_session(self, view) -> None:
-        now = time.perf_counter()
-        with self._lock:
-            if view.frame > self._frame:
-                self._seen.append((now, view.frame))
-                self._frame = view.frame
-                self._advanced.set()
-
-    def frame(self) -> int:
-        with self._lock:
-            return self._frame
-
-    # -- scheduling ----------------------------------------------------------------------------
     def schedule(self, interval_ms: int, iterations: int = FOREVER) -> bool:
         out = self.b.schedule_crank(self.session_id, self.player, interval_ms, iterations, self.step_count)
         if not out.ok:
@@ -108,8 +147,7 @@ class ScheduledCrank:
         return out.ok
 
     def _measured_period_ms(self, since: float) -> float | None:
-        with self._lock:
-            pts = [(t, f) for t, f in self._seen if t >= since]
+        pts = self.watch.points(since)
         if len(pts) < 5:
             return None
         (t0, f0), (t1, f1) = pts[0], pts[-1]
@@ -128,60 +166,56 @@ class ScheduledCrank:
         target_ms = 1000.0 / (self.hz * runs_per_frame)
         interval = interval_ms or max(1, round(target_ms))
         iterations = frames * runs_per_frame if frames is not None else FOREVER
-        unsubscribe = self.b.subscribe_session(self.session_id, self._on_session)
+        t0 = time.perf_counter()
         try:
-            time.sleep(0.3)  # the subscription is live before the first run
-            if not self.schedule(interval, iterations):
-                raise BackendError(f"schedule_crank refused: {self.stats.error}")
-            t0 = time.perf_counter()
-            if not self._advanced.wait(start_timeout):
-                self.cancel()
-                raise BackendError(f"no frame within {start_timeout:g} s of schedule_crank (the ER's scheduler "
-                                   "did not run the task)")
-            calibrated = not calibrate or frames is not None or interval_ms is not None
-            last_report = t0
-            while True:
-                now = time.perf_counter()
-                if stop is not None and stop.is_set():
-                    break
-                if seconds is not None and now - t0 >= seconds:
-                    break
-                if frames is not None and self.frame() >= self.start_frame + frames:
-                    break
-                if not calibrated and now - t0 >= CALIBRATE_AFTER_S:
-                    calibrated = True
-                    period = self._measured_period_ms(t0 + 0.2)
-                    if period is not None:
-                        better = max(1, round(interval - (period / runs_per_frame - target_ms)))
-                        if better != interval and self.schedule(better, iterations):
-                            interval = better
-                            self.stats.reschedules += 1
-                if report_every and now - last_report >= report_every:
-                    last_report = now
-                    print(f"[crank] scheduled: frame {self.frame()} interval {interval} ms "
-                          f"{(self.frame() - self.start_frame) / (now - t0):.1f} frames/s", flush=True)
-                time.sleep(0.01)
-            self.stats.seconds = time.perf_counter() - t0
-            self.cancel()  # also after a bounded task ran out: clears the session's crank byte
+            with self.watch:
+                if not self.schedule(interval, iterations):
+                    raise BackendError(f"schedule_crank refused: {self.stats.error}")
+                t0 = time.perf_counter()
+                if not self.watch.advanced.wait(start_timeout):
+                    self.cancel()
+                    raise BackendError(f"no frame within {start_timeout:g} s of schedule_crank (the ER's "
+                                       "scheduler did not run the task)")
+                calibrate = calibrate and frames is None and interval_ms is None
+                last_report = last_fit = t0
+                while True:
+                    now = time.perf_counter()
+                    if stop is not None and stop.is_set():
+                        break
+                    if seconds is not None and now - t0 >= seconds:
+                        break
+                    if frames is not None and self.watch.frame() >= self.start_frame + frames:
+                        break
+                    if calibrate and now - last_fit >= CALIBRATE_EVERY_S:
+                        # The period is the interval plus the ER's send time: shorten or lengthen
+                        # the interval by the error over the last half second.
+                        period = self._measured_period_ms(last_fit + 0.1)
+                        last_fit = now
+                        if period is not None:
+                            better = max(1, round(interval - (period / runs_per_frame - target_ms)))
+                            if better != interval and self.schedule(better, iterations):
+                                interval = better
+                                self.stats.reschedules += 1
+                    if report_every and now - last_report >= report_every:
+                        last_report = now
+                        print(f"[crank] scheduled: frame {self.watch.frame()} interval {interval} ms "
+                              f"{(self.watch.frame() - self.start_frame) / (now - t0):.1f} frames/s", flush=True)
+                    time.sleep(0.01)
+                self.cancel()  # also after a bounded task ran out: clears the session's crank byte
         finally:
-            time.sleep(0.1)
-            unsubscribe()
-        self._fill_stats()
+            self.stats.seconds = time.perf_counter() - t0
+            self.fill_stats()
         return self.stats
 
-    def _fill_stats(self) -> None:
-        with self._lock:
-            seen = list(self._seen)
-        s = self.stats
+    def fill_stats(self) -> None:
+        s, w = self.stats, self.watch.summary(self.hz)
         s.first_frame = self.start_frame
-        s.last_frame = seen[-1][1] if seen else self.start_frame
+        s.last_frame = w["last_frame"]
         s.frames = s.last_frame - self.start_frame
-        s.notes = len(seen)
-        prev_f = self.start_frame
-        for _, f in seen:
-            s.frames_unseen += f - prev_f - 1
-            prev_f = f
-        s.gaps_ms = [(b[0] - a[0]) * 1000 for a, b in zip(seen, seen[1:])]
+        s.notes = w["notes"]
+        s.frames_unseen = w["frames_unseen"]
+        pts = self.watch.points()
+        s.gaps_ms = [(b[0] - a[0]) * 1000 for a, b in zip(pts, pts[1:])]
 
 
 def crank_flag(backend: RemoteBackend, session_id: int) -> bool:
