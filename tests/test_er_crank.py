@@ -5,7 +5,10 @@ straight with the Magic program cannot drive a session nobody enabled the crank 
 from __future__ import annotations
 
 import itertools
+import json
 import struct
+import subprocess
+import sys
 import time
 
 import pytest
@@ -160,3 +163,27 @@ def test_end_session_stops_a_running_crank(chains):
     assert not crank_flag(base, sid)
     time.sleep(0.5)
     assert base.session(sid).frame == settled.frame
+
+
+def test_crank_command_schedules_and_falls_back(chains, tmp_path):
+    """`python -m onchain.crank --scheduled`: with a player's key the ER cranks exactly --frames
+    frames; with a stranger's key the ER refuses (Unauthorized) and the Python crank runs instead."""
+    base, er = chains
+    sid, p1, _ = live_session(base, er)
+    keys = {}
+    for name, kp in (("player", p1), ("stranger", Keypair())):
+        keys[name] = tmp_path / f"{name}.json"
+        keys[name].write_text(json.dumps(list(bytes(kp))))
+
+    def crank(key, frames):
+        return subprocess.run([sys.executable, "-m", "onchain.crank", "--url", er.url, "--session", str(sid),
+                               "--scheduled", "--keypair", str(key), "--frames", str(frames)],
+                              capture_output=True, text=True, timeout=120)
+    r = crank(keys["player"], 20)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "falling back" not in r.stdout and '"crank": "scheduled' in r.stdout
+    assert er.session(sid).frame == 20
+    r = crank(keys["stranger"], 10)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Unauthorized" in r.stdout and "falling back to the Python crank" in r.stdout
+    assert er.session(sid).frame == 30
