@@ -95,7 +95,6 @@ def play_session(net: Localnet, er: RemoteBackend, session_id: int, players: tup
         lat = []
         for n in (1, 2):
             lat += json.loads((tmp / f"s{session_id}player{n}.json").read_text())["input_to_state_ms"]
-        er.close_session(session_id, p1)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -129,6 +128,10 @@ def run(seconds: float, hz: float, model: str | None, out: Path, cranks: tuple[s
             for n, name in enumerate(cranks, start=1):
                 found[name] = play_session(net, er, n, players[n - 1], seconds, tmp,
                                            python_crank if name == "python" else scheduled_crank)
+            # Sessions end (commit + undelegate) only after every measurement: the 0.8.3 ER has
+            # stalled for a minute right after an end_session, which would hit the next crank.
+            for n, (p1, _) in enumerate(players, start=1):
+                er.close_session(n, p1)
         finally:
             er.close()
             base.close()

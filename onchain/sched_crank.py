@@ -10,8 +10,9 @@ How the 0.8.3 scheduler paces a task (read from its source and checked against t
 "The crank"): the next run is queued `interval_ms` after the previous run's transaction was *sent*
 (after the ER's preflight simulation), so the period is the interval plus that send time, and the ER
 raises intervals below its `min-interval` (10 ms by default; the local stack sets 1 ms) to it. So
-`--hz` is a target: the crank schedules at 1000/hz ms, and every half second compares the period it saw
-with 1000/hz and reschedules with the interval corrected by the difference (`calibrate`; a
+`--hz` is a target: the crank schedules at 1000/hz ms, and every half second estimates that send
+time from the period it saw and reschedules with the whole-millisecond interval just below or just
+above 1000/hz minus it, whichever brings the frame count back towards hz x elapsed (`calibrate`; a
 reschedule replaces the task, the frame goes on). A run whose transaction fails the
 preflight removes the task (e.g. once the session ended); the session's frame then simply stops.
 """
@@ -178,6 +179,7 @@ class ScheduledCrank:
                                        "scheduler did not run the task)")
                 calibrate = calibrate and frames is None and interval_ms is None
                 last_report = last_fit = t0
+                overheads: list[float] = []  # per window: measured period - interval (the ER's send time)
                 while True:
                     now = time.perf_counter()
                     if stop is not None and stop.is_set():
@@ -187,12 +189,12 @@ class ScheduledCrank:
                     if frames is not None and self.watch.frame() >= self.start_frame + frames:
                         break
                     if calibrate and now - last_fit >= CALIBRATE_EVERY_S:
-                        # The period is the interval plus the ER's send time: shorten or lengthen
-                        # the interval by the error over the last half second.
                         period = self._measured_period_ms(last_fit + 0.1)
                         last_fit = now
                         if period is not None:
-                            better = max(1, round(interval - (period / runs_per_frame - target_ms)))
+                            overheads.append(period / runs_per_frame - interval)
+                            better = self._next_interval(target_ms, float(np.median(overheads)),
+                                                         behind=self.hz * (now - t0) > self.watch.frame() - self.start_frame)
                             if better != interval and self.schedule(better, iterations):
                                 interval = better
                                 self.stats.reschedules += 1
@@ -206,6 +208,15 @@ class ScheduledCrank:
             self.stats.seconds = time.perf_counter() - t0
             self.fill_stats()
         return self.stats
+
+    @staticmethod
+    def _next_interval(target_ms: float, overhead_ms: float, behind: bool) -> int:
+        """The period is the interval plus the ER's send time (`overhead_ms`, the median seen so
+        far), and intervals are whole milliseconds: take the one just below the ideal while the
+        session is behind hz x elapsed, the one just above while it is ahead, so the frame count
+        tracks the target on average."""
+        ideal = target_ms - overhead_ms
+        return max(1, math.floor(ideal) if behind else math.ceil(ideal))
 
     def fill_stats(self) -> None:
         s, w = self.stats, self.watch.summary(self.hz)
