@@ -11,9 +11,9 @@ How the 0.8.3 scheduler paces a task (read from its source and checked against t
 (after the ER's preflight simulation), so the period is the interval plus that send time, and the ER
 raises intervals below its `min-interval` (10 ms by default; the local stack sets 1 ms) to it. So
 `--hz` is a target: the crank schedules at 1000/hz ms, and every half second estimates that send
-time from the period it saw and reschedules with the whole-millisecond interval just below or just
-above 1000/hz minus it, whichever brings the frame count back towards hz x elapsed (`calibrate`; a
-reschedule replaces the task, the frame goes on). A run whose transaction fails the
+time from the period it saw and reschedules with 1000/hz minus it, corrected by how far the frame
+count is behind or ahead of hz x elapsed (`calibrate`; a reschedule replaces the task, the frame goes
+on). A run whose transaction fails the
 preflight removes the task (e.g. once the session ended); the session's frame then simply stops.
 """
 from __future__ import annotations
@@ -34,6 +34,11 @@ from .remote import RemoteBackend
 # At most this many runs per schedule_crank when no bound is given (about 100 days at 60 Hz).
 FOREVER = 2**29
 CALIBRATE_EVERY_S = 0.5
+# The send time is estimated over the last 3 s: it drifts with the machine's load, and one half-second
+# window is noisy (a subscriber sees frames in bursts of one ER slot, 50 ms).
+RECENT_WINDOWS = 6
+# Frames behind the target that shorten the interval by 1 ms (the integral part of the control).
+DEFICIT_FRAMES_PER_MS = 5
 
 
 @dataclasses.dataclass
@@ -193,8 +198,9 @@ class ScheduledCrank:
                         last_fit = now
                         if period is not None:
                             overheads.append(period / runs_per_frame - interval)
-                            better = self._next_interval(target_ms, float(np.median(overheads)),
-                                                         behind=self.hz * (now - t0) > self.watch.frame() - self.start_frame)
+                            deficit = self.hz * (now - t0) - (self.watch.frame() - self.start_frame)
+                            better = self._next_interval(target_ms, float(np.median(overheads[-RECENT_WINDOWS:])),
+                                                         deficit)
                             if better != interval and self.schedule(better, iterations):
                                 interval = better
                                 self.stats.reschedules += 1
@@ -210,13 +216,12 @@ class ScheduledCrank:
         return self.stats
 
     @staticmethod
-    def _next_interval(target_ms: float, overhead_ms: float, behind: bool) -> int:
-        """The period is the interval plus the ER's send time (`overhead_ms`, the median seen so
-        far), and intervals are whole milliseconds: take the one just below the ideal while the
-        session is behind hz x elapsed, the one just above while it is ahead, so the frame count
-        tracks the target on average."""
-        ideal = target_ms - overhead_ms
-        return max(1, math.floor(ideal) if behind else math.ceil(ideal))
+    def _next_interval(target_ms: float, overhead_ms: float, deficit: float) -> int:
+        """The period is the interval plus the ER's send time (`overhead_ms`, its recent median):
+        aim at 1000/hz minus it, and 1 ms lower for every DEFICIT_FRAMES_PER_MS frames the session
+        is behind hz x elapsed (`deficit`; higher when ahead), so that the frame count tracks the
+        target instead of drifting with the estimate's error. Whole milliseconds."""
+        return max(1, round(target_ms - overhead_ms - deficit / DEFICIT_FRAMES_PER_MS))
 
     def fill_stats(self) -> None:
         s, w = self.stats, self.watch.summary(self.hz)
