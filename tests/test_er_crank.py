@@ -29,10 +29,12 @@ from worldmodel.randmodel import random_cartridge
 pytestmark = REAL_ER
 
 MODEL_ID = 1
-SESSION_IDS = itertools.count(21)  # a rerun (REAL_ER) on the same stack takes fresh sessions
+SESSION_IDS = itertools.count(21)
 
 
-@pytest.fixture(scope="module")
+# Function scope: each test (and each rerun, REAL_ER) gets a fresh stack. When the 0.8.3 validator
+# wedges on a clone it never answers again, so a rerun on the same stack could not pass.
+@pytest.fixture
 def stack(tmp_path_factory, so_path):
     yield from local_stack(tmp_path_factory, so_path, "localnet-crank", start=37000)
 
@@ -42,7 +44,7 @@ def cart():
     return random_cartridge("micro", seed=9)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def chains(stack, cart):
     auth = Keypair()
     base = RemoteBackend(stack.base_url)
