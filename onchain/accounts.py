@@ -21,6 +21,8 @@ INPUT_LEN = 48
 FIGHTER_OFFSET = (120, 152)
 CONTROLLER_OFFSET = (16, 24)
 INPUT_FRAME_OFFSET = (32, 40)
+CRANK_OFFSET = 4  # SessionState: 1 while the ER's scheduler cranks the session (schedule_crank)
+CRANK_SCHEDULED = 1
 # Protocol constants (state.rs): an input stays in force this many frames, may be sent
 # this far ahead, and a session idle this many slots may be closed by anyone.
 INPUT_HOLD_FRAMES = 30
@@ -76,6 +78,10 @@ def input_account(session_id: int, ctrl: np.ndarray, frames: tuple[int, int] = (
 
 def session_frame(data: bytes) -> int:
     return struct.unpack_from("<Q", data, 24)[0]
+
+
+def session_crank_scheduled(data: bytes) -> bool:
+    return len(data) > CRANK_OFFSET and data[CRANK_OFFSET] == CRANK_SCHEDULED
 
 
 def session_fighters(data: bytes) -> np.ndarray:

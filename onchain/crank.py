@@ -22,8 +22,12 @@ are in the InputBuffer (or after S seconds without them, counted as `input_timeo
 consumes exactly the controllers the players meant for it. The game is then as fast as the slower
 player's round trip, and a replay of the inputs reproduces it bit for bit (tests/test_game_er.py).
 
-MagicBlock's validator 0.8.3 has a task scheduler (it creates `task_scheduler.sqlite` in its storage);
-driving it was not explored here, so this Python crank is what runs and what `make bench-er` measures.
+`--scheduled` hands the cranking to the ER itself: a player (`--keypair`) sends `schedule_crank` and
+MagicBlock's task scheduler runs `run_inference` of the frame in flight every interval, with no client
+in the loop (onchain/sched_crank.py); this command then watches the frames as a subscriber, prints
+their rate and jitter, and cancels the task at the end. Should the ER refuse the schedule or run no
+frame within 5 s, it falls back to this Python crank (unless `--no-fallback`). Without `--scheduled`
+the Python crank runs: it is the default. `make bench-er` measures both.
 """
 from __future__ import annotations
 
@@ -191,7 +195,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="lockstep: run a frame only once both players sent their input for it (at most S s)")
     ap.add_argument("--cu-every", type=int, default=0, help="read the compute units of every Nth frame")
     ap.add_argument("--json", help="write the summary here")
+    ap.add_argument("--scheduled", action="store_true",
+                    help="let the ER's task scheduler crank (needs --keypair of a player); falls back to this crank")
+    ap.add_argument("--interval-ms", type=int, help="--scheduled: the task's interval (default: from --hz, calibrated)")
+    ap.add_argument("--no-fallback", action="store_true", help="--scheduled: fail instead of running the Python crank")
     args = ap.parse_args(argv)
+    if args.scheduled and not args.keypair:
+        ap.error("--scheduled needs --keypair: a player of the session signs schedule_crank")
     if not args.url:
         args.url = profiles.load(args.profile)["url"] or ap.error(f"profile {args.profile} has no url")
     payer = None
@@ -201,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     with RemoteBackend(args.url, args.ws, payer=payer) as b:
         if args.airdrop:
             b.airdrop(b.payer.pubkey(), args.airdrop)
+        if args.scheduled:
+            rc = run_scheduled(b, args, payer)
+            if rc is not None:
+                return rc
         crank = Crank(b, args.session, args.hz, args.catch_up, args.cu_every, args.wait_inputs)
         print(f"[crank] session {args.session} at frame {crank.frame}, {crank.total_steps} steps per frame, "
               f"{args.hz:g} Hz on {args.url}", flush=True)
@@ -215,6 +229,32 @@ def main(argv: list[str] | None = None) -> int:
             with open(args.json, "w") as f:
                 json.dump(s, f, indent=1)
     return 0 if stats.errors == 0 or stats.frames > 0 else 1
+
+
+def run_scheduled(b: RemoteBackend, args, player: Keypair) -> int | None:
+    """--scheduled: the ER's task scheduler cranks; None when it could not and the Python crank
+    should run instead."""
+    from .sched_crank import ScheduledCrank
+    crank = ScheduledCrank(b, args.session, player, args.hz)
+    print(f"[crank] session {args.session} at frame {crank.start_frame}: scheduling the ER's crank at "
+          f"{args.hz:g} Hz on {args.url}", flush=True)
+    try:
+        stats = crank.run(args.seconds, args.frames, interval_ms=args.interval_ms, report_every=1.0)
+    except BackendError as e:
+        print(f"[crank] the ER did not crank: {e}", flush=True)
+        if args.no_fallback:
+            return 1
+        print("[crank] falling back to the Python crank", flush=True)
+        return None
+    except KeyboardInterrupt:
+        crank.cancel()
+        stats = crank.stats
+    s = stats.summary()
+    print(json.dumps(s, indent=1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(s, f, indent=1)
+    return 0 if stats.frames > 0 else 1
 
 
 if __name__ == "__main__":

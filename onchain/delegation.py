@@ -8,8 +8,15 @@ Life of a delegated session:
         end_session: status ended, HiddenState cut to its header, commit + undelegate all three
   base: the DLP calls the program back (undelegate_callback) to recreate the accounts with the
         committed bytes; close_session returns the rent to the creator.
+
+Scheduled crank (instructions/schedule_crank.rs, cancel_crank.rs): in the ER a player may call
+schedule_crank, and the ER's own task scheduler then runs run_inference(NEXT_FRAME) every
+interval_ms ms (a task owned by the SessionState PDA, id crank_task_id); cancel_crank or
+end_session stops it.
 """
 from __future__ import annotations
+
+import struct
 
 from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
@@ -22,6 +29,9 @@ MAGIC_PROGRAM = Pubkey.from_string("Magic11111111111111111111111111111111111111"
 MAGIC_CONTEXT = Pubkey.from_string("MagicContext1111111111111111111111111111111")
 
 DELEGATE_SESSION, COMMIT_SESSION, INIT_HIDDEN, END_SESSION = 8, 9, 10, 11
+SCHEDULE_CRANK, CANCEL_CRANK = 12, 13
+# run_inference's expected_frame for "the frame in flight": what a scheduled task repeats.
+NEXT_FRAME = 2**64 - 1
 # The delegation program calls the owner program back with this discriminator at undelegation.
 UNDELEGATE_CALLBACK = (196, 28, 41, 206, 48, 37, 51, 167)
 
@@ -66,3 +76,27 @@ def end_session(program_id: Pubkey, signer: Pubkey, payer: Pubkey, session_id: i
     return Instruction(program_id, bytes([END_SESSION]), [
         AccountMeta(signer, True, False), AccountMeta(payer, True, True), AccountMeta(s, False, True), AccountMeta(h, False, True),
         AccountMeta(i, False, True), AccountMeta(MAGIC_CONTEXT, False, True), AccountMeta(MAGIC_PROGRAM, False, False)])
+
+
+def crank_task_id(program_id: Pubkey, session_id: int) -> int:
+    """The ER scheduler's id of the session's crank task: SessionState address bytes 0..8 as i64 LE."""
+    return struct.unpack("<q", bytes(pda.session(program_id, session_id))[:8])[0]
+
+
+def schedule_crank(program_id: Pubkey, player: Pubkey, session_id: int, model_id: int, shard_count: int,
+                   interval_ms: int, iterations: int, step_count: int = 0xFFFF) -> Instruction:
+    """ER: have the validator's scheduler run run_inference(NEXT_FRAME, step_count) every interval_ms,
+    `iterations` times (replaces the session's earlier crank task)."""
+    s, h, i = pda.session_accounts(program_id, session_id)
+    metas = [AccountMeta(player, True, False), AccountMeta(s, False, True), AccountMeta(h, False, True),
+             AccountMeta(i, False, False), AccountMeta(pda.manifest(program_id, model_id), False, False),
+             AccountMeta(MAGIC_PROGRAM, False, False)]
+    metas += [AccountMeta(pda.weights(program_id, model_id, k), False, False) for k in range(shard_count)]
+    data = struct.pack("<BIQH", SCHEDULE_CRANK, interval_ms, iterations, step_count)
+    return Instruction(program_id, data, metas)
+
+
+def cancel_crank(program_id: Pubkey, signer: Pubkey, session_id: int) -> Instruction:
+    return Instruction(program_id, bytes([CANCEL_CRANK]), [
+        AccountMeta(signer, True, False), AccountMeta(pda.session(program_id, session_id), False, True),
+        AccountMeta(MAGIC_PROGRAM, False, False)])

@@ -258,6 +258,7 @@ class Localnet:
             f'[aperture]\nlisten = "{self.listen}:{self.er_port}"\n\n'
             '[ledger]\nblock-time = "50ms"\nreset = true\n\n'
             '[accountsdb]\nreset = true\n\n'
+            '[task-scheduler]\nmin-interval = "1ms"\n\n'
             f'[metrics]\naddress = "127.0.0.1:{self.er_port + 2}"\n')
         (self.dir / "tmux.conf").write_text("set -g remain-on-exit on\nset -g history-limit 2000\n")
         inner = (f"exec env {TUI_FEED_OFF} LD_PRELOAD={SHIM} {GLIBC}/ld-linux-x86-64.so.2 --library-path {GLIBC} "

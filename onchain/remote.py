@@ -481,6 +481,22 @@ class RemoteBackend(Backend):
         """ER: end the session, commit it and give it back to the base chain."""
         return self.send([D.end_session(self.program_id, signer.pubkey(), self.payer.pubkey(), session_id)], [signer])
 
+    def schedule_crank(self, session_id: int, player: Keypair, interval_ms: int, iterations: int,
+                       step_count: int = I.ALL_STEPS) -> TxOutcome:
+        """ER: have the validator's task scheduler crank the session (schedule_crank.rs): run_inference
+        of the frame in flight every `interval_ms` ms, `iterations` times. `player` must be a player."""
+        view = self.session(session_id)
+        if view is None:
+            raise BackendError(f"session {session_id} not found at {self.url}")
+        shards, _ = self._model(view.model_id)
+        ix = D.schedule_crank(self.program_id, player.pubkey(), session_id, view.model_id, shards,
+                              interval_ms, iterations, step_count)
+        return self.send([ix], [player])
+
+    def cancel_crank(self, session_id: int, signer: Keypair) -> TxOutcome:
+        """ER: stop the session's scheduled crank (cancel_crank.rs)."""
+        return self.send([D.cancel_crank(self.program_id, signer.pubkey(), session_id)], [signer])
+
     def wait_owner(self, key: Pubkey, owner: Pubkey, timeout: float = 10.0) -> bool:
         end = time.monotonic() + timeout
         while time.monotonic() < end:

@@ -10,6 +10,19 @@
 //! ScheduleCommit (Magic program, bincode u32 1) / ScheduleCommitAndUndelegate (u32 2):
 //!   accounts: payer [WRITE, SIGNER], MagicContext [WRITE], then the accounts to commit (owned by
 //!   the calling program).
+//! ScheduleTask (Magic program, bincode variant u32 6), data:
+//!   u32 6 | i64 task_id | i64 execution_interval_millis | i64 iterations | u64 n_instructions |
+//!   n × (Instruction: [32] program_id | u64 n_accounts | n × ([32] pubkey | u8 is_signer |
+//!   u8 is_writable) | u64 data_len | data)
+//!   accounts: authority [WRITE, SIGNER] (the task's owner: only it may cancel or replace the task),
+//!   then every account the task's instructions name (the authority itself is not counted).
+//!   The task's instructions may have no signer but the validator's identity; the ER's scheduler
+//!   sends them as a transaction paid and signed by the validator (preceded by a Magic `Noop`).
+//! CancelTask (Magic program, bincode variant u32 7), data: u32 7 | i64 task_id;
+//!   accounts: authority [WRITE, SIGNER].
+//! Both only queue a request: the scheduler applies it after the transaction succeeds. Verified
+//! against the 0.8.3 binary (the variant indices, the layout, the scheduler's behaviour): README
+//! "The crank".
 use pinocchio::{
     cpi::{invoke_signed, invoke_signed_with_bounds, Seed, Signer},
     error::ProgramError,
@@ -42,6 +55,21 @@ pub const UNDELEGATE_CALLBACK: [u8; 8] = [196, 28, 41, 206, 48, 37, 51, 167];
 
 const SCHEDULE_COMMIT: u32 = 1;
 const SCHEDULE_COMMIT_AND_UNDELEGATE: u32 = 2;
+const SCHEDULE_TASK: u32 = 6;
+const CANCEL_TASK: u32 = 7;
+
+/// `ComputeBudget111111111111111111111111111111`
+pub const COMPUTE_BUDGET_PROGRAM: Address = Address::new_from_array([
+    3, 6, 70, 111, 229, 33, 23, 50, 255, 236, 173, 186, 114, 195, 155, 231, 188, 140, 229, 187, 197, 247, 18, 107, 44,
+    67, 155, 58, 64, 0, 0, 0,
+]);
+/// ComputeBudget `SetComputeUnitLimit(1_400_000)`: a scheduled transaction has no other way to
+/// ask for more than the default 200,000 CU per instruction.
+const SET_CU_LIMIT_MAX: [u8; 5] = [2, 0xc0, 0x5c, 0x15, 0x00];
+/// Accounts a task instruction may name here (run_inference: 4 + MAX_SHARDS).
+pub const MAX_TASK_ACCOUNTS: usize = 4 + crate::model::MAX_SHARDS;
+/// run_inference's data in a task: discriminator + 10 bytes.
+pub const TASK_IX_DATA: usize = 11;
 
 /// Hand `acc` (this program's PDA of `[seed, id]`) to the delegation program with the ER
 /// `validator` as its only writer. Its bytes travel through the buffer PDA: a change of owner
@@ -175,4 +203,100 @@ pub fn schedule_commit(
     let n = 2 + accounts.len();
     let ix = InstructionView { program_id: &MAGIC_PROGRAM, data: &data, accounts: &metas[..n] };
     invoke_signed_with_bounds::<5, _>(&ix, &views[..n], &[])
+}
+
+/// The scheduler's id for `session`'s crank task: the first 8 bytes of the SessionState address
+/// (little-endian i64). Task ids are global to the ER, so an id taken from the address keeps clear
+/// of other programs' small ids.
+pub fn crank_task_id(session: &Address) -> i64 {
+    let b = session.as_ref();
+    i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+/// Ask the ER's scheduler to run `[SetComputeUnitLimit(1.4M), program_id(task_data)]` every
+/// `interval_ms` milliseconds, `iterations` times, under task id `task_id`. `authority` (a PDA of
+/// this program, signed with `authority_seeds`) owns the task. `task_accounts` are the task
+/// instruction's accounts with their writability; none signs.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+pub fn schedule_task(
+    program_id: &Address,
+    authority: &AccountView,
+    authority_seeds: &[Seed],
+    magic_program: &AccountView,
+    task_id: i64,
+    interval_ms: u32,
+    iterations: u64,
+    task_accounts: &[(&AccountView, bool)],
+    task_data: &[u8; TASK_IX_DATA],
+) -> ProgramResult {
+    if magic_program.address() != &MAGIC_PROGRAM {
+        return Err(WorldError::InvalidAccount.into());
+    }
+    let n = task_accounts.len();
+    if n > MAX_TASK_ACCOUNTS || iterations == 0 || iterations > i64::MAX as u64 {
+        return Err(ProgramError::InvalidArgument);
+    }
+    // 4 + 24 + 8 | compute budget ix 32 + 8 + 8 + 5 | task ix 32 + 8 + n × 34 + 8 + 11
+    const CAP: usize = 36 + 53 + 59 + MAX_TASK_ACCOUNTS * 34;
+    let mut data = [0u8; CAP];
+    let mut o = 0;
+    let mut put = |bytes: &[u8]| {
+        data[o..o + bytes.len()].copy_from_slice(bytes);
+        o += bytes.len();
+    };
+    put(&SCHEDULE_TASK.to_le_bytes());
+    put(&task_id.to_le_bytes());
+    put(&(interval_ms as i64).to_le_bytes());
+    put(&(iterations as i64).to_le_bytes());
+    put(&2u64.to_le_bytes());
+    put(COMPUTE_BUDGET_PROGRAM.as_ref());
+    put(&0u64.to_le_bytes());
+    put(&(SET_CU_LIMIT_MAX.len() as u64).to_le_bytes());
+    put(&SET_CU_LIMIT_MAX);
+    put(program_id.as_ref());
+    put(&(n as u64).to_le_bytes());
+    for (acc, writable) in task_accounts {
+        put(acc.address().as_ref());
+        put(&[0, *writable as u8]);
+    }
+    put(&(TASK_IX_DATA as u64).to_le_bytes());
+    put(task_data);
+    let len = o;
+
+    // The authority first (the payer slot), then the task's accounts again: the Magic program
+    // checks the task's accounts against those after the first.
+    let mut views: [&AccountView; 1 + MAX_TASK_ACCOUNTS] = [authority; 1 + MAX_TASK_ACCOUNTS];
+    for (k, (acc, _)) in task_accounts.iter().enumerate() {
+        views[1 + k] = acc;
+    }
+    let metas: [InstructionAccount; 1 + MAX_TASK_ACCOUNTS] = core::array::from_fn(|k| {
+        if k == 0 {
+            InstructionAccount::writable_signer(authority.address())
+        } else {
+            InstructionAccount::readonly(views[k].address())
+        }
+    });
+    let ix = InstructionView { program_id: &MAGIC_PROGRAM, data: &data[..len], accounts: &metas[..1 + n] };
+    invoke_signed_with_bounds::<{ 1 + MAX_TASK_ACCOUNTS }, _>(&ix, &views[..1 + n], &[Signer::from(authority_seeds)])
+}
+
+/// Ask the ER's scheduler to drop task `task_id` of `authority` (a PDA of this program signed
+/// with `authority_seeds`). Unknown ids are fine: the scheduler ignores them.
+#[inline(always)]
+pub fn cancel_task(
+    authority: &AccountView,
+    authority_seeds: &[Seed],
+    magic_program: &AccountView,
+    task_id: i64,
+) -> ProgramResult {
+    if magic_program.address() != &MAGIC_PROGRAM {
+        return Err(WorldError::InvalidAccount.into());
+    }
+    let mut data = [0u8; 12];
+    data[..4].copy_from_slice(&CANCEL_TASK.to_le_bytes());
+    data[4..].copy_from_slice(&task_id.to_le_bytes());
+    let metas = [InstructionAccount::writable_signer(authority.address())];
+    let ix = InstructionView { program_id: &MAGIC_PROGRAM, data: &data, accounts: &metas };
+    invoke_signed(&ix, &[authority], &[Signer::from(authority_seeds)])
 }

@@ -61,6 +61,8 @@ pub enum WorldError {
     HashingInProgress = 25,
     /// delegate_session: only a fresh session (frame 0, HiddenState full, no frame in flight).
     SessionNotDelegatable = 26,
+    /// run_inference's next-frame form (NEXT_FRAME) while the session has no scheduled crank.
+    CrankNotScheduled = 27,
 }
 
 impl From<WorldError> for ProgramError {

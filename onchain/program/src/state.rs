@@ -23,7 +23,8 @@
 //!
 //! SessionState (`[b"session", session_id u64 LE]`), 184 bytes:
 //!   0 u8 disc=3 | 1 u8 version | 2 u8 status (0 waiting, 1 active, 2 ended) | 3 u8 bump
-//!   4 u32 0 | 8 u64 session_id | 16 u64 model_id | 24 u64 frame (next frame to compute)
+//!   4 u8 crank (0: none, 1: the ER's scheduler runs it, see schedule_crank.rs) | 5..8 0
+//!   8 u64 session_id | 16 u64 model_id | 24 u64 frame (next frame to compute)
 //!   32 [32] player 1 (the creator; receives the rent on close) | 64 [32] player 2
 //!   96 u64 last_input_frame[0] | 104 u64 last_input_frame[1] (copied from InputBuffer
 //!   when a frame starts) | 112 u64 last_active_slot (create, join, each computed frame)
@@ -42,6 +43,14 @@
 //!   16 ControllerInput player 1 | 24 ControllerInput player 2
 //!   32 u64 input frame player 1 | 40 u64 input frame player 2
 //!   ControllerInput: i8 stick_x, i8 stick_y, i8 cstick_x, i8 cstick_y, u8 l, u8 r, u16 buttons
+//!
+//! Frames and cranks: `run_inference` names the frame it computes (`expected_frame`), so a
+//! retried or duplicated transaction never applies a frame twice (StaleFrame). The value
+//! NEXT_FRAME (u64::MAX) instead means "the frame in flight, whichever it is": the form a task of
+//! the ER's scheduler repeats with the same bytes every tick. It is accepted only while the
+//! session's crank byte is CRANK_SCHEDULED (set by schedule_crank, cleared by cancel_crank and
+//! end_session), so a task nobody in the session asked for, or one that outlived its cancel,
+//! fails and the scheduler drops it.
 //!
 //! Input rule: a player's controller applies to frame F when
 //! `F <= input_frame + INPUT_HOLD_FRAMES` (inputs for a later frame apply at once: the
@@ -67,6 +76,13 @@ pub const INPUT_FRAME_OFFSET: [usize; 2] = [32, 40];
 pub const PLAYER_OFFSET: [usize; 2] = [32, 64];
 pub const LAST_INPUT_FRAME_OFFSET: [usize; 2] = [96, 104];
 pub const LAST_ACTIVE_SLOT_OFFSET: usize = 112;
+
+/// SessionState byte: whether a scheduled crank (a task of the ER's scheduler) drives the session.
+pub const CRANK_OFFSET: usize = 4;
+pub const CRANK_NONE: u8 = 0;
+pub const CRANK_SCHEDULED: u8 = 1;
+/// run_inference's `expected_frame` for "the frame in flight" (scheduled cranks only).
+pub const NEXT_FRAME: u64 = u64::MAX;
 
 pub const STATUS_WAITING: u8 = 0;
 pub const STATUS_ACTIVE: u8 = 1;

@@ -4,7 +4,8 @@
 //! more), and asks the ER to commit and undelegate all three accounts (ScheduleCommitAndUndelegate).
 //! Once the undelegation lands, `close_session` on the base chain returns the rent. Who may end:
 //! as `close_session` (a player at any time, anyone after CLOSE_TIMEOUT_SLOTS idle slots).
-use pinocchio::{error::ProgramError, AccountView, Address, ProgramResult};
+//! A scheduled crank (schedule_crank.rs) is stopped too: crank byte cleared, task cancelled.
+use pinocchio::{cpi::Seed, error::ProgramError, AccountView, Address, ProgramResult};
 
 use crate::er;
 use crate::error::WorldError;
@@ -47,9 +48,9 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
     sys::check_owned(a.hidden, program_id, DISC_HIDDEN, HIDDEN_HEADER)?;
     sys::check_owned(a.input, program_id, DISC_INPUT, INPUT_LEN)?;
-    {
+    let (session_id, bump, cranked) = {
         // SAFETY: the only borrows of three distinct accounts (different discriminators); they
-        // end before the CPI below.
+        // end before the CPIs below.
         let (s, h, i) =
             unsafe { (a.session.borrow_unchecked_mut(), a.hidden.borrow_unchecked_mut(), a.input.borrow_unchecked()) };
         same_session(s, h, i)?;
@@ -58,6 +59,13 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         h[2] = 0; // next_step: no frame in flight
         h[3] = 0;
         wr_u64(h, 24, rd_u64(s, 24));
+        let cranked = s[CRANK_OFFSET] == CRANK_SCHEDULED;
+        s[CRANK_OFFSET] = CRANK_NONE;
+        (rd_u64(s, 8).to_le_bytes(), [s[3]], cranked)
+    };
+    if cranked {
+        let seeds = [Seed::from(SEED_SESSION), Seed::from(&session_id), Seed::from(&bump)];
+        er::cancel_task(a.session, &seeds, a.magic_program, er::crank_task_id(a.session.address()))?;
     }
     // SAFETY: shrinking only (the runtime allows any decrease); no borrow of hidden is alive.
     unsafe { (*a.hidden.account_mut_ptr()).data_len = HIDDEN_HEADER as u64 };

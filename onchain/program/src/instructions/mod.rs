@@ -5,6 +5,7 @@ use pinocchio::{error::ProgramError, AccountView, Address, ProgramResult};
 use crate::error::WorldError;
 
 pub mod bench_matvec;
+pub mod cancel_crank;
 pub mod close_session;
 pub mod commit_session;
 pub mod create_session;
@@ -15,6 +16,7 @@ pub mod init_hidden;
 pub mod init_manifest;
 pub mod join_session;
 pub mod run_inference;
+pub mod schedule_crank;
 pub mod submit_input;
 pub mod undelegate_callback;
 pub mod upload_weights;
@@ -38,7 +40,9 @@ pub fn dispatch(program_id: &Address, accounts: &mut [AccountView], data: &[u8])
         commit_session::DISCRIMINATOR => commit_session::process(program_id, accounts, rest),
         init_hidden::DISCRIMINATOR => init_hidden::process(program_id, accounts, rest),
         end_session::DISCRIMINATOR => end_session::process(program_id, accounts, rest),
-        // 12..=15 stay reserved for the ER; the delegation program's undelegate callback (its
+        schedule_crank::DISCRIMINATOR => schedule_crank::process(program_id, accounts, rest),
+        cancel_crank::DISCRIMINATOR => cancel_crank::process(program_id, accounts, rest),
+        // 14..=15 stay reserved for the ER; the delegation program's undelegate callback (its
         // 8-byte discriminator) is routed above.
         bench_matvec::DISCRIMINATOR => bench_matvec::process(accounts, rest),
         _ => Err(WorldError::InvalidInstruction.into()),

@@ -7,9 +7,12 @@
 //! big for one transaction's 1.4M CU runs as several; the activations between them
 //! live in HiddenState. Anyone may crank; a crank whose
 //! `expected_frame` is not the frame being computed fails and changes nothing, so a
-//! duplicate or stale crank cannot advance a frame twice. The session must be active
-//! and its model finalized. The encoder step reads each player's controller under the
-//! input rule (state.rs: neutral after INPUT_HOLD_FRAMES frames without an input).
+//! duplicate or stale crank cannot advance a frame twice. A scheduled crank (the ER's
+//! task scheduler, schedule_crank.rs) sends `expected_frame = NEXT_FRAME` instead: it runs
+//! the next `step_count` steps of whatever frame is in flight (state.rs, "Frames and
+//! cranks"). The session must be active and its model finalized. The encoder step reads each
+//! player's controller under the input rule (state.rs: neutral after INPUT_HOLD_FRAMES frames
+//! without an input).
 use pinocchio::{AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
@@ -27,7 +30,8 @@ pub const DISCRIMINATOR: u8 = 6;
 ///   4.. `[]`     ModelWeights shards 0, 1, ... (as many as the blob needs, at most 8)
 ///
 /// Data (after the discriminator), 10 bytes:
-///   0 u64 expected_frame | 8 u16 step_count (0 or 0xFFFF: all remaining steps)
+///   0 u64 expected_frame (NEXT_FRAME: the frame in flight, only while a scheduled crank is on)
+///   8 u16 step_count (0 or 0xFFFF: all remaining steps)
 pub struct RunInference<'a> {
     pub session: &'a mut AccountView,
     pub hidden: &'a mut AccountView,
@@ -123,6 +127,14 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
         return Err(WorldError::InvalidAccount.into());
     }
     let frame = rd_u64(ses, 24);
+    let expected_frame = if expected_frame == NEXT_FRAME {
+        if ses[CRANK_OFFSET] != CRANK_SCHEDULED {
+            return Err(WorldError::CrankNotScheduled.into());
+        }
+        frame
+    } else {
+        expected_frame
+    };
     if frame != expected_frame || rd_u64(hid, 24) != frame {
         return Err(WorldError::StaleFrame.into());
     }
