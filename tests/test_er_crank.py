@@ -32,8 +32,8 @@ MODEL_ID = 1
 SESSION_IDS = itertools.count(21)
 
 
-# Function scope: each test (and each rerun, REAL_ER) gets a fresh stack. When the 0.8.3 validator
-# wedges on a clone it never answers again, so a rerun on the same stack could not pass.
+# Function scope: each test (and each rerun, REAL_ER) gets a fresh stack, so no task that one test
+# scheduled in the ER's task scheduler (it outlives a session's accounts) can run into the next.
 @pytest.fixture
 def stack(tmp_path_factory, so_path):
     yield from local_stack(tmp_path_factory, so_path, "localnet-crank", start=37000)
