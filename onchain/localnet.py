@@ -10,12 +10,13 @@ project's own `onchain.basenode`; either way loaded with the delegation program 
 validator's npm package (bin/local-dumps) and the world-model program (build/world_model.so at
 onchain.svm.PROGRAM_ID). The ER is @magicblock-labs/ephemeral-validator 0.8.3 installed by
 scripts/setup_er.sh, started through Debian 13's loader with the open-files shim, inside a private
-tmux server because its terminal UI exits without a terminal (NOTES §4).
+tmux server because its terminal UI exits without a terminal (NOTES §4). Its own HTTP clients go
+through onchain.er_proxy on ER port + 3 (it keeps the UI's block polling from stalling the ER).
 
 Everything lives in one run folder (default build/localnet/): state.json (ports and pids), logs
-(base.log, er.stderr, er.pane), the ER's config and its storage, wiped at every `up`. `down` stops
-exactly the processes recorded there: the ER by its Escape key (a clean exit), then SIGTERM; the
-base node by SIGTERM; then the private tmux server.
+(base.log, proxy.log, er.stderr, er.pane), the ER's config and its storage, wiped at every `up`.
+`down` stops exactly the processes recorded there: the ER by its Escape key (a clean exit), then
+SIGTERM; the proxy and the base node by SIGTERM; then the private tmux server.
 """
 from __future__ import annotations
 
@@ -42,19 +43,10 @@ SHIM = ER_DIR / "nofile_shim.so"
 DEFAULT_RUN_DIR = ROOT / "build" / "localnet"
 ER_IDENTITY = "mAGicPQYBMvcYveUZA5F5UNNwyHvfYh5xkLS2Fr1mev"  # the ER's default identity, funded in the dumps
 
-# The validator's built-in terminal UI (always on in 0.8.3) lists transactions by polling the ER's
-# own `getBlock` with JSON encoding, which base58-encodes every instruction's data: quadratic in its
-# size. The ER clones a large account (the model's weights) with 64 KB CloneAccountContinue
-# transactions, and one such block then takes 15-50 s of CPU to encode (measured: 0.01 s as base64,
-# 48 s as JSON for a 19-transaction block). On 2 cores the ER has one RPC worker thread, so every
-# other request waits behind it, and the UI's 5 s timeout makes it ask again and again: sessions
-# stalled for minutes, mostly right after an ER restart. The UI's HTTP client honours the standard
-# proxy variables and the validator's own clients reach the base by name (`localhost`, exempted by
-# NO_PROXY), so pointing the proxy at a closed port turns off only the UI's HTTP polling (its
-# Transactions tab stays empty; slots and logs still come over WebSocket).
+# The ER's own HTTP clients (its terminal UI, its task scheduler) go through onchain.er_proxy, which
+# keeps the UI from JSON-encoding the blocks that clone the model's weights (the cause of the ER's
+# stalls; see that module). The ER reaches the base chain by this name, exempted from the proxy.
 BASE_HOST_FOR_ER = "localhost"
-TUI_FEED_OFF = ("-u ALL_PROXY -u all_proxy http_proxy=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 "
-                f"no_proxy={BASE_HOST_FOR_ER} NO_PROXY={BASE_HOST_FOR_ER}")
 
 
 class LocalnetError(RuntimeError):
@@ -146,6 +138,11 @@ class Localnet:
         return f"http://127.0.0.1:{self.er_port}"
 
     @property
+    def proxy_port(self) -> int:
+        """onchain.er_proxy, for the ER's own HTTP clients."""
+        return self.er_port + 3
+
+    @property
     def er_ws(self) -> str:
         return f"ws://127.0.0.1:{self.er_port + 1}"
 
@@ -173,9 +170,10 @@ class Localnet:
             raise LocalnetError(f"{self.programs[0][1]} missing: run `make build`")
         if (self.dir / "state.json").exists():
             old = json.loads((self.dir / "state.json").read_text())
-            if alive(old.get("base_pid")) or alive(old.get("er_pid")):
+            if any(alive(old.get(k)) for k in ("base_pid", "proxy_pid", "er_pid")):
                 raise LocalnetError(f"a stack from {self.dir} is still running: `python -m onchain.localnet down`")
-        for port in (self.base_port, self.base_port + 1, self.er_port, self.er_port + 1, self.er_port + 2):
+        for port in (self.base_port, self.base_port + 1, self.er_port, self.er_port + 1, self.er_port + 2,
+                     self.proxy_port):
             if not port_free(port):
                 raise LocalnetError(f"port {port} on 127.0.0.1 is in use")
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -189,6 +187,9 @@ class Localnet:
             self._normal_priority(self.state["base_pid"])
             self._save()
             self._wait(self.base_url, "base", self.state["base_pid"], timeout, self.dir / "base.log")
+            self._start_proxy()
+            self._save()
+            self._wait_proxy(timeout)
             self._start_er()
             self._normal_priority(self.state["er_pid"])
             self._save()
@@ -248,6 +249,26 @@ class Localnet:
         self.state["base_pid"] = proc.pid
         self.state["base_kind"] = "basenode" if own else "solana-test-validator"
 
+    def _start_proxy(self):
+        log = open(self.dir / "proxy.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", "onchain.er_proxy", "--port", str(self.proxy_port)], cwd=ROOT,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.state["proxy_pid"] = proc.pid
+
+    def _wait_proxy(self, timeout: float):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not alive(self.state["proxy_pid"]):
+                raise LocalnetError(f"the ER's proxy exited during start:\n{self._tail(self.dir / 'proxy.log')}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.proxy_port}/", timeout=1.0) as r:
+                    if r.read() == b"ok":
+                        return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise LocalnetError(f"the ER's proxy on port {self.proxy_port} not ready after {timeout:.0f} s")
+
     def _start_er(self):
         storage = self.dir / "er-storage"
         conf = self.dir / "er.toml"
@@ -261,7 +282,10 @@ class Localnet:
             '[task-scheduler]\nmin-interval = "1ms"\n\n'
             f'[metrics]\naddress = "127.0.0.1:{self.er_port + 2}"\n')
         (self.dir / "tmux.conf").write_text("set -g remain-on-exit on\nset -g history-limit 2000\n")
-        inner = (f"exec env {TUI_FEED_OFF} LD_PRELOAD={SHIM} {GLIBC}/ld-linux-x86-64.so.2 --library-path {GLIBC} "
+        proxy = f"http://127.0.0.1:{self.proxy_port}"
+        via_proxy = (f"-u ALL_PROXY -u all_proxy http_proxy={proxy} HTTP_PROXY={proxy} "
+                     f"no_proxy={BASE_HOST_FOR_ER} NO_PROXY={BASE_HOST_FOR_ER}")
+        inner = (f"exec env {via_proxy} LD_PRELOAD={SHIM} {GLIBC}/ld-linux-x86-64.so.2 --library-path {GLIBC} "
                  f"{ER_BIN} {conf} 2>{self.dir / 'er.stderr'}")
         subprocess.run(["tmux", "-L", self.tmux, "-f", str(self.dir / "tmux.conf"), "new-session", "-d",
                         "-x", "160", "-y", "40", "-s", "er", inner], check=True, stdin=subprocess.DEVNULL)
@@ -324,25 +348,28 @@ class Localnet:
 
     # -- down ----------------------------------------------------------------------------
     def down(self) -> None:
-        base_pid = self.state.get("base_pid")
         self._stop_er()
-        if alive(base_pid):
-            os.kill(base_pid, signal.SIGTERM)
-            if not wait_gone(base_pid, 10.0):
-                os.kill(base_pid, signal.SIGKILL)
-                wait_gone(base_pid, 2.0)
-        try:  # reap our own child, if we started it in this process
-            os.waitpid(base_pid, os.WNOHANG) if base_pid else None
-        except ChildProcessError:
-            pass
+        for key in ("proxy_pid", "base_pid"):
+            pid = self.state.get(key)
+            if alive(pid):
+                os.kill(pid, signal.SIGTERM)
+                if not wait_gone(pid, 10.0):
+                    os.kill(pid, signal.SIGKILL)
+                    wait_gone(pid, 2.0)
+            try:  # reap our own child, if we started it in this process
+                os.waitpid(pid, os.WNOHANG) if pid else None
+            except ChildProcessError:
+                pass
         if self.state:
-            self.state.update(er_pid=None, base_pid=None)
+            self.state.update(er_pid=None, base_pid=None, proxy_pid=None)
             if self.dir.exists():
                 self._save()
 
     # -- status --------------------------------------------------------------------------
     def status(self) -> dict:
         out = {"dir": str(self.dir)}
+        out["proxy"] = {"port": self.proxy_port, "pid": self.state.get("proxy_pid"),
+                        "running": alive(self.state.get("proxy_pid"))}
         for what, url, key in (("base", self.base_url, "base_pid"), ("er", self.er_url, "er_pid")):
             pid = self.state.get(key)
             entry = {"url": url, "pid": pid, "running": alive(pid)}

@@ -46,6 +46,6 @@ def local_stack(tmp_path_factory, so_path, name: str, start: int | None = None):
     net = Localnet(tmp_path_factory.mktemp(name), base_port=port, er_port=port + 4, so_path=so_path)
     net.up()
     yield net
-    pids = (net.state["base_pid"], net.state["er_pid"])
+    pids = (net.state["base_pid"], net.state["proxy_pid"], net.state["er_pid"])
     net.down()
     assert not any(alive(p) for p in pids), "localnet left a process running"

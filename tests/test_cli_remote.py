@@ -119,3 +119,38 @@ def test_transactions_with_inner_instructions_are_served(node, tmp_path):
     block = rpc(node, "getBlock", [tx["slot"], {"encoding": "json", "maxSupportedTransactionVersion": 0}])
     assert [t["transaction"]["signatures"][0] for t in block["transactions"]] == [out.signature]
     assert block["transactions"][0]["meta"]["innerInstructions"] == tx["meta"]["innerInstructions"]
+
+
+def test_er_proxy_forwards_all_but_get_block(node):
+    """onchain.er_proxy (what the ER's own HTTP clients go through): requests reach their target
+    unchanged, getBlock is answered at once with "slot skipped" (see the module for why)."""
+    import urllib.request
+    port = free_port_block(1, start=47000)
+    proc = subprocess.Popen([sys.executable, "-m", "onchain.er_proxy", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": f"http://127.0.0.1:{port}"}))
+
+    def via_proxy(method, params):
+        body = json.dumps({"jsonrpc": "2.0", "id": 3, "method": method, "params": params}).encode()
+        req = urllib.request.Request(node, body, {"Content-Type": "application/json"})
+        with opener.open(req, timeout=5) as r:
+            return json.loads(r.read())
+    try:
+        assert wait_until(lambda: _healthy_proxy(port), 20.0), "proxy did not start"
+        slot = via_proxy("getSlot", [])["result"]
+        assert isinstance(slot, int) and slot <= rpc(node, "getSlot")
+        assert via_proxy("getBalance", [str(PROGRAM_ID)])["result"]["value"] > 0
+        skipped = via_proxy("getBlock", [slot, {"encoding": "json"}])
+        assert skipped["id"] == 3 and skipped["error"]["code"] == -32007 and "result" not in skipped
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _healthy_proxy(port):
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=0.5) as r:
+            return r.read() == b"ok"
+    except OSError:
+        return False
