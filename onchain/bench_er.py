@@ -178,22 +178,21 @@ def render(r: dict) -> None:
     def cell(d, key, fmt="{}"):
         return "-" if d is None or d.get(key) is None else fmt.format(d[key])
 
+    def pair(d, low, high):
+        return "-" if d is None else f"{d[low]} / {d[high]}"
+
     rows = [
         ("frames per second (target %g Hz)" % r["hz"], cell(py, "ticks_per_s"), cell(sc, "ticks_per_s")),
         ("frames in the run", cell(py, "ticks"), cell(sc, "ticks")),
         ("missed ticks / frames unseen", cell(py, "frames_missed"), cell(sc, "frames_missed")),
         ("tick jitter p50 / p99 (ms) (python: crank side)",
-         "-" if py is None else f'{py["tick_jitter_ms_p50"]} / {py["tick_jitter_ms_p99"]}',
-         "-" if sc is None else f'{sc["tick_jitter_ms_p50"]} / {sc["tick_jitter_ms_p99"]}'),
+         pair(py, "tick_jitter_ms_p50", "tick_jitter_ms_p99"), pair(sc, "tick_jitter_ms_p50", "tick_jitter_ms_p99")),
         ("subscriber: gap between frames p50 / p99 (ms)",
-         "-" if py is None else f'{py["subscriber_frame_gap_ms_p50"]} / {py["subscriber_frame_gap_ms_p99"]}',
-         "-" if sc is None else f'{sc["subscriber_frame_gap_ms_p50"]} / {sc["subscriber_frame_gap_ms_p99"]}'),
+         pair(py, "subscriber_frame_gap_ms_p50", "subscriber_frame_gap_ms_p99"), pair(sc, "subscriber_frame_gap_ms_p50", "subscriber_frame_gap_ms_p99")),
         ("subscriber: |gap - 1/hz| p50 / p99 (ms)",
-         "-" if py is None else f'{py["subscriber_jitter_ms_p50"]} / {py["subscriber_jitter_ms_p99"]}',
-         "-" if sc is None else f'{sc["subscriber_jitter_ms_p50"]} / {sc["subscriber_jitter_ms_p99"]}'),
+         pair(py, "subscriber_jitter_ms_p50", "subscriber_jitter_ms_p99"), pair(sc, "subscriber_jitter_ms_p50", "subscriber_jitter_ms_p99")),
         ("input to state p50 / p95 (ms)",
-         "-" if py is None else f'{py["input_to_state_ms_p50"]} / {py["input_to_state_ms_p95"]}',
-         "-" if sc is None else f'{sc["input_to_state_ms_p50"]} / {sc["input_to_state_ms_p95"]}'),
+         pair(py, "input_to_state_ms_p50", "input_to_state_ms_p95"), pair(sc, "input_to_state_ms_p50", "input_to_state_ms_p95")),
         ("CU per frame p50", cell(py, "cu_per_frame_p50"), "(same instruction)"),
         ("run_inference txs per frame", cell(py, "txs_per_frame"), "1 per run"),
         ("ER ms per run_inference tx p50", cell(py, "er_ms_per_inference_tx_p50"), "-"),

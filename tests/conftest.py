@@ -49,3 +49,19 @@ def local_stack(tmp_path_factory, so_path, name: str, start: int | None = None):
     pids = (net.state["base_pid"], net.state["proxy_pid"], net.state["er_pid"])
     net.down()
     assert not any(alive(p) for p in pids), "localnet left a process running"
+
+
+def uploaded_chains(stack, cart, model_id: int):
+    """Body of a `chains` fixture: remote backends on the stack's base and ER, with `cart`
+    uploaded and finalized on the base as `model_id`; yielded as (base, er), then closed."""
+    from solders.keypair import Keypair
+    from onchain.remote import RemoteBackend
+    auth = Keypair()
+    base = RemoteBackend(stack.base_url)
+    er = RemoteBackend(stack.er_url, ephemeral=True)
+    for k in (base.payer, auth):
+        base.airdrop(k.pubkey(), 100 * 10**9)
+    base.upload_model(cart, model_id, auth)
+    yield base, er
+    er.close()
+    base.close()

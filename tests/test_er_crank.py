@@ -15,7 +15,7 @@ import pytest
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 
-from conftest import REAL_ER, local_stack
+from conftest import REAL_ER, local_stack, uploaded_chains
 from onchain import delegation as D
 from onchain import instructions as I
 from onchain import pda
@@ -46,15 +46,7 @@ def cart():
 
 @pytest.fixture
 def chains(stack, cart):
-    auth = Keypair()
-    base = RemoteBackend(stack.base_url)
-    er = RemoteBackend(stack.er_url, ephemeral=True)
-    for k in (base.payer, auth):
-        base.airdrop(k.pubkey(), 100 * 10**9)
-    base.upload_model(cart, MODEL_ID, auth)
-    yield base, er
-    er.close()
-    base.close()
+    yield from uploaded_chains(stack, cart, MODEL_ID)
 
 
 def live_session(base: RemoteBackend, er: RemoteBackend) -> tuple[int, Keypair, Keypair]:

@@ -11,7 +11,7 @@ import time
 import pytest
 from solders.keypair import Keypair
 
-from conftest import REAL_ER, local_stack
+from conftest import REAL_ER, local_stack, uploaded_chains
 from onchain.backend import ControllerInput
 from onchain.crank import Crank
 from onchain.embedded import EmbeddedBackend
@@ -36,15 +36,7 @@ def cart():
 
 @pytest.fixture(scope="module")
 def chains(stack, cart):
-    auth = Keypair()
-    base = RemoteBackend(stack.base_url)
-    er = RemoteBackend(stack.er_url, ephemeral=True)
-    for k in (base.payer, auth):
-        base.airdrop(k.pubkey(), 100 * 10**9)
-    base.upload_model(cart, MODEL_ID, auth)
-    yield base, er
-    er.close()
-    base.close()
+    yield from uploaded_chains(stack, cart, MODEL_ID)
 
 
 def live_session(base: RemoteBackend, er: RemoteBackend, session_id: int) -> tuple[Keypair, Keypair]:
