@@ -65,3 +65,18 @@ def uploaded_chains(stack, cart, model_id: int):
     yield base, er
     er.close()
     base.close()
+
+
+def live_session(base, er, session_id: int, model_id: int):
+    """A session created and joined on the base, delegated to the ER and armed there
+    (init_hidden); returns its two players' keypairs."""
+    from solders.keypair import Keypair
+    p1, p2 = Keypair(), Keypair()
+    for k in (p1, p2):
+        base.airdrop(k.pubkey(), 10 * 10**9)
+    assert base.create_session(session_id, model_id, p1).ok
+    assert base.join_session(session_id, p2).ok
+    assert base.delegate_session(session_id, p1, er.identity()).ok
+    out = er.start_in_er(session_id)
+    assert out.ok, out.error
+    return p1, p2

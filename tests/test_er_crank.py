@@ -15,6 +15,7 @@ import pytest
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 
+import conftest
 from conftest import REAL_ER, local_stack, uploaded_chains
 from onchain import delegation as D
 from onchain import instructions as I
@@ -51,15 +52,7 @@ def chains(stack, cart):
 
 def live_session(base: RemoteBackend, er: RemoteBackend) -> tuple[int, Keypair, Keypair]:
     session_id = next(SESSION_IDS)
-    p1, p2 = Keypair(), Keypair()
-    for k in (p1, p2):
-        base.airdrop(k.pubkey(), 10 * 10**9)
-    assert base.create_session(session_id, MODEL_ID, p1).ok
-    assert base.join_session(session_id, p2).ok
-    assert base.delegate_session(session_id, p1, er.identity()).ok
-    out = er.start_in_er(session_id)
-    assert out.ok, out.error
-    return session_id, p1, p2
+    return (session_id, *conftest.live_session(base, er, session_id, MODEL_ID))
 
 
 def frame_stays(er: RemoteBackend, session_id: int, seconds: float = 1.0) -> int:

@@ -11,6 +11,7 @@ import time
 import pytest
 from solders.keypair import Keypair
 
+import conftest
 from conftest import REAL_ER, local_stack, uploaded_chains
 from onchain.backend import ControllerInput
 from onchain.crank import Crank
@@ -40,15 +41,7 @@ def chains(stack, cart):
 
 
 def live_session(base: RemoteBackend, er: RemoteBackend, session_id: int) -> tuple[Keypair, Keypair]:
-    p1, p2 = Keypair(), Keypair()
-    for k in (p1, p2):
-        base.airdrop(k.pubkey(), 10 * 10**9)
-    assert base.create_session(session_id, MODEL_ID, p1).ok
-    assert base.join_session(session_id, p2).ok
-    assert base.delegate_session(session_id, p1, er.identity()).ok
-    out = er.start_in_er(session_id)
-    assert out.ok, out.error
-    return p1, p2
+    return conftest.live_session(base, er, session_id, MODEL_ID)
 
 
 def test_two_cranks_never_apply_a_frame_twice(chains, cart):
