@@ -107,12 +107,20 @@ def test_extreme_sums_reach_expected_magnitude(vm, kernel):
 @pytest.mark.parametrize("rows,cols,row_start,row_count", [(64, 64, 16, 20), (24, 256, 0, 5), (24, 256, 19, 5),
                                                             (8, 8, 7, 1), (64, 64, 10, 0)])
 def test_row_range_writes_only_those_rows(vm, rows, cols, row_start, row_count):
-    rng = np.random.default_rng(rows * 1000 + row_start)
+    out, before = _row_range_matches(vm, PACKED, "packed", rows, cols, row_start, row_count, seed=rows * 1000 + row_start)
+    if row_count == 0:
+        assert vm.data(out) == before
+
+
+def _row_range_matches(vm, kernel, layout, rows, cols, row_start, row_count, seed):
+    """One bench_matvec over rows [row_start, row_start + row_count): those rows equal numpy's,
+    every other row keeps the sentinel. Returns the output account and its bytes before."""
+    rng = np.random.default_rng(seed)
     w = rng.integers(-128, 128, (rows, cols)).astype(np.int8)
     x = rng.integers(-128, 128, cols).astype(np.int8)
-    ops, out = _accounts(vm, w, x)
+    ops, out = _accounts(vm, w, x, layout)
     before = vm.data(out)
-    res = vm.send(I.bench_matvec(vm.program_id, ops, out, PACKED, rows, cols, row_start=row_start, row_count=row_count))
+    res = vm.send(I.bench_matvec(vm.program_id, ops, out, kernel, rows, cols, row_start=row_start, row_count=row_count))
     assert res.ok, res.error
     got = _out(vm, out, rows)
     want = w.astype(np.int64) @ x.astype(np.int64)
@@ -121,8 +129,7 @@ def test_row_range_writes_only_those_rows(vm, rows, cols, row_start, row_count):
     outside = np.ones(rows, bool)
     outside[sel] = False
     assert np.all(got[outside] == SENTINEL), f"rows outside [{row_start}, {row_start + row_count}) were written"
-    if row_count == 0:
-        assert vm.data(out) == before
+    return out, before
 
 
 def test_row_range_parts_compose(vm):
@@ -185,19 +192,7 @@ def test_row_range_past_end_rejected(vm):
 @pytest.mark.parametrize("rows,cols,row_start,row_count", [(64, 64, 12, 20), (30, 144, 24, 6), (30, 144, 0, 7),
                                                             (5, 1024, 0, 5), (64, 64, 36, 0)])
 def test_lanes_row_range_writes_only_those_rows(vm, rows, cols, row_start, row_count):
-    rng = np.random.default_rng(rows * 1000 + row_start + 1)
-    w = rng.integers(-128, 128, (rows, cols)).astype(np.int8)
-    x = rng.integers(-128, 128, cols).astype(np.int8)
-    ops, out = _accounts(vm, w, x, "lanes")
-    res = vm.send(I.bench_matvec(vm.program_id, ops, out, LANES, rows, cols, row_start=row_start, row_count=row_count))
-    assert res.ok, res.error
-    got = _out(vm, out, rows)
-    want = w.astype(np.int64) @ x.astype(np.int64)
-    sel = slice(row_start, row_start + row_count)
-    assert np.array_equal(got[sel], want[sel])
-    outside = np.ones(rows, bool)
-    outside[sel] = False
-    assert np.all(got[outside] == SENTINEL), f"rows outside [{row_start}, {row_start + row_count}) were written"
+    _row_range_matches(vm, LANES, "lanes", rows, cols, row_start, row_count, seed=rows * 1000 + row_start + 1)
 
 
 @pytest.mark.parametrize("row_start", [1, 6, 11, 13])

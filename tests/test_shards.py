@@ -36,18 +36,24 @@ def test_no_section_straddles_a_shard(layout):
     assert back.weight_layout == layout and back.weights_bytes() == w
 
 
-def test_target_frames_bit_exact_across_shards(target):
-    cart, vm, ds, rng, state = target
-    assert len(ds.weights) == 3
+def frames_match_reference(cart, ds, rng, state, plan, frames: int = 2):
+    """Run `frames` frames with random controls, `plan` steps per transaction; after each, the
+    program's fighters and hidden state equal the integer reference's."""
     hidden = IR.new_hidden(cart)
-    for frame in range(2):
+    for frame in range(frames):
         ctrl = R.random_controls(rng)
         ds.set_controls(ctrl)
-        res = ds.step([1] * ds.steps)
+        res = ds.step(plan)
         assert all(r.ok for r in res), next(r.error for r in res if not r.ok)
         state, _, hidden = IR.step(cart, state, ctrl, hidden)
         assert np.array_equal(ds.fighters(), state), f"frame {frame}: state differs"
         assert np.array_equal(ds.hidden_state(), hidden), f"frame {frame}: hidden differs"
+
+
+def test_target_frames_bit_exact_across_shards(target):
+    cart, vm, ds, rng, state = target
+    assert len(ds.weights) == 3
+    frames_match_reference(cart, ds, rng, state, [1] * ds.steps)
 
 
 def test_shards_out_of_order_or_missing_are_rejected(target):
@@ -72,15 +78,7 @@ def test_target_lane_layout_bit_exact_across_eight_shards(so_path):
     state = R.random_state(rng)
     ds = DirectSession(vm, cart, state)
     assert len(ds.weights) == 8 == C.PROGRAM_MAX_SHARDS
-    hidden = IR.new_hidden(cart)
-    for frame in range(2):
-        ctrl = R.random_controls(rng)
-        ds.set_controls(ctrl)
-        res = ds.step([3] * (ds.steps // 3) + [ds.steps % 3] * (ds.steps % 3 > 0))
-        assert all(r.ok for r in res), next(r.error for r in res if not r.ok)
-        state, _, hidden = IR.step(cart, state, ctrl, hidden)
-        assert np.array_equal(ds.fighters(), state), f"frame {frame}: state differs"
-        assert np.array_equal(ds.hidden_state(), hidden), f"frame {frame}: hidden differs"
+    frames_match_reference(cart, ds, rng, state, [3] * (ds.steps // 3) + [ds.steps % 3] * (ds.steps % 3 > 0))
 
 
 def test_small_lane_layout_bit_exact_across_two_shards(so_path):
@@ -91,12 +89,4 @@ def test_small_lane_layout_bit_exact_across_two_shards(so_path):
     state = R.random_state(rng)
     ds = DirectSession(vm, cart, state)
     assert len(ds.weights) == 2
-    hidden = IR.new_hidden(cart)
-    for frame in range(2):
-        ctrl = R.random_controls(rng)
-        ds.set_controls(ctrl)
-        res = ds.step([1] * ds.steps)
-        assert all(r.ok for r in res), next(r.error for r in res if not r.ok)
-        state, _, hidden = IR.step(cart, state, ctrl, hidden)
-        assert np.array_equal(ds.fighters(), state), f"frame {frame}: state differs"
-        assert np.array_equal(ds.hidden_state(), hidden), f"frame {frame}: hidden differs"
+    frames_match_reference(cart, ds, rng, state, [1] * ds.steps)
