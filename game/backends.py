@@ -5,12 +5,12 @@ and turns "not in this checkout" into a clear message instead of a traceback.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from solders.keypair import Keypair
 
 from onchain.backend import Backend
+from onchain.keys import read_keypair
 
 
 class GameSetupError(RuntimeError):
@@ -57,7 +57,6 @@ def load_keypair(setting: str) -> tuple[Keypair, str]:
     if not path.exists():
         return Keypair(), f"ephemeral ({path} not found)"
     try:
-        raw = json.loads(path.read_text())
-        return Keypair.from_bytes(bytes(raw)), str(path)
-    except (ValueError, TypeError) as e:
-        raise GameSetupError(f"{path}: not a Solana keypair file (a JSON list of 64 bytes): {e}") from None
+        return read_keypair(path), str(path)
+    except ValueError as e:
+        raise GameSetupError(str(e)) from None

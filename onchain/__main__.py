@@ -16,6 +16,7 @@ from pathlib import Path
 
 from solders.keypair import Keypair
 
+from .keys import read_or_create
 from .svm import DEFAULT_SO, ROOT
 
 DEFAULT_LEDGER = ROOT / "build" / "embedded-ledger.json"
@@ -27,13 +28,10 @@ def load_keypair(path: str | None) -> Keypair:
     """The signer: --keypair FILE (created with a new key if it does not exist), else
     ~/.config/solana/id.json, else a key kept in build/cli-keypair.json."""
     p = Path(path) if path else (DEFAULT_KEYPAIR if DEFAULT_KEYPAIR.exists() else FALLBACK_KEYPAIR)
-    if not p.exists():
-        kp = Keypair()
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(list(bytes(kp))))
+    kp, created = read_or_create(p)
+    if created:
         print(f"created a new keypair {kp.pubkey()} in {p}", file=sys.stderr)
-        return kp
-    return Keypair.from_bytes(bytes(json.loads(p.read_text())))
+    return kp
 
 
 def endpoint(args) -> tuple[str | None, bool]:

@@ -20,7 +20,6 @@ Two parts:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as _dt
 import hashlib
 import importlib.metadata

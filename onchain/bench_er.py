@@ -45,6 +45,7 @@ from solders.keypair import Keypair
 from worldmodel.randmodel import random_cartridge
 
 from .crank import Crank
+from .keys import write_keypair
 from .localnet import Localnet, free_port_block
 from .remote import RemoteBackend
 from .sched_crank import FrameWatch, ScheduledCrank
@@ -81,7 +82,7 @@ def play_session(net: Localnet, er: RemoteBackend, session_id: int, players: tup
     try:
         for n, kp in ((1, p1), (2, p2)):
             kf = tmp / f"s{session_id}p{n}.json"
-            kf.write_text(json.dumps(list(bytes(kp))))
+            write_keypair(kf, kp)
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "onchain.bot", "play", "--url", net.er_url, "--session", str(session_id),
                  "--keypair", str(kf), "--seed", str(n), "--seconds", str(seconds + 4),

@@ -22,6 +22,7 @@ from solders.keypair import Keypair
 
 from . import profiles
 from .backend import ControllerInput, SessionView
+from .keys import read_keypair
 from .remote import RemoteBackend
 
 
@@ -84,8 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.mode == "play":
             if not args.keypair:
                 ap.error("play needs --keypair")
-            with open(args.keypair) as f:
-                key = Keypair.from_bytes(bytes(json.load(f)))
+            key = read_keypair(args.keypair)
             player = Player(b, args.session, key, args.seed)
             unsub = b.subscribe_session(args.session, player.on_state)
             time.sleep(args.seconds)

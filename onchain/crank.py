@@ -45,6 +45,7 @@ from . import accounts as A
 from . import errors, profiles
 from . import pda as P
 from .backend import BackendError
+from .keys import read_keypair
 from .remote import RemoteBackend
 
 
@@ -206,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         args.url = profiles.load(args.profile)["url"] or ap.error(f"profile {args.profile} has no url")
     payer = None
     if args.keypair:
-        with open(args.keypair) as f:
-            payer = Keypair.from_bytes(bytes(json.load(f)))
+        payer = read_keypair(args.keypair)
     with RemoteBackend(args.url, args.ws, payer=payer) as b:
         if args.airdrop:
             b.airdrop(b.payer.pubkey(), args.airdrop)

@@ -17,11 +17,8 @@ Endpoints come from a chain profile in settings.yaml (`--profile`, default local
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
-from pathlib import Path
 
 from solders.keypair import Keypair
 
@@ -29,19 +26,14 @@ from worldmodel.randmodel import random_cartridge
 
 from . import pda, profiles
 from .backend import STATUS_ACTIVE
+from .keys import read_or_create
 from .remote import RemoteBackend
 
 FUND = 100 * 10**9
 
 
 def load_keypair(path: str) -> Keypair:
-    p = Path(os.path.expanduser(path))
-    if not p.exists():  # a fresh key, saved so that the same player can come back
-        kp = Keypair()
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps(list(bytes(kp))))
-        return kp
-    return Keypair.from_bytes(bytes(json.loads(p.read_text())))
+    return read_or_create(path)[0]  # a fresh key is saved so that the same player can come back
 
 
 def fund(b: RemoteBackend, kp: Keypair) -> None:

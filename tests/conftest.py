@@ -80,3 +80,9 @@ def live_session(base, er, session_id: int, model_id: int):
     out = er.start_in_er(session_id)
     assert out.ok, out.error
     return p1, p2
+
+
+def keyfile(path, kp) -> str:
+    """Write `kp` to `path` as a Solana keypair file; the path as a string, for a --keypair flag."""
+    from onchain.keys import write_keypair
+    return str(write_keypair(path, kp))

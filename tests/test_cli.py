@@ -1,7 +1,6 @@
 """The command line: demo-session, fuzz, and upload + session commands over a ledger file."""
 import json
 
-import pytest
 
 from onchain.__main__ import main
 from worldmodel import randmodel as R

@@ -11,7 +11,7 @@ import sys
 import pytest
 from solders.keypair import Keypair
 
-from conftest import wait_until
+from conftest import keyfile, wait_until
 from onchain import upload
 from onchain.localnet import free_port_block, rpc
 from onchain.remote import RemoteBackend
@@ -45,11 +45,6 @@ def _healthy(url):
 def cli(*argv) -> tuple[int, str, str]:
     res = subprocess.run([sys.executable, "-m", "onchain", *argv], capture_output=True, text=True, timeout=300)
     return res.returncode, res.stdout, res.stderr
-
-
-def keyfile(path, kp: Keypair) -> str:
-    path.write_text(json.dumps(list(bytes(kp))))
-    return str(path)
 
 
 class Interrupted(Exception):

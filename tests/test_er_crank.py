@@ -5,7 +5,6 @@ straight with the Magic program cannot drive a session nobody enabled the crank 
 from __future__ import annotations
 
 import itertools
-import json
 import struct
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 
 import conftest
-from conftest import REAL_ER, local_stack, uploaded_chains
+from conftest import REAL_ER, keyfile, local_stack, uploaded_chains
 from onchain import delegation as D
 from onchain import instructions as I
 from onchain import pda
@@ -157,10 +156,7 @@ def test_crank_command_schedules_and_falls_back(chains, tmp_path):
     frames; with a stranger's key the ER refuses (Unauthorized) and the Python crank runs instead."""
     base, er = chains
     sid, p1, _ = live_session(base, er)
-    keys = {}
-    for name, kp in (("player", p1), ("stranger", Keypair())):
-        keys[name] = tmp_path / f"{name}.json"
-        keys[name].write_text(json.dumps(list(bytes(kp))))
+    keys = {name: keyfile(tmp_path / f"{name}.json", kp) for name, kp in (("player", p1), ("stranger", Keypair()))}
 
     def crank(key, frames):
         return subprocess.run([sys.executable, "-m", "onchain.crank", "--url", er.url, "--session", str(sid),

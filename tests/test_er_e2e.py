@@ -11,7 +11,7 @@ import time
 import pytest
 from solders.keypair import Keypair
 
-from conftest import REAL_ER, local_stack
+from conftest import REAL_ER, keyfile, local_stack
 from onchain import delegation as D
 from onchain import pda
 from onchain.remote import RemoteBackend
@@ -28,11 +28,6 @@ CRANK_SECONDS = 10
 @pytest.fixture
 def stack(tmp_path_factory, so_path):
     yield from local_stack(tmp_path_factory, so_path, "localnet-e2e", start=30000)
-
-
-def _keyfile(path, kp: Keypair) -> str:
-    path.write_text(json.dumps(list(bytes(kp))))
-    return str(path)
 
 
 def test_session_played_in_the_er_and_settled_on_the_base(stack, tmp_path):
@@ -63,7 +58,7 @@ def test_session_played_in_the_er_and_settled_on_the_base(stack, tmp_path):
                                        "--json", str(tmp_path / "spectator.json")], stdout=subprocess.PIPE, text=True))
         for n, kp in ((1, p1), (2, p2)):
             procs.append(subprocess.Popen([py, "-m", "onchain.bot", "play", *common, "--seconds", watch, "--seed",
-                                           str(n), "--keypair", _keyfile(tmp_path / f"p{n}.json", kp),
+                                           str(n), "--keypair", keyfile(tmp_path / f"p{n}.json", kp),
                                            "--json", str(tmp_path / f"player{n}.json")],
                                           stdout=subprocess.PIPE, text=True))
         time.sleep(3.0)  # the clients start and subscribe

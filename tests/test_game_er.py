@@ -24,7 +24,7 @@ import pytest
 from solders.keypair import Keypair
 
 from game import scripts
-from conftest import REAL_ER, local_stack
+from conftest import REAL_ER, keyfile, local_stack
 from onchain import accounts as A
 from onchain import pda
 from onchain.embedded import EmbeddedBackend
@@ -43,11 +43,6 @@ PY = sys.executable
 @pytest.fixture
 def stack(tmp_path_factory, so_path):
     yield from local_stack(tmp_path_factory, so_path, "localnet-game", start=32000)
-
-
-def keyfile(path, kp: Keypair) -> str:
-    path.write_text(json.dumps(list(bytes(kp))))
-    return str(path)
 
 
 def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> str:

@@ -6,7 +6,6 @@ import re
 import numpy as np
 import pytest
 
-from onchain import accounts as A
 from onchain import instructions as I
 from onchain.direct import DirectSession
 from onchain.svm import ProgramVM

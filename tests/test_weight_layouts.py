@@ -40,12 +40,12 @@ def test_pack_lanes_layout():
     w[0, :] = -128
     w[1, :] = 127
     words = np.frombuffer(C.pack_lanes(w), "<i8").reshape(2, 8, 4)  # block, column, word
-    for r in range(24):
-        b, k, lane = r // 12, (r % 12) // 3, r % 3
-        rows = [b * 12 + 3 * k + j for j in range(3)]
-        want = sum((w[i].astype(np.int64) if i < 15 else np.zeros(8, np.int64)) << (21 * j)
-                   for j, i in enumerate(rows))
-        assert np.array_equal(words[b, :, k], want), r
+    for b in range(2):
+        for k in range(4):  # word k of a block holds rows 3k, 3k+1, 3k+2 in its three 21-bit fields
+            rows = [b * 12 + 3 * k + j for j in range(3)]
+            want = sum((w[i].astype(np.int64) if i < 15 else np.zeros(8, np.int64)) << (21 * j)
+                       for j, i in enumerate(rows))
+            assert np.array_equal(words[b, :, k], want), (b, k)
     back = C.unpack_lanes(np.frombuffer(C.pack_lanes(w), "<i8"), 15, 8)
     assert np.array_equal(back, w)
 
