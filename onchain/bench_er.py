@@ -39,7 +39,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from solders.keypair import Keypair
 
 from worldmodel.randmodel import random_cartridge
@@ -47,6 +46,7 @@ from worldmodel.randmodel import random_cartridge
 from .crank import Crank
 from .keys import write_keypair
 from .localnet import Localnet, free_port_block
+from .measure import pct
 from .remote import RemoteBackend
 from .sched_crank import FrameWatch, ScheduledCrank
 from .svm import ROOT
@@ -136,9 +136,6 @@ def run(seconds: float, hz: float, model: str | None, out: Path, cranks: tuple[s
         finally:
             er.close()
             base.close()
-
-    def pct(xs, q):
-        return round(float(np.percentile(xs, q)), 3) if xs else None
 
     def subscriber(stats):  # what a separate subscriber in this process saw, for either crank
         w = stats["subscriber"]

@@ -23,6 +23,7 @@ from solders.keypair import Keypair
 from . import profiles
 from .backend import ControllerInput, SessionView
 from .keys import read_keypair
+from .measure import pct
 from .remote import RemoteBackend
 
 
@@ -64,8 +65,7 @@ class Player:
         lat = self.latency_ms
         return {"inputs": len(outs), "inputs_ok": len(ok), "errors": bad[:3],
                 "input_to_state_ms": lat,
-                "input_to_state_ms_p50": round(float(np.percentile(lat, 50)), 3) if lat else None,
-                "input_to_state_ms_p95": round(float(np.percentile(lat, 95)), 3) if lat else None}
+                "input_to_state_ms_p50": pct(lat, 50), "input_to_state_ms_p95": pct(lat, 95)}
 
 
 def main(argv: list[str] | None = None) -> int:

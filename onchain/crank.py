@@ -46,6 +46,7 @@ from . import errors, profiles
 from . import pda as P
 from .backend import BackendError
 from .keys import read_keypair
+from .measure import pct
 from .remote import RemoteBackend
 
 
@@ -67,8 +68,6 @@ class CrankStats:
     cu_per_frame: list[int] = dataclasses.field(default_factory=list)
 
     def summary(self) -> dict:
-        def pct(xs, q):
-            return round(float(np.percentile(xs, q)), 3) if xs else None
         return {"hz": self.hz, "seconds": round(self.seconds, 3), "ticks": self.ticks, "frames": self.frames,
                 "ticks_per_s": round(self.frames / self.seconds, 2) if self.seconds else 0.0,
                 "frames_missed": self.frames_missed, "stale": self.stale, "errors": self.errors,

@@ -29,6 +29,7 @@ from solders.keypair import Keypair
 from . import accounts as A
 from . import instructions as I
 from .backend import BackendError
+from .measure import pct
 from .remote import RemoteBackend
 
 # At most this many runs per schedule_crank when no bound is given (about 100 days at 60 Hz).
@@ -56,8 +57,6 @@ class ScheduledStats:
     gaps_ms: list[float] = dataclasses.field(default_factory=list)
 
     def summary(self) -> dict:
-        def pct(xs, q):
-            return round(float(np.percentile(xs, q)), 3) if len(xs) else None
         period = 1000.0 / self.hz
         jitter = [abs(g - period) for g in self.gaps_ms]
         return {"crank": "scheduled (ER task scheduler)", "hz": self.hz, "interval_ms": self.interval_ms,
@@ -116,9 +115,6 @@ class FrameWatch:
             prev = f
         period = 1000.0 / hz
         jitter = [abs(g - period) for g in gaps]
-
-        def pct(xs, q):
-            return round(float(np.percentile(xs, q)), 3) if xs else None
         return {"last_frame": pts[-1][1] if pts else self.start_frame, "notes": len(pts), "frames_unseen": unseen,
                 "frame_gap_ms_p50": pct(gaps, 50), "frame_gap_ms_p99": pct(gaps, 99),
                 "jitter_ms_p50": pct(jitter, 50), "jitter_ms_p99": pct(jitter, 99)}
