@@ -44,6 +44,14 @@ def code(out):
     return errors.custom_code(out.error) if "Custom" in (out.error or "") else out.error
 
 
+def rejected_unchanged(emb, keys, ix, signers, error: int) -> None:
+    """`ix` fails with the program error `error` and leaves every account in `keys` as it was."""
+    before = snapshot(emb, keys)
+    out = emb.send([ix], signers)
+    assert not out.ok and code(out) == error
+    assert snapshot(emb, keys) == before
+
+
 def test_delegate_session_hands_all_three_accounts_to_the_er(chain):
     emb, p1, _ = chain
     keys = pda.session_accounts(emb.program_id, 5)
@@ -68,30 +76,21 @@ def test_delegate_session_hands_all_three_accounts_to_the_er(chain):
 def test_only_a_player_may_delegate(chain):
     emb, _, _ = chain
     stranger = Keypair()
-    keys = pda.session_accounts(emb.program_id, 5)
-    before = snapshot(emb, keys)
-    out = emb.send([D.delegate_session(emb.program_id, stranger.pubkey(), 5, ER)], [stranger])
-    assert not out.ok and code(out) == errors.Unauthorized
-    assert snapshot(emb, keys) == before
+    rejected_unchanged(emb, pda.session_accounts(emb.program_id, 5),
+                       D.delegate_session(emb.program_id, stranger.pubkey(), 5, ER), [stranger], errors.Unauthorized)
 
 
 def test_a_started_session_cannot_be_delegated(chain):
     emb, p1, _ = chain
     assert emb.run_inference(5, 0).ok
-    keys = pda.session_accounts(emb.program_id, 5)
-    before = snapshot(emb, keys)
-    out = emb.send([D.delegate_session(emb.program_id, p1.pubkey(), 5, ER)], [p1])
-    assert not out.ok and code(out) == errors.SessionNotDelegatable
-    assert snapshot(emb, keys) == before
+    rejected_unchanged(emb, pda.session_accounts(emb.program_id, 5),
+                       D.delegate_session(emb.program_id, p1.pubkey(), 5, ER), [p1], errors.SessionNotDelegatable)
 
 
 def test_init_hidden_never_resets_a_live_hidden_state(chain):
     emb, _, _ = chain
-    h = pda.hidden(emb.program_id, 5)
-    before = snapshot(emb, [h])
-    out = emb.send([D.init_hidden(emb.program_id, 5)], [])
-    assert not out.ok and code(out) == errors.AlreadyInitialized
-    assert snapshot(emb, [h]) == before
+    rejected_unchanged(emb, [pda.hidden(emb.program_id, 5)], D.init_hidden(emb.program_id, 5), [],
+                       errors.AlreadyInitialized)
 
 
 def test_undelegate_callback_only_from_the_delegation_program(chain):
@@ -102,10 +101,7 @@ def test_undelegate_callback_only_from_the_delegation_program(chain):
         struct.pack("<I", 8) + struct.pack("<Q", 5)
     ix = Instruction(emb.program_id, data, [AccountMeta(s, False, True), AccountMeta(fake_buffer.pubkey(), True, False),
                                             AccountMeta(p1.pubkey(), True, True), AccountMeta(SYSTEM_PROGRAM, False, False)])
-    before = snapshot(emb, [s])
-    out = emb.send([ix], [p1, fake_buffer])
-    assert not out.ok and code(out) == errors.Unauthorized
-    assert snapshot(emb, [s]) == before
+    rejected_unchanged(emb, [s], ix, [p1, fake_buffer], errors.Unauthorized)
 
 
 def test_er_instructions_reject_the_wrong_magic_accounts(chain):
