@@ -100,6 +100,12 @@ def ui_account(acc: Account | None, encoding: str = "base64", data_slice: dict |
             "space": len(acc.data)}
 
 
+def _cpi(ix) -> tuple[int, list[int], bytes, int]:
+    """One inner instruction of LiteSVM's metadata as (program_id_index, accounts, data, stack_height)."""
+    c = ix.instruction()
+    return c.program_id_index, list(bytes(c.accounts)), bytes(c.data), ix.stack_height()
+
+
 class BaseChain:
     """LiteSVM plus the bookkeeping a real node has: slots, blockhash ages, transaction records."""
 
@@ -156,9 +162,7 @@ class BaseChain:
         err = json.loads(res.to_json()).get("err") if failed else None  # the TransactionError as JSON
         meta = res.meta() if failed or simulate else res  # failures and simulations wrap the metadata
         post = [self.svm.get_balance(k) or 0 for k in keys]
-        inner = [[(ix.instruction().program_id_index, list(bytes(ix.instruction().accounts)),
-                   bytes(ix.instruction().data), ix.stack_height()) for ix in per_ix]
-                 for per_ix in meta.inner_instructions()]
+        inner = [[_cpi(ix) for ix in per_ix] for per_ix in meta.inner_instructions()]
         rec = TxRecord(sig, self.slot, int(time.time()), bytes(tx), err, list(meta.logs()),
                        int(meta.compute_units_consumed()), int(meta.fee()), pre, post, inner)
         if not simulate:
