@@ -8,8 +8,11 @@ SO    := build/world_model.so
 setup:
 	bash scripts/setup.sh
 
+# The deployed program (build/world_model.so) and the benchmark build with the kernel benchmark
+# instruction (build/world_model_bench.so, cargo feature `bench`; never deployed).
 build: setup
 	bash scripts/build_program.sh
+	bash scripts/build_program.sh bench
 
 # Host unit tests of the crate, then pytest. Run from the repo root (--manifest-path) so the
 # crate's .cargo/config.toml (sBPF linker, build-std) does not apply to the host build.

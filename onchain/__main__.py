@@ -106,7 +106,9 @@ def show(view) -> dict:
         "session_id": view.session_id, "model_id": view.model_id,
         "status": STATUS_NAMES.get(view.status, str(view.status)), "frame": view.frame,
         "players": [str(p) for p in view.players], "last_input_frame": list(view.last_input_frame),
-        "last_active_slot": view.last_active_slot,
+        "last_active": view.last_active,
+        "validator": str(view.validator),
+        "crank_key": str(view.crank_key),
         "fighters": [dict(zip(FIELDS, f)) for f in view.fighters],
     }
 
@@ -130,7 +132,10 @@ def session_action(args, be, kp) -> int:
         print(json.dumps(show(view), indent=None if args.json else 2))
         return 0
     if args.action == "create":
-        out = be.create_session(args.id, args.model_id, kp)
+        from solders.pubkey import Pubkey
+        key = lambda s: Pubkey.from_string(s) if s else None  # noqa: E731
+        out = be.create_session(args.id, args.model_id, kp, validator=key(args.validator),
+                                crank_key=key(args.crank_key), invite=key(args.invite))
     elif args.action == "join":
         out = be.join_session(args.id, kp)
     else:
@@ -155,7 +160,8 @@ def cmd_fuzz(args) -> int:
     from . import fuzz
     result = fuzz.run(args.cases, args.seed, args.so, progress=not args.json)
     if args.json:
-        keep = ("cases", "unexpected_success", "panics", "state_changed_on_failure")
+        keep = ("cases", "unexpected_success", "panics", "state_changed_on_failure", "program_instructions_missed",
+                "substitutions")
         print(json.dumps({k: result[k] for k in keep}))
     else:
         print(json.dumps(result, indent=2))
@@ -189,6 +195,9 @@ def parser() -> argparse.ArgumentParser:
     ses.add_argument("--id", type=int, required=True, help="session id")
     ses.add_argument("--model-id", type=int, default=1, help="model of a new session (create)")
     ses.add_argument("--json", action="store_true", help="one-line JSON (show)")
+    ses.add_argument("--validator", help="create: the ER identity the session may be delegated to (default: none)")
+    ses.add_argument("--crank-key", help="create: a key that may crank besides the players (default: the fee payer)")
+    ses.add_argument("--invite", help="create: the only key that may join as player 2 (default: anyone)")
     ses.set_defaults(func=cmd_session)
 
     demo = sub.add_parser("demo-session", help="whole lifecycle on the embedded backend, scripted inputs")

@@ -12,43 +12,58 @@ from worldmodel.cartridge import SHARD_BYTES
 from . import steps
 from .backend import ControllerInput, SessionView
 
-VERSION = 1
+VERSION = 2
 DISC_MANIFEST, DISC_WEIGHTS, DISC_SESSION, DISC_HIDDEN, DISC_INPUT = 1, 2, 3, 4, 5
 ACCOUNT_HEADER = 64
 HASH_PROGRESS_LEN = 48  # after the manifest bytes: a multi-transaction finalize's progress
-SESSION_LEN = 184
+SESSION_LEN = 248
 INPUT_LEN = 48
 FIGHTER_OFFSET = (120, 152)
 CONTROLLER_OFFSET = (16, 24)
 INPUT_FRAME_OFFSET = (32, 40)
 CRANK_OFFSET = 4  # SessionState: 1 while the ER's scheduler cranks the session (schedule_crank)
 CRANK_SCHEDULED = 1
+HIDDEN_BUMP_OFFSET, INPUT_BUMP_OFFSET = 5, 6  # SessionState: bumps of the session's other PDAs
+LAST_ACTIVE_OFFSET = 112  # SessionState: i64 unix seconds of the last create / join / frame
+VALIDATOR_OFFSET = 184  # SessionState: the ER validator the session may be delegated to
+CRANK_KEY_OFFSET = 216  # SessionState: who may crank besides the players
+OPEN_SESSIONS_OFFSET = 48  # ModelManifest: u32 sessions of the model not closed yet
 # Protocol constants (state.rs): an input stays in force this many frames, may be sent
-# this far ahead, and a session idle this many slots may be closed by anyone.
+# this far ahead, and a session idle this many seconds (Clock unix_timestamp) may be ended or
+# closed by anyone.
 INPUT_HOLD_FRAMES = 30
 MAX_INPUT_LEAD = 120
-CLOSE_TIMEOUT_SLOTS = 1_500
+CLOSE_TIMEOUT_SECS = 600
 
 
-def manifest_account(model_id: int, authority: bytes, manifest: bytes, finalized: bool = True) -> bytes:
-    head = struct.pack("<BBBBI", DISC_MANIFEST, VERSION, int(finalized), 0, 0)
+def manifest_account(model_id: int, authority: bytes, manifest: bytes, finalized: bool = True,
+                     bump: int = 0) -> bytes:
+    """A ModelManifest; `bump` must be the PDA's (pda.manifest_bump) for the program to accept it."""
+    head = struct.pack("<BBBBI", DISC_MANIFEST, VERSION, int(finalized), bump, 0)
     head += struct.pack("<Q", model_id) + authority + struct.pack("<IIQ", 0, len(manifest), 0)
     assert len(head) == ACCOUNT_HEADER
     return head + manifest
 
 
-def weights_account(model_id: int, shard: bytes, weights_len: int | None = None, index: int = 0) -> bytes:
+def weights_account(model_id: int, shard: bytes, weights_len: int | None = None, index: int = 0,
+                    bump: int = 0) -> bytes:
     """One shard of the weights blob (cartridge.shards) behind the 64-byte header."""
     total = len(shard) if weights_len is None else weights_len
-    head = struct.pack("<BB6xQIH", DISC_WEIGHTS, VERSION, model_id, total, index)
+    head = struct.pack("<BBxB4xQIH", DISC_WEIGHTS, VERSION, bump, model_id, total, index)
     return head.ljust(ACCOUNT_HEADER, b"\0") + shard
 
 
 def session_account(session_id: int, model_id: int, frame: int, fighters: np.ndarray,
-                    players: tuple[bytes, bytes] = (bytes(32), bytes(32)), status: int = 1) -> bytes:
+                    players: tuple[bytes, bytes] = (bytes(32), bytes(32)), status: int = 1,
+                    bumps: tuple[int, int, int] = (0, 0, 0), validator: bytes = bytes(32),
+                    crank_key: bytes = bytes(32)) -> bytes:
+    """A SessionState; `bumps` (session, hidden, input) must be the PDAs' (pda.session_bumps)."""
     b = bytearray(SESSION_LEN)
-    struct.pack_into("<BBBBIQQQ", b, 0, DISC_SESSION, VERSION, status, 0, 0, session_id, model_id, frame)
+    struct.pack_into("<BBBBBBBBQQQ", b, 0, DISC_SESSION, VERSION, status, bumps[0], 0, bumps[1], bumps[2], 0,
+                     session_id, model_id, frame)
     b[32:64], b[64:96] = players
+    b[VALIDATOR_OFFSET:VALIDATOR_OFFSET + 32] = bytes(validator)
+    b[CRANK_KEY_OFFSET:CRANK_KEY_OFFSET + 32] = bytes(crank_key)
     for p in range(2):
         b[FIGHTER_OFFSET[p]:FIGHTER_OFFSET[p] + 32] = np.asarray(fighters[p], dtype="<i2").tobytes()
     return bytes(b)
@@ -67,10 +82,10 @@ def encode_controller(c) -> bytes:
     return struct.pack("<bbbbBBH", sx, sy, cx, cy, l, r, buttons)
 
 
-def input_account(session_id: int, ctrl: np.ndarray, frames: tuple[int, int] = (0, 0)) -> bytes:
+def input_account(session_id: int, ctrl: np.ndarray, frames: tuple[int, int] = (0, 0), bump: int = 0) -> bytes:
     """An InputBuffer whose controllers were submitted for `frames` (see the input rule
     in state.rs: they read as neutral INPUT_HOLD_FRAMES frames later)."""
-    head = struct.pack("<BB6xQ", DISC_INPUT, VERSION, session_id)
+    head = struct.pack("<BBxB4xQ", DISC_INPUT, VERSION, bump, session_id)
     return head + encode_controller(ctrl[0]) + encode_controller(ctrl[1]) + struct.pack("<QQ", *frames)
 
 
@@ -107,6 +122,7 @@ class Manifest:
     finalized: bool
     manifest: bytes  # the cartridge manifest (worldmodel/cartridge.py)
     hashed: int = 0  # bytes a multi-transaction finalize has hashed so far
+    open_sessions: int = 0  # sessions of this model not closed yet (close_model needs 0)
 
     @property
     def weights_len(self) -> int:
@@ -163,7 +179,8 @@ def decode_manifest(data: bytes) -> Manifest | None:
     end = ACCOUNT_HEADER + n
     hashed = struct.unpack_from("<Q", data, end)[0] if len(data) >= end + 8 else 0
     return Manifest(struct.unpack_from("<Q", data, 8)[0], Pubkey.from_bytes(data[16:48]), data[2] == 1,
-                    bytes(data[ACCOUNT_HEADER:end]), hashed)
+                    bytes(data[ACCOUNT_HEADER:end]), hashed,
+                    struct.unpack_from("<I", data, OPEN_SESSIONS_OFFSET)[0])
 
 
 def decode_weights(data: bytes) -> WeightsShard | None:
@@ -179,9 +196,11 @@ def decode_session(data: bytes) -> SessionView | None:
     status = data[2]
     session_id, model_id, frame = struct.unpack_from("<QQQ", data, 8)
     players = (Pubkey.from_bytes(data[32:64]), Pubkey.from_bytes(data[64:96]))
-    lif0, lif1, slot = struct.unpack_from("<QQQ", data, 96)
+    lif0, lif1, last_active = struct.unpack_from("<QQq", data, 96)
     fighters = tuple(tuple(int(v) for v in struct.unpack_from("<16h", data, FIGHTER_OFFSET[p])) for p in range(2))
-    return SessionView(session_id, model_id, status, frame, players, (lif0, lif1), slot, fighters)
+    return SessionView(session_id, model_id, status, frame, players, (lif0, lif1), last_active, fighters,
+                       Pubkey.from_bytes(data[VALIDATOR_OFFSET:VALIDATOR_OFFSET + 32]),
+                       Pubkey.from_bytes(data[CRANK_KEY_OFFSET:CRANK_KEY_OFFSET + 32]))
 
 
 def decode_hidden(data: bytes) -> Hidden | None:

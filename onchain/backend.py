@@ -89,8 +89,10 @@ class SessionView:
     frame: int
     players: tuple[Pubkey, Pubkey]
     last_input_frame: tuple[int, int]
-    last_active_slot: int
+    last_active: int  # Clock unix_timestamp (seconds) of the last create / join / computed frame
     fighters: tuple[tuple[int, ...], tuple[int, ...]]  # (2, 16) i16, worldmodel.cartridge.FIELDS
+    validator: Pubkey = Pubkey.default()  # the ER validator it may be delegated to (default: none)
+    crank_key: Pubkey = Pubkey.default()  # who may crank besides the players (default: nobody)
 
     def field(self, player: int, name: str) -> int:
         from worldmodel.cartridge import FIELDS

@@ -36,7 +36,7 @@ from worldmodel import randmodel
 
 from . import instructions as I
 from . import steps as S
-from .svm import DEFAULT_SO, MAX_CU, ProgramVM, TxResult
+from .svm import BENCH_SO, DEFAULT_SO, MAX_CU, ProgramVM, TxResult
 
 SEED = 0
 KERNEL_SHAPES: tuple[tuple[int, int], ...] = ((64, 64), (128, 128), (256, 256), (256, 1024))
@@ -260,9 +260,10 @@ def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED,
 
 # -- report -----------------------------------------------------------------------
 
-def meta(so_path: str | Path = DEFAULT_SO) -> dict:
+def meta(so_path: str | Path = DEFAULT_SO, bench_so_path: str | Path = BENCH_SO) -> dict:
     return {
         "so_sha256": hashlib.sha256(Path(so_path).read_bytes()).hexdigest(),
+        "bench_so_sha256": hashlib.sha256(Path(bench_so_path).read_bytes()).hexdigest(),
         "solders_version": importlib.metadata.version("solders"),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -271,12 +272,14 @@ def meta(so_path: str | Path = DEFAULT_SO) -> dict:
 def run(presets: list[str] | tuple[str, ...] = PRESET_NAMES, kernels_only: bool = False,
         shapes=KERNEL_SHAPES, kernels: list[str] | None = None, so_path: str | Path = DEFAULT_SO,
         seed: int = SEED, progress: Callable[[str], None] | None = None,
-        layouts: tuple[int, ...] = WEIGHT_LAYOUTS) -> dict:
+        layouts: tuple[int, ...] = WEIGHT_LAYOUTS, bench_so_path: str | Path = BENCH_SO) -> dict:
+    """Kernels run in the benchmark build (`bench_so_path`, which has bench_matvec); presets run
+    the deployed program (`so_path`), so their CU are what a session pays."""
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
-    m = meta(so_path)
+    m = meta(so_path, bench_so_path)
     say("kernels ...")
-    kernel_rows = bench_kernels(ProgramVM(so_path), shapes, kernels, seed)
+    kernel_rows = bench_kernels(ProgramVM(bench_so_path), shapes, kernels, seed)
     preset_rows = []
     if not kernels_only:
         for name in presets:
@@ -395,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="kernel shapes ROWSxCOLS (default: %(default)s)")
     ap.add_argument("--kernels", default=None, help="comma-separated kernels (default: all known)")
     ap.add_argument("--so", default=str(DEFAULT_SO), help="program .so (default: %(default)s)")
+    ap.add_argument("--bench-so", default=str(BENCH_SO),
+                    help="benchmark build with bench_matvec, for the kernels (default: %(default)s)")
     ap.add_argument("--layouts", default=",".join(map(str, WEIGHT_LAYOUTS)),
                     help="weight layouts to run the presets in (default: %(default)s)")
     args = ap.parse_args(argv)
@@ -415,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         assert layouts and all(v in C.WEIGHT_LAYOUTS for v in layouts)
     except (ValueError, AssertionError):
         ap.error(f"bad --layouts {args.layouts!r}: choose from {list(C.WEIGHT_LAYOUTS)}")
-    result = run(presets, args.kernels_only, shapes, kernels, so_path=args.so,
+    result = run(presets, args.kernels_only, shapes, kernels, so_path=args.so, bench_so_path=args.bench_so,
                  progress=lambda msg: print(msg, file=sys.stderr, flush=True), layouts=layouts)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -66,8 +66,10 @@ def live_session(base: RemoteBackend, er: RemoteBackend, session_id: int) -> tup
     p1, p2 = Keypair(), Keypair()
     for k in (p1, p2):
         base.airdrop(k.pubkey(), 100 * 10**9)
-    for step in (base.create_session(session_id, MODEL_ID, p1), base.join_session(session_id, p2),
-                 base.delegate_session(session_id, p1, er.identity()), er.start_in_er(session_id)):
+    # The ER's identity is the only validator it may be delegated to; the ER backend's key cranks.
+    for step in (base.create_session(session_id, MODEL_ID, p1, validator=er.identity(), crank_key=er.payer.pubkey()),
+                 base.join_session(session_id, p2), base.delegate_session(session_id, p1),
+                 er.start_in_er(session_id)):
         if not step.ok:
             raise RuntimeError(step.error)
     return p1, p2

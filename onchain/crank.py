@@ -96,6 +96,9 @@ class Crank:
             time.sleep(1.0)
             self.total_steps = backend._model(view.model_id)[1]
         self.stats = CrankStats(hz)
+        # The program lets only the players and the session's crank key crank (run_inference.rs).
+        self.refused = not (view.players[0] == backend.payer.pubkey() or view.players[1] == backend.payer.pubkey()
+                            or view.crank_key == backend.payer.pubkey())
 
     def _resync(self):
         view = self.b.session(self.session_id)
@@ -124,9 +127,14 @@ class Crank:
         out = self.b.run_inference(self.session_id, self.frame, self.model_id, fetch_cu=fetch_cu)
         dt = time.perf_counter() - t0
         if not out.ok:
-            if errors.custom_code(out.error) == errors.StaleFrame:
+            code = errors.custom_code(out.error)
+            if code == errors.StaleFrame:
                 self.stats.stale += 1
                 self._resync()
+            elif code == errors.Unauthorized:  # this key may not crank the session: it never will
+                self.refused = True
+                self.stats.errors += 1
+                self.stats.last_error = out.error
             else:
                 self.stats.errors += 1
                 self.stats.last_error = out.error
@@ -148,6 +156,12 @@ class Crank:
         last_report = t0
         while True:
             if stop is not None and stop.is_set():
+                break
+            if self.refused:
+                if not self.stats.last_error:
+                    self.stats.last_error = (f"{self.b.payer.pubkey()} may not crank session {self.session_id}: "
+                                             "only its players and its crank key may (Unauthorized)")
+                    self.stats.errors += 1
                 break
             if frames is not None and self.stats.frames >= frames:
                 break
@@ -189,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, help="stop after this long (default: run until Ctrl-C)")
     ap.add_argument("--frames", type=int, help="stop after this many frames")
     ap.add_argument("--catch-up", type=int, default=0, help="overdue frames to run back to back (default 0: skip)")
-    ap.add_argument("--keypair", help="fee payer keypair JSON (default: a fresh key; ER fees are zero)")
+    ap.add_argument("--keypair", help="keypair JSON of a player or of the session's crank key: only they may "
+                    "crank (default: a fresh key, which works only if the session was created with it)")
     ap.add_argument("--airdrop", type=int, default=0, help="lamports to request for the payer first (base chains)")
     ap.add_argument("--wait-inputs", type=float, default=0.0, metavar="S",
                     help="lockstep: run a frame only once both players sent their input for it (at most S s)")
@@ -215,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
             if rc is not None:
                 return rc
         crank = Crank(b, args.session, args.hz, args.catch_up, args.cu_every, args.wait_inputs)
+        if crank.refused:
+            print(f"[crank] error: {b.payer.pubkey()} may not crank session {args.session}: only its players and "
+                  "its crank key may; pass --keypair with one of them", flush=True)
+            return 1
         print(f"[crank] session {args.session} at frame {crank.frame}, {crank.total_steps} steps per frame, "
               f"{args.hz:g} Hz on {args.url}", flush=True)
         try:

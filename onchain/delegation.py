@@ -2,7 +2,8 @@
 (onchain/program/src/er.rs and instructions/{delegate_session,init_hidden,commit_session,end_session}.rs).
 
 Life of a delegated session:
-  base: create_session, join_session -> delegate_session(ER identity)      (accounts now the DLP's)
+  base: create_session(validator = ER identity), join_session -> delegate_session
+        (accounts now the DLP's, writable only by the validator the creator named)
   ER:   init_hidden (HiddenState arrived zero-filled) -> submit_input / run_inference ...
         commit_session now and then (SessionState + InputBuffer land on the base)
         end_session: status ended, HiddenState cut to its header, commit + undelegate all three
@@ -48,7 +49,8 @@ def delegation_metadata(account: Pubkey) -> Pubkey:
     return Pubkey.find_program_address([b"delegation-metadata", bytes(account)], DELEGATION_PROGRAM)[0]
 
 
-def delegate_session(program_id: Pubkey, player: Pubkey, session_id: int, validator: Pubkey) -> Instruction:
+def delegate_session(program_id: Pubkey, player: Pubkey, session_id: int) -> Instruction:
+    """Delegate to the validator the creator fixed in create_session (no choice here)."""
     accs = pda.session_accounts(program_id, session_id)  # session, hidden, input
     metas = [AccountMeta(player, True, True)] + [AccountMeta(a, False, True) for a in accs]
     metas += [AccountMeta(buffer(program_id, a), False, True) for a in accs]
@@ -56,7 +58,7 @@ def delegate_session(program_id: Pubkey, player: Pubkey, session_id: int, valida
     metas += [AccountMeta(delegation_metadata(a), False, True) for a in accs]
     metas += [AccountMeta(DELEGATION_PROGRAM, False, False), AccountMeta(SYSTEM_PROGRAM, False, False),
               AccountMeta(program_id, False, False)]
-    return Instruction(program_id, bytes([DELEGATE_SESSION]) + bytes(validator), metas)
+    return Instruction(program_id, bytes([DELEGATE_SESSION]), metas)
 
 
 def init_hidden(program_id: Pubkey, session_id: int) -> Instruction:
@@ -84,13 +86,14 @@ def crank_task_id(program_id: Pubkey, session_id: int) -> int:
 
 
 def schedule_crank(program_id: Pubkey, player: Pubkey, session_id: int, model_id: int, shard_count: int,
-                   interval_ms: int, iterations: int, step_count: int = 0xFFFF) -> Instruction:
+                   validator: Pubkey, interval_ms: int, iterations: int, step_count: int = 0xFFFF) -> Instruction:
     """ER: have the validator's scheduler run run_inference(NEXT_FRAME, step_count) every interval_ms,
-    `iterations` times (replaces the session's earlier crank task)."""
+    `iterations` times (replaces the session's earlier crank task). `validator` is the session's
+    (SessionView.validator): the task's run_inference names it as the signing cranker."""
     s, h, i = pda.session_accounts(program_id, session_id)
     metas = [AccountMeta(player, True, False), AccountMeta(s, False, True), AccountMeta(h, False, True),
              AccountMeta(i, False, False), AccountMeta(pda.manifest(program_id, model_id), False, False),
-             AccountMeta(MAGIC_PROGRAM, False, False)]
+             AccountMeta(MAGIC_PROGRAM, False, False), AccountMeta(validator, False, False)]
     metas += [AccountMeta(pda.weights(program_id, model_id, k), False, False) for k in range(shard_count)]
     data = struct.pack("<BIQH", SCHEDULE_CRANK, interval_ms, iterations, step_count)
     return Instruction(program_id, data, metas)

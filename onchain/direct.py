@@ -8,6 +8,7 @@ from worldmodel import cartridge as C
 
 from . import accounts as A
 from . import instructions as I
+from . import pda
 from . import steps
 from .svm import ProgramVM, TxResult
 
@@ -19,22 +20,32 @@ class DirectSession:
         p = cart.preset
         self.shape = (p.n_layers, p.d_inner, p.d_state)
         weights = cart.weights_bytes()  # in cart.weight_layout
-        self.manifest = vm.put(A.manifest_account(model_id, bytes(32), cart.manifest_bytes(weights)))
-        self.weights = [vm.put(A.weights_account(model_id, shard, len(weights), k))
+        pid = vm.program_id
+        # Each account at its PDA with its bump: the program checks addresses against seeds.
+        self.manifest = vm.put(A.manifest_account(model_id, bytes(32), cart.manifest_bytes(weights),
+                                                  bump=pda.manifest_bump(pid, model_id)),
+                               key=pda.manifest(pid, model_id))
+        self.weights = [vm.put(A.weights_account(model_id, shard, len(weights), k, pda.weights_bump(pid, model_id, k)),
+                               key=pda.weights(pid, model_id, k))
                         for k, shard in enumerate(C.shards(weights))]
-        self.session = vm.put(A.session_account(session_id, model_id, 0, fighters))
-        self.hidden = vm.put(A.hidden_account(session_id, model_id, 0, p, np.zeros(self.shape, np.int32)))
-        self.input = vm.put(A.input_account(session_id, np.zeros((2, 8), np.int64)))
+        bumps = pda.session_bumps(pid, session_id)
+        s, h, i = pda.session_accounts(pid, session_id)
+        # The VM's payer sends every crank: it is the session's crank key.
+        self.session = vm.put(A.session_account(session_id, model_id, 0, fighters, bumps=bumps,
+                                                crank_key=bytes(vm.payer.pubkey())), key=s)
+        self.hidden = vm.put(A.hidden_account(session_id, model_id, 0, p, np.zeros(self.shape, np.int32)), key=h)
+        self.input = vm.put(A.input_account(session_id, np.zeros((2, 8), np.int64), bump=bumps[2]), key=i)
+        self.input_bump = bumps[2]
         self.session_id = session_id
         self.steps = steps.steps_per_frame(p, cart.weight_layout)
 
     def set_controls(self, ctrl: np.ndarray) -> None:
         """Both controllers, submitted for the current frame (so they are in force)."""
         f = self.frame()
-        self.vm.put(A.input_account(self.session_id, ctrl, (f, f)), key=self.input)
+        self.vm.put(A.input_account(self.session_id, ctrl, (f, f), bump=self.input_bump), key=self.input)
 
     def run_ix(self, frame: int, step_count: int = I.ALL_STEPS):
-        return I.run_inference(self.vm.program_id, self.session, self.hidden, self.input,
+        return I.run_inference(self.vm.program_id, self.vm.payer.pubkey(), self.session, self.hidden, self.input,
                                self.manifest, self.weights, frame, step_count)
 
     def step(self, plan: list[int]) -> list[TxResult]:

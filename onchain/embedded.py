@@ -58,13 +58,18 @@ def combine(outcomes: list[TxOutcome]) -> TxOutcome:
                      logs=tuple(itertools.chain.from_iterable(o.logs for o in outcomes)))
 
 
-def create_session_grown(chain, session_id: int, model_id: int, creator: Keypair, fighters=None) -> TxOutcome:
+def create_session_grown(chain, session_id: int, model_id: int, creator: Keypair, fighters=None,
+                         validator: Pubkey | None = None, crank_key: Pubkey | None = None,
+                         invite: Pubkey | None = None) -> TxOutcome:
     """Create the session accounts, then grow HiddenState to the model's size (the same
     instruction repeated, GROW_IX_PER_TX per transaction: an account a program creates grows
-    at most 10,240 bytes per instruction). `chain` is any backend with `program_id`,
-    `send(ixs, signers)` and `account_data(key)` (embedded and remote)."""
+    at most 10,240 bytes per instruction). `chain` is any backend with `program_id`, `payer`,
+    `send(ixs, signers)` and `account_data(key)` (embedded and remote). The crank key defaults
+    to the backend's payer, the key its run_inference signs with."""
     state = default_start_state() if fighters is None else np.asarray(fighters)
-    ix = I.create_session(chain.program_id, creator.pubkey(), session_id, model_id, state)
+    crank_key = chain.payer.pubkey() if crank_key is None else crank_key
+    ix = I.create_session(chain.program_id, creator.pubkey(), session_id, model_id, state,
+                          validator=validator, crank_key=crank_key, invite=invite)
     outs = [chain.send([ix], [creator])]
     while outs[-1].ok:
         h = A.decode_hidden(chain.account_data(pda.hidden(chain.program_id, session_id)) or b"")
@@ -89,6 +94,8 @@ class EmbeddedBackend(Backend):
         self._subs: dict[int, list[Callable[[SessionView], None]]] = {}
         self._next_model_id = 1
         self._touched: set[Pubkey] = set()  # every account a transaction named (for save_ledger)
+        self._clock_offset = 0  # seconds added to wall time by warp_seconds
+        self._set_clock()
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -117,8 +124,20 @@ class EmbeddedBackend(Backend):
         return self.svm.get_clock().slot
 
     def warp(self, slots: int) -> None:
-        """Advance the clock (tests of the close timeout)."""
+        """Advance the slot (the program's timeouts are in seconds: see warp_seconds)."""
         self.svm.warp_to_slot(self.slot() + slots)
+        self._set_clock()
+
+    def warp_seconds(self, seconds: int) -> None:
+        """Move the Clock's unix_timestamp forward (tests of the idle timeout)."""
+        self._clock_offset += seconds
+        self._set_clock()
+
+    def _set_clock(self) -> None:
+        """The Clock's unix_timestamp follows wall time (plus warp_seconds), as on a real chain."""
+        c = self.svm.get_clock()
+        c.unix_timestamp = int(time.time()) + self._clock_offset
+        self.svm.set_clock(c)
 
     def send(self, ixs: list[Instruction], signers: list[Keypair], cu_limit: int | None = None) -> TxOutcome:
         """One transaction; the backend pays the fee, `signers` co-sign."""
@@ -126,6 +145,7 @@ class EmbeddedBackend(Backend):
             self.fund(kp.pubkey())
         self._touched.update(m.pubkey for ix in ixs for m in ix.accounts)
         pre = [set_compute_unit_limit(cu_limit)] if cu_limit else []
+        self._set_clock()
         others = [kp for kp in signers if kp.pubkey() != self.payer.pubkey()]
         tx = Transaction.new_signed_with_payer([*pre, *ixs], self.payer.pubkey(), [self.payer, *others],
                                                self.svm.latest_blockhash())
@@ -162,8 +182,10 @@ class EmbeddedBackend(Backend):
 
     # -- sessions ---------------------------------------------------------------------
 
-    def create_session(self, session_id: int, model_id: int, creator: Keypair, fighters=None) -> TxOutcome:
-        return create_session_grown(self, session_id, model_id, creator, fighters)
+    def create_session(self, session_id: int, model_id: int, creator: Keypair, fighters=None,
+                       validator: Pubkey | None = None, crank_key: Pubkey | None = None,
+                       invite: Pubkey | None = None) -> TxOutcome:
+        return create_session_grown(self, session_id, model_id, creator, fighters, validator, crank_key, invite)
 
     def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
         out = self.send([I.join_session(self.program_id, player.pubkey(), session_id)], [player])
@@ -181,7 +203,8 @@ class EmbeddedBackend(Backend):
         transaction). Returns the summed CU."""
         view = self.session(session_id)
         if view is None:
-            return self.send([I.run_inference_for(self.program_id, session_id, 0, 1, expected_frame)], [])
+            return self.send([I.run_inference_for(self.program_id, self.payer.pubkey(), session_id, 0, 1,
+                                                  expected_frame)], [])
         man = self.manifest(view.model_id)
         shards = man.shard_count if man is not None else 1
         hid = A.decode_hidden(self.account_data(pda.hidden(self.program_id, session_id)) or b"")
@@ -189,7 +212,8 @@ class EmbeddedBackend(Backend):
         start = hid.next_step if hid is not None else 0
 
         def crank(count: int) -> TxOutcome:
-            ix = I.run_inference_for(self.program_id, session_id, view.model_id, shards, expected_frame, count)
+            ix = I.run_inference_for(self.program_id, self.payer.pubkey(), session_id, view.model_id, shards,
+                                     expected_frame, count)
             return self.send([ix], [], cu_limit=MAX_CU)
 
         outs: list[TxOutcome] = []
@@ -230,7 +254,8 @@ class EmbeddedBackend(Backend):
     def close_session(self, session_id: int, signer: Keypair) -> TxOutcome:
         view = self.session(session_id)
         creator = view.players[0] if view is not None else signer.pubkey()
-        out = self.send([I.close_session(self.program_id, signer.pubkey(), creator, session_id)], [signer])
+        model_id = view.model_id if view is not None else 0
+        out = self.send([I.close_session(self.program_id, signer.pubkey(), creator, session_id, model_id)], [signer])
         if out.ok:
             self._subs.pop(session_id, None)
         return out

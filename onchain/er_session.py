@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.step == "host":
                 if base.manifest(args.model_id) is None:
                     base.upload_model(args.model or random_cartridge("micro", seed=0), args.model_id, me)
-                out = base.create_session(args.session, args.model_id, me)
+                # Fixed for the session's life: delegated only to this ER; the host's key cranks.
+                out = base.create_session(args.session, args.model_id, me, validator=er.identity())
                 if not out.ok:
                     print(f"create failed: {out.error}")
                     return 1
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                         print("nobody joined")
                         return 1
                     time.sleep(0.5)
-                for step in (base.delegate_session(args.session, me, er.identity()), er.start_in_er(args.session)):
+                for step in (base.delegate_session(args.session, me), er.start_in_er(args.session)):
                     if not step.ok:
                         print(f"delegation failed: {step.error}")
                         return 1

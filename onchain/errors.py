@@ -11,7 +11,7 @@ CODES = {
     13: "AlreadyFinalized", 14: "NotFinalized", 15: "HashMismatch", 16: "WeightsIncomplete",
     17: "UploadOutOfRange", 18: "WeightsTooLargeToHash", 19: "InvalidInput", 20: "SessionNotActive",
     21: "SessionNotJoinable", 22: "StaleInput", 23: "CloseTooEarly", 24: "HiddenNotReady", 25: "HashingInProgress",
-    26: "SessionNotDelegatable", 27: "CrankNotScheduled",
+    26: "SessionNotDelegatable", 27: "CrankNotScheduled", 28: "ModelInUse",
 }
 globals().update({name: code for code, name in CODES.items()})
 

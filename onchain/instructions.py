@@ -16,6 +16,8 @@ INIT_MANIFEST, UPLOAD_WEIGHTS, FINALIZE_WEIGHTS = 0, 1, 2
 CREATE_SESSION, JOIN_SESSION, SUBMIT_INPUT = 3, 4, 5
 RUN_INFERENCE = 6
 CLOSE_SESSION = 7
+CLOSE_MODEL = 16
+# Only in the benchmark build (build/world_model_bench.so); the deployed program rejects it.
 BENCH_MATVEC = 32
 ALL_STEPS = 0xFFFF
 
@@ -61,15 +63,21 @@ def finalize_weights(program_id: Pubkey, authority: Pubkey, model_id: int, shard
     return Instruction(program_id, data, metas)
 
 
-def create_session(program_id: Pubkey, creator: Pubkey, session_id: int, model_id: int,
-                   fighters) -> Instruction:
+def create_session(program_id: Pubkey, creator: Pubkey, session_id: int, model_id: int, fighters,
+                   validator: Pubkey | None = None, crank_key: Pubkey | None = None,
+                   invite: Pubkey | None = None) -> Instruction:
     """Also the instruction that grows HiddenState: repeat it (same data) until the
-    hidden account has its full size (accounts.Hidden.ready)."""
+    hidden account has its full size (accounts.Hidden.ready).
+
+    Fixed here for the session's life: `validator`, the ER identity it may be delegated to
+    (None: never delegated); `crank_key`, who may crank besides the players (None: the players
+    only); `invite`, the only key that may join as player 2 (None: anyone)."""
     state = np.asarray(fighters, dtype="<i2").reshape(2, 16)
-    data = struct.pack("<BQQ", CREATE_SESSION, session_id, model_id) + state.tobytes()
+    keys = b"".join(bytes(k) if k is not None else bytes(32) for k in (validator, crank_key, invite))
+    data = struct.pack("<BQQ", CREATE_SESSION, session_id, model_id) + state.tobytes() + keys
     s, h, i = pda.session_accounts(program_id, session_id)
     return Instruction(program_id, data, [
-        _w(creator, True), _r(pda.manifest(program_id, model_id)), _w(s), _w(h), _w(i), _r(SYSTEM_PROGRAM)])
+        _w(creator, True), _w(pda.manifest(program_id, model_id)), _w(s), _w(h), _w(i), _r(SYSTEM_PROGRAM)])
 
 
 def join_session(program_id: Pubkey, player: Pubkey, session_id: int) -> Instruction:
@@ -85,17 +93,28 @@ def submit_input(program_id: Pubkey, player: Pubkey, session_id: int, slot: int,
     return Instruction(program_id, data, [_r(player, True), _r(s), _w(i)])
 
 
-def run_inference_for(program_id: Pubkey, session_id: int, model_id: int, shard_count: int,
+def run_inference_for(program_id: Pubkey, cranker: Pubkey, session_id: int, model_id: int, shard_count: int,
                       expected_frame: int, step_count: int = 0xFFFF) -> Instruction:
-    """run_inference with every account derived from the ids."""
+    """run_inference with every account derived from the ids; `cranker` signs (a player or the
+    session's crank key)."""
     s, h, i = pda.session_accounts(program_id, session_id)
     shards = [pda.weights(program_id, model_id, k) for k in range(shard_count)]
-    return run_inference(program_id, s, h, i, pda.manifest(program_id, model_id), shards, expected_frame, step_count)
+    return run_inference(program_id, cranker, s, h, i, pda.manifest(program_id, model_id), shards,
+                         expected_frame, step_count)
 
 
-def close_session(program_id: Pubkey, signer: Pubkey, creator: Pubkey, session_id: int) -> Instruction:
+def close_session(program_id: Pubkey, signer: Pubkey, creator: Pubkey, session_id: int,
+                  model_id: int) -> Instruction:
     s, h, i = pda.session_accounts(program_id, session_id)
-    return Instruction(program_id, bytes([CLOSE_SESSION]), [_r(signer, True), _w(creator), _w(s), _w(h), _w(i)])
+    return Instruction(program_id, bytes([CLOSE_SESSION]), [
+        _r(signer, True), _w(creator), _w(s), _w(h), _w(i), _w(pda.manifest(program_id, model_id))])
+
+
+def close_model(program_id: Pubkey, authority: Pubkey, model_id: int, shard_count: int) -> Instruction:
+    """The model's authority takes back the rent of a model no open session uses."""
+    metas = [_w(authority, True), _w(pda.manifest(program_id, model_id))]
+    metas += [_w(pda.weights(program_id, model_id, k)) for k in range(shard_count)]
+    return Instruction(program_id, bytes([CLOSE_MODEL]), metas)
 
 
 # Mat-vec kernels: "packed" is the seed's baseline (row-major i8), "lanes" the SWAR
@@ -103,11 +122,12 @@ def close_session(program_id: Pubkey, signer: Pubkey, creator: Pubkey, session_i
 KERNELS = {"packed": 0, "lanes": 1}
 
 
-def run_inference(program_id: Pubkey, session: Pubkey, hidden: Pubkey, input_buf: Pubkey,
+def run_inference(program_id: Pubkey, cranker: Pubkey, session: Pubkey, hidden: Pubkey, input_buf: Pubkey,
                   manifest: Pubkey, weights: Pubkey | list[Pubkey], expected_frame: int,
                   step_count: int = ALL_STEPS) -> Instruction:
     data = struct.pack("<BQH", RUN_INFERENCE, expected_frame, step_count)
     metas = [
+        AccountMeta(cranker, is_signer=True, is_writable=False),
         AccountMeta(session, is_signer=False, is_writable=True),
         AccountMeta(hidden, is_signer=False, is_writable=True),
         AccountMeta(input_buf, is_signer=False, is_writable=False),

@@ -34,3 +34,17 @@ def input_buffer(program_id: Pubkey, session_id: int) -> Pubkey:
 def session_accounts(program_id: Pubkey, session_id: int) -> tuple[Pubkey, Pubkey, Pubkey]:
     """(SessionState, HiddenState, InputBuffer)."""
     return session(program_id, session_id), hidden(program_id, session_id), input_buffer(program_id, session_id)
+
+
+def session_bumps(program_id: Pubkey, session_id: int) -> tuple[int, int, int]:
+    """The bumps of (SessionState, HiddenState, InputBuffer): SessionState keeps all three."""
+    return tuple(Pubkey.find_program_address([seed, _u64(session_id)], program_id)[1]
+                 for seed in (b"session", b"hidden", b"input"))
+
+
+def manifest_bump(program_id: Pubkey, model_id: int) -> int:
+    return Pubkey.find_program_address([b"manifest", _u64(model_id)], program_id)[1]
+
+
+def weights_bump(program_id: Pubkey, model_id: int, shard: int) -> int:
+    return Pubkey.find_program_address([b"weights", _u64(model_id), struct.pack("<H", shard)], program_id)[1]

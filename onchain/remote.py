@@ -346,8 +346,12 @@ class RemoteBackend(Backend):
     def session(self, session_id: int) -> SessionView | None:
         return A.decode_session(self.account_data(P.session(self.program_id, session_id)) or b"")
 
-    def create_session(self, session_id: int, model_id: int, creator: Keypair, fighters=None) -> TxOutcome:
-        return create_session_grown(self, session_id, model_id, creator, fighters)
+    def create_session(self, session_id: int, model_id: int, creator: Keypair, fighters=None,
+                       validator: Pubkey | None = None, crank_key: Pubkey | None = None,
+                       invite: Pubkey | None = None) -> TxOutcome:
+        """`validator`: the ER identity the session may later be delegated to (fixed now);
+        `crank_key`: who may crank besides the players (default: this backend's payer)."""
+        return create_session_grown(self, session_id, model_id, creator, fighters, validator, crank_key, invite)
 
     def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
         return self.send([I.join_session(self.program_id, player.pubkey(), session_id)], [player])
@@ -385,12 +389,14 @@ class RemoteBackend(Backend):
         if model_id is None:
             view = self.session(session_id)
             if view is None:
-                return self.send([I.run_inference_for(self.program_id, session_id, 0, 1, expected_frame)])
+                return self.send([I.run_inference_for(self.program_id, self.payer.pubkey(), session_id, 0, 1,
+                                                      expected_frame)])
             model_id = view.model_id
         shards, total = self._model(model_id)
 
         def tx(count: int, with_cu: bool) -> TxOutcome:
-            ix = I.run_inference_for(self.program_id, session_id, model_id, shards, expected_frame, count)
+            ix = I.run_inference_for(self.program_id, self.payer.pubkey(), session_id, model_id, shards,
+                                     expected_frame, count)
             return self.send([ix], lane="crank", fetch_cu=with_cu)
 
         plan = self._plans.get(model_id)
@@ -427,16 +433,18 @@ class RemoteBackend(Backend):
             return self.end_session(session_id, signer)
         view = self.session(session_id)
         creator = view.players[0] if view is not None else signer.pubkey()
-        return self.send([I.close_session(self.program_id, signer.pubkey(), creator, session_id)], [signer])
+        model_id = view.model_id if view is not None else 0
+        return self.send([I.close_session(self.program_id, signer.pubkey(), creator, session_id, model_id)],
+                         [signer])
 
     # -- Ephemeral Rollup (onchain/delegation.py) -------------------------------------------
     def identity(self) -> Pubkey:
         """The node's identity (for an ER: the validator to delegate to)."""
         return Pubkey.from_string(self.rpc("getIdentity")["identity"])
 
-    def delegate_session(self, session_id: int, player: Keypair, validator: Pubkey) -> TxOutcome:
-        """Base chain: hand a fresh session's accounts to the ER `validator`."""
-        return self.send([D.delegate_session(self.program_id, player.pubkey(), session_id, validator)], [player])
+    def delegate_session(self, session_id: int, player: Keypair) -> TxOutcome:
+        """Base chain: hand a fresh session's accounts to the ER validator its creator named."""
+        return self.send([D.delegate_session(self.program_id, player.pubkey(), session_id)], [player])
 
     def wait_delegated(self, session_id: int, timeout: float = 10.0) -> bool:
         """ER: wait until the ER has cloned the delegated session (it then shows this program as owner)."""
@@ -490,7 +498,7 @@ class RemoteBackend(Backend):
             raise BackendError(f"session {session_id} not found at {self.url}")
         shards, _ = self._model(view.model_id)
         ix = D.schedule_crank(self.program_id, player.pubkey(), session_id, view.model_id, shards,
-                              interval_ms, iterations, step_count)
+                              view.validator, interval_ms, iterations, step_count)
         return self.send([ix], [player])
 
     def cancel_crank(self, session_id: int, signer: Keypair) -> TxOutcome:

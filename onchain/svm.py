@@ -16,6 +16,9 @@ from solders.transaction import Transaction
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SO = ROOT / "build" / "world_model.so"
+# The benchmark build (cargo feature `bench`): the deployed program plus the kernel benchmark
+# instruction, which writes wherever its caller says and so never ships.
+BENCH_SO = ROOT / "build" / "world_model_bench.so"
 MAX_CU = 1_400_000
 # A fixed address for tests and local runs (no keypair behind it: programs are
 # placed directly into the VM).

@@ -19,6 +19,15 @@ def so_path() -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def bench_so_path() -> Path:
+    """The benchmark build (bench_matvec): `make build` builds it next to the deployed program."""
+    p = REPO_ROOT / "build" / "world_model_bench.so"
+    if not p.is_file():
+        pytest.fail(f"{p} is missing: run `make build` first", pytrace=False)
+    return p
+
+
 # shared fixtures below
 
 def wait_until(pred, timeout: float = 5.0, step: float = 0.02) -> bool:
@@ -74,9 +83,10 @@ def live_session(base, er, session_id: int, model_id: int):
     p1, p2 = Keypair(), Keypair()
     for k in (p1, p2):
         base.airdrop(k.pubkey(), 10 * 10**9)
-    assert base.create_session(session_id, model_id, p1).ok
+    # delegated only to this ER (fixed at create); the ER backend's own key may crank
+    assert base.create_session(session_id, model_id, p1, validator=er.identity(), crank_key=er.payer.pubkey()).ok
     assert base.join_session(session_id, p2).ok
-    assert base.delegate_session(session_id, p1, er.identity()).ok
+    assert base.delegate_session(session_id, p1).ok
     out = er.start_in_er(session_id)
     assert out.ok, out.error
     return p1, p2

@@ -38,10 +38,10 @@ def test_kernels_shape(result):
         assert k["cu_per_mac"] > 0
 
 
-def test_kernel_in_row_ranges(so_path):
+def test_kernel_in_row_ranges(bench_so_path):
     """A shape measured in row ranges (each net of the empty transaction) is still exact
     and costs about what it costs in one piece."""
-    vm = ProgramVM(so_path)
+    vm = ProgramVM(bench_so_path)
     whole = bench.bench_kernel(vm, "packed", 64, 64)
     parts = bench.bench_kernel(vm, "packed", 64, 64, chunk_rows=16)
     assert whole["txs"] == 1 and parts["txs"] == 4
@@ -126,7 +126,7 @@ def test_pack_plan():
 
 def test_cli_kernels_only(so_path, tmp_path, capsys):
     out = tmp_path / "b.json"
-    assert bench.main(["--kernels-only", "--shapes", "64x64", "--out", str(out), "--so", str(so_path)]) == 0
+    assert bench.main(["--kernels-only", "--shapes", "64x64", "--out", str(out), "--so", str(so_path)]) == 0  # kernels: the bench build
     data = json.loads(out.read_text())
     assert data["presets"] == []
     assert [(k["rows"], k["cols"], k["exact"]) for k in data["kernels"]] == [(64, 64, True)] * len(bench.kernel_names())

@@ -31,14 +31,18 @@ class World:
         assert be.upload_model(self.cart, MODEL) == MODEL
         assert be.upload_model(R.random_cartridge("micro", 32), OTHER_MODEL) == OTHER_MODEL
         self.p1, self.p2, self.stranger = Keypair(), Keypair(), Keypair()
-        for kp in (self.p1, self.p2, self.stranger):
+        # Stands in for the ER validator's identity, which signs the scheduler's transactions.
+        self.validator = Keypair()
+        for kp in (self.p1, self.p2, self.stranger, self.validator):
             be.fund(kp.pubkey())
+        v = self.validator.pubkey()
         for sid in (ACTIVE, OTHER_ACTIVE):
-            assert be.create_session(sid, MODEL, self.p1).ok and be.join_session(sid, self.p2).ok
-        assert be.create_session(WAITING, MODEL, self.p1).ok
+            assert be.create_session(sid, MODEL, self.p1, validator=v).ok and be.join_session(sid, self.p2).ok
+        assert be.create_session(WAITING, MODEL, self.p1, validator=v).ok
 
     def schedule(self, signer, session_id=ACTIVE, model_id=MODEL, shards=1, interval_ms=16, iterations=100):
-        return D.schedule_crank(self.pid, signer.pubkey(), session_id, model_id, shards, interval_ms, iterations)
+        return D.schedule_crank(self.pid, signer.pubkey(), session_id, model_id, shards, self.validator.pubkey(),
+                                interval_ms, iterations)
 
     def reject(self, ix, signers, code):
         keys = {m.pubkey for m in ix.accounts}
@@ -99,7 +103,7 @@ def test_schedule_a_session_still_waiting_for_player_2(world):
 def test_schedule_with_another_sessions_hidden_state(world):
     w = world
     ix = metas_with(w.schedule(w.p1), 2, key=pda.hidden(w.pid, OTHER_ACTIVE))
-    w.reject(ix, [w.p1], E.AccountMismatch)
+    w.reject(ix, [w.p1], E.InvalidPda)  # not at this session's HiddenState address
 
 
 def test_schedule_with_another_models_accounts(world):
@@ -107,7 +111,7 @@ def test_schedule_with_another_models_accounts(world):
     ix = w.schedule(w.p1)
     ix = metas_with(ix, 4, key=pda.manifest(w.pid, OTHER_MODEL))
     w.reject(ix, [w.p1], E.AccountMismatch)
-    ix = metas_with(w.schedule(w.p1), 6, key=pda.weights(w.pid, OTHER_MODEL, 0))
+    ix = metas_with(w.schedule(w.p1), 7, key=pda.weights(w.pid, OTHER_MODEL, 0))
     w.reject(ix, [w.p1], E.AccountMismatch)
 
 
@@ -164,8 +168,21 @@ def test_cancel_of_a_wrong_account(world):
 
 def test_next_frame_without_a_scheduled_crank(world):
     w = world
-    ix = I.run_inference_for(w.pid, ACTIVE, MODEL, 1, D.NEXT_FRAME)
-    w.reject(ix, [], E.CrankNotScheduled)
+    ix = I.run_inference_for(w.pid, w.validator.pubkey(), ACTIVE, MODEL, 1, D.NEXT_FRAME)
+    w.reject(ix, [w.validator], E.CrankNotScheduled)
+
+
+def test_next_frame_only_from_the_sessions_validator(world):
+    """The scheduled form is the ER scheduler's, signed by the validator's identity: a player or
+    the crank key replaying it is refused even while the crank is on."""
+    w = world
+    w.set_crank_byte(ACTIVE, A.CRANK_SCHEDULED)
+    try:
+        for kp in (w.p1, w.stranger):
+            w.reject(I.run_inference_for(w.pid, kp.pubkey(), ACTIVE, MODEL, 1, D.NEXT_FRAME), [kp], E.Unauthorized)
+        w.reject(I.run_inference_for(w.pid, w.be.payer.pubkey(), ACTIVE, MODEL, 1, D.NEXT_FRAME), [], E.Unauthorized)
+    finally:
+        w.set_crank_byte(ACTIVE, 0)
 
 
 def test_next_frame_runs_the_frame_in_flight_once(world):
@@ -177,12 +194,13 @@ def test_next_frame_runs_the_frame_in_flight_once(world):
     start = A.decode_session(w.session_data()).frame
     assert A.decode_session(w.session_data(twin)).frame == start
     for f in range(start, start + 3):
-        out = w.be.send([I.run_inference_for(w.pid, ACTIVE, MODEL, 1, D.NEXT_FRAME)], [], cu_limit=1_400_000)
+        out = w.be.send([I.run_inference_for(w.pid, w.validator.pubkey(), ACTIVE, MODEL, 1, D.NEXT_FRAME)],
+                        [w.validator], cu_limit=1_400_000)
         assert out.ok, out.error
         assert w.be.run_inference(twin, f).ok
         a, b = A.decode_session(w.session_data()), A.decode_session(w.session_data(twin))
         assert a.frame == b.frame == f + 1
         assert a.fighters == b.fighters
     # The exact form still guards a retried frame while the scheduled crank is on.
-    w.reject(I.run_inference_for(w.pid, ACTIVE, MODEL, 1, start), [], E.StaleFrame)
+    w.reject(I.run_inference_for(w.pid, w.be.payer.pubkey(), ACTIVE, MODEL, 1, start), [], E.StaleFrame)
     w.set_crank_byte(ACTIVE, 0)

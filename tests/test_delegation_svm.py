@@ -32,7 +32,7 @@ def chain(so_path):
         emb.svm.set_account(key, acc)
     mid = emb.upload_model(random_cartridge("micro", seed=4))
     p1, p2 = Keypair(), Keypair()
-    assert emb.create_session(5, mid, p1).ok and emb.join_session(5, p2).ok
+    assert emb.create_session(5, mid, p1, validator=ER).ok and emb.join_session(5, p2).ok
     return emb, p1, p2
 
 
@@ -56,7 +56,7 @@ def test_delegate_session_hands_all_three_accounts_to_the_er(chain):
     emb, p1, _ = chain
     keys = pda.session_accounts(emb.program_id, 5)
     before = {k: bytes(emb.svm.get_account(k).data) for k in keys}
-    out = emb.send([D.delegate_session(emb.program_id, p1.pubkey(), 5, ER)], [p1])
+    out = emb.send([D.delegate_session(emb.program_id, p1.pubkey(), 5)], [p1])
     assert out.ok, out.error
     for k in keys:
         acc = emb.svm.get_account(k)
@@ -77,14 +77,14 @@ def test_only_a_player_may_delegate(chain):
     emb, _, _ = chain
     stranger = Keypair()
     rejected_unchanged(emb, pda.session_accounts(emb.program_id, 5),
-                       D.delegate_session(emb.program_id, stranger.pubkey(), 5, ER), [stranger], errors.Unauthorized)
+                       D.delegate_session(emb.program_id, stranger.pubkey(), 5), [stranger], errors.Unauthorized)
 
 
 def test_a_started_session_cannot_be_delegated(chain):
     emb, p1, _ = chain
     assert emb.run_inference(5, 0).ok
     rejected_unchanged(emb, pda.session_accounts(emb.program_id, 5),
-                       D.delegate_session(emb.program_id, p1.pubkey(), 5, ER), [p1], errors.SessionNotDelegatable)
+                       D.delegate_session(emb.program_id, p1.pubkey(), 5), [p1], errors.SessionNotDelegatable)
 
 
 def test_init_hidden_never_resets_a_live_hidden_state(chain):

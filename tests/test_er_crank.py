@@ -104,10 +104,11 @@ def test_scheduled_crank_computes_each_frame_once_bit_exact(chains, cart):
 def test_cancel_stops_it_and_strangers_tasks_do_nothing(chains):
     base, er = chains
     sid, p1, p2 = live_session(base, er)
-    stranger = er.payer  # the ER backend's own key: no player of this session
-    # A stranger's own task (straight to the Magic program) on a session with no crank enabled:
-    # run_inference(NEXT_FRAME) fails with CrankNotScheduled, the ER drops the task, nothing moves.
-    ix = I.run_inference_for(er.program_id, sid, MODEL_ID, 1, D.NEXT_FRAME)
+    stranger = er.payer  # the ER backend's own key (the session's crank key): no player of this session
+    # A stranger's own task (straight to the Magic program, naming the validator as the cranker as
+    # the program's own task does) on a session with no crank enabled: run_inference(NEXT_FRAME)
+    # fails with CrankNotScheduled, the ER drops the task, nothing moves.
+    ix = I.run_inference_for(er.program_id, er.identity(), sid, MODEL_ID, 1, D.NEXT_FRAME)
     out = er.send([magic_schedule_task(stranger.pubkey(), 7_000 + sid, 10, 100, ix)])
     assert out.ok, out.error  # the Magic program accepts the request ...
     assert frame_stays(er, sid) == 0  # ... but it computes nothing
@@ -153,10 +154,12 @@ def test_end_session_stops_a_running_crank(chains):
 
 def test_crank_command_schedules_and_falls_back(chains, tmp_path):
     """`python -m onchain.crank --scheduled`: with a player's key the ER cranks exactly --frames
-    frames; with a stranger's key the ER refuses (Unauthorized) and the Python crank runs instead."""
+    frames; with the session's crank key (not a player) the ER refuses to schedule (Unauthorized)
+    and the Python crank runs instead; a stranger's key may do neither."""
     base, er = chains
     sid, p1, _ = live_session(base, er)
-    keys = {name: keyfile(tmp_path / f"{name}.json", kp) for name, kp in (("player", p1), ("stranger", Keypair()))}
+    keys = {name: keyfile(tmp_path / f"{name}.json", kp)
+            for name, kp in (("player", p1), ("crank_key", er.payer), ("stranger", Keypair()))}
 
     def crank(key, frames):
         return subprocess.run([sys.executable, "-m", "onchain.crank", "--url", er.url, "--session", str(sid),
@@ -166,7 +169,11 @@ def test_crank_command_schedules_and_falls_back(chains, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "falling back" not in r.stdout and '"crank": "scheduled' in r.stdout
     assert er.session(sid).frame == 20
-    r = crank(keys["stranger"], 10)
+    r = crank(keys["crank_key"], 10)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Unauthorized" in r.stdout and "falling back to the Python crank" in r.stdout
+    assert er.session(sid).frame == 30
+    r = crank(keys["stranger"], 10)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "may not crank session" in r.stdout
     assert er.session(sid).frame == 30

@@ -39,12 +39,12 @@ def test_session_played_in_the_er_and_settled_on_the_base(stack, tmp_path):
         for k in (base.payer, auth, p1, p2):
             base.airdrop(k.pubkey(), 100 * 10**9)
         base.upload_model(random_cartridge("micro", seed=5), MODEL_ID, auth)
-        assert base.create_session(SESSION_ID, MODEL_ID, p1).ok
+        assert base.create_session(SESSION_ID, MODEL_ID, p1, validator=er.identity()).ok
         assert base.join_session(SESSION_ID, p2).ok
         accounts = pda.session_accounts(base.program_id, SESSION_ID)
         rent = sum(base.account_info(k)["lamports"] for k in accounts)
 
-        out = base.delegate_session(SESSION_ID, p1, er.identity())
+        out = base.delegate_session(SESSION_ID, p1)
         assert out.ok, out.error
         assert all(base.account_info(k)["owner"] == D.DELEGATION_PROGRAM for k in accounts)
         assert base.account_info(D.buffer(base.program_id, accounts[0])) is None  # buffers closed
@@ -62,7 +62,9 @@ def test_session_played_in_the_er_and_settled_on_the_base(stack, tmp_path):
                                            "--json", str(tmp_path / f"player{n}.json")],
                                           stdout=subprocess.PIPE, text=True))
         time.sleep(3.0)  # the clients start and subscribe
+        # player 1 cranks (a stranger's key may not: run_inference checks the cranker)
         crank = subprocess.run([py, "-m", "onchain.crank", *common, "--hz", "60", "--seconds", str(CRANK_SECONDS),
+                                "--keypair", keyfile(tmp_path / "p1.json", p1),
                                 "--json", str(tmp_path / "crank.json")], capture_output=True, text=True, timeout=120)
         assert crank.returncode == 0, crank.stdout + crank.stderr
         for p in procs:

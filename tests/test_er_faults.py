@@ -50,7 +50,8 @@ def test_two_cranks_never_apply_a_frame_twice(chains, cart):
     the embedded backend's after the same number of frames."""
     base, er = chains
     p1, p2 = live_session(base, er, 11)
-    other = RemoteBackend(er.url)  # a second crank with its own key and connection
+    # a second crank on its own connection, with the key the session allows to crank
+    other = RemoteBackend(er.url, payer=er.payer)
     try:
         cranks = [Crank(er, 11, hz=60), Crank(other, 11, hz=60)]
         threads = [threading.Thread(target=c.run, kwargs={"seconds": 3.0}) for c in cranks]

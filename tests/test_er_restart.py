@@ -40,8 +40,9 @@ def test_session_resumes_from_the_last_commit_after_an_er_restart(stack):
             base.airdrop(k.pubkey(), 100 * 10**9)
         cart = random_cartridge("micro", seed=2)
         base.upload_model(cart, 1, auth)
-        assert base.create_session(SESSION_ID, 1, p1).ok and base.join_session(SESSION_ID, p2).ok
-        assert base.delegate_session(SESSION_ID, p1, er.identity()).ok
+        assert base.create_session(SESSION_ID, 1, p1, validator=er.identity(), crank_key=er.payer.pubkey()).ok
+        assert base.join_session(SESSION_ID, p2).ok
+        assert base.delegate_session(SESSION_ID, p1).ok
         out = er.start_in_er(SESSION_ID)
         assert out.ok, out.error
         seen: list[int] = []

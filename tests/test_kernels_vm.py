@@ -20,8 +20,8 @@ SENTINEL = 0x5A5A5A5A
 
 
 @pytest.fixture(scope="module")
-def vm(so_path):
-    return ProgramVM(so_path)
+def vm(bench_so_path):
+    return ProgramVM(bench_so_path)
 
 
 def _accounts(vm, w: np.ndarray, x: np.ndarray, kernel: str = "packed"):

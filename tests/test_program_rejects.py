@@ -127,7 +127,7 @@ def test_submit_input_missing_signature(world):
 
 def test_close_missing_signature(world):
     w = world
-    ix = strip_signer(I.close_session(w.pid, w.p1.pubkey(), w.p1.pubkey(), ACTIVE), 0)
+    ix = strip_signer(I.close_session(w.pid, w.p1.pubkey(), w.p1.pubkey(), ACTIVE, FINAL_MODEL), 0)
     w.reject(ix, [], E.MissingSigner)
 
 
@@ -167,8 +167,8 @@ def test_session_owned_by_another_program(world):
     w.put_copy(key, owner=Pubkey.new_unique())
     try:
         w.reject(I.submit_input(w.pid, w.p1.pubkey(), ACTIVE, 0, 1, ControllerInput()), [w.p1], E.InvalidAccount)
-        w.reject(I.run_inference_for(w.pid, ACTIVE, FINAL_MODEL, 1, 1), [], E.InvalidAccount)
-        w.reject(I.close_session(w.pid, w.p1.pubkey(), w.p1.pubkey(), ACTIVE), [w.p1], E.InvalidAccount)
+        w.reject(I.run_inference_for(w.pid, w.be.payer.pubkey(), ACTIVE, FINAL_MODEL, 1, 1), [], E.InvalidAccount)
+        w.reject(I.close_session(w.pid, w.p1.pubkey(), w.p1.pubkey(), ACTIVE, FINAL_MODEL), [w.p1], E.InvalidAccount)
     finally:
         w.be.svm.set_account(key, acc)
 
@@ -195,7 +195,7 @@ def test_system_program_substituted(world):
 
 def test_run_inference_with_another_models_weights(world):
     w = world
-    ix = I.run_inference(w.pid, *pda.session_accounts(w.pid, ACTIVE), pda.manifest(w.pid, FINAL_MODEL),
+    ix = I.run_inference(w.pid, w.be.payer.pubkey(), *pda.session_accounts(w.pid, ACTIVE), pda.manifest(w.pid, FINAL_MODEL),
                          [pda.weights(w.pid, OTHER_MODEL, 0)], 1)
     w.reject(ix, [], E.AccountMismatch)
 
@@ -264,7 +264,7 @@ def test_inference_before_finalize(world):
     data[2] = 0
     w.put_copy(key, data=bytes(data))
     try:
-        w.reject(I.run_inference_for(w.pid, ACTIVE, FINAL_MODEL, 1, 1), [], E.NotFinalized)
+        w.reject(I.run_inference_for(w.pid, w.be.payer.pubkey(), ACTIVE, FINAL_MODEL, 1, 1), [], E.NotFinalized)
     finally:
         w.be.svm.set_account(key, acc)
 
@@ -306,8 +306,8 @@ def _valid_ixs(w):
         "create_session": (I.create_session(w.pid, w.p1.pubkey(), 94, FINAL_MODEL, default_start_state()), [w.p1], 81),
         "join_session": (I.join_session(w.pid, w.p2.pubkey(), WAITING), [w.p2], 1),
         "submit_input": (I.submit_input(w.pid, w.p1.pubkey(), ACTIVE, 0, 1, ControllerInput()), [w.p1], 18),
-        "run_inference": (I.run_inference_for(w.pid, ACTIVE, FINAL_MODEL, 1, 1), [], 11),
-        "close_session": (I.close_session(w.pid, w.p1.pubkey(), w.p1.pubkey(), ACTIVE), [w.p1], 1),
+        "run_inference": (I.run_inference_for(w.pid, w.be.payer.pubkey(), ACTIVE, FINAL_MODEL, 1, 1), [], 11),
+        "close_session": (I.close_session(w.pid, w.p1.pubkey(), w.p1.pubkey(), ACTIVE, FINAL_MODEL), [w.p1], 1),
     }
 
 
@@ -381,14 +381,14 @@ def test_input_to_waiting_session(world):
 
 def test_inference_on_waiting_session(world):
     w = world
-    w.reject(I.run_inference_for(w.pid, WAITING, FINAL_MODEL, 1, 0), [], E.SessionNotActive)
+    w.reject(I.run_inference_for(w.pid, w.be.payer.pubkey(), WAITING, FINAL_MODEL, 1, 0), [], E.SessionNotActive)
 
 
 def test_duplicate_crank(world):
     w = world
     f = w.be.session(ACTIVE).frame
-    w.reject(I.run_inference_for(w.pid, ACTIVE, FINAL_MODEL, 1, f - 1), [], E.StaleFrame)
-    w.reject(I.run_inference_for(w.pid, ACTIVE, FINAL_MODEL, 1, f + 1), [], E.StaleFrame)
+    w.reject(I.run_inference_for(w.pid, w.be.payer.pubkey(), ACTIVE, FINAL_MODEL, 1, f - 1), [], E.StaleFrame)
+    w.reject(I.run_inference_for(w.pid, w.be.payer.pubkey(), ACTIVE, FINAL_MODEL, 1, f + 1), [], E.StaleFrame)
 
 
 def test_join_own_or_active_session(world):
@@ -414,18 +414,19 @@ def test_join_before_hidden_is_grown(world):
 
 def test_close_by_stranger_before_timeout(world):
     w = world
-    w.reject(I.close_session(w.pid, w.stranger.pubkey(), w.p1.pubkey(), ACTIVE), [w.stranger], E.CloseTooEarly)
+    w.reject(I.close_session(w.pid, w.stranger.pubkey(), w.p1.pubkey(), ACTIVE, FINAL_MODEL), [w.stranger], E.CloseTooEarly)
 
 
 def test_close_rent_to_someone_else(world):
     w = world
-    w.reject(I.close_session(w.pid, w.p1.pubkey(), w.stranger.pubkey(), ACTIVE), [w.p1], E.AccountMismatch)
+    w.reject(I.close_session(w.pid, w.p1.pubkey(), w.stranger.pubkey(), ACTIVE, FINAL_MODEL), [w.p1], E.AccountMismatch)
 
 
 def test_close_with_another_sessions_accounts(world):
     w = world
-    ix = I.close_session(w.pid, w.p1.pubkey(), w.p1.pubkey(), ACTIVE)
-    w.reject(replace_account(ix, 3, pda.hidden(w.pid, WAITING)), [w.p1], E.AccountMismatch)
+    ix = I.close_session(w.pid, w.p1.pubkey(), w.p1.pubkey(), ACTIVE, FINAL_MODEL)
+    # another session's HiddenState is not at this session's HiddenState address
+    w.reject(replace_account(ix, 3, pda.hidden(w.pid, WAITING)), [w.p1], E.InvalidPda)
 
 
 def test_close_by_stranger_after_timeout(so_path):
@@ -433,9 +434,13 @@ def test_close_by_stranger_after_timeout(so_path):
     model = be.upload_model(R.random_cartridge("micro", 23))
     p1, stranger = Keypair(), Keypair()
     assert be.create_session(1, model, p1).ok
-    be.warp(A.CLOSE_TIMEOUT_SLOTS - 5)
+    # The timeout is wall-clock (Clock unix_timestamp), not slots: an ER's slots are 10-50 ms, the
+    # base chain's 400 ms. A million slots later it is still too early ...
+    be.warp(1_000_000)
     assert E.custom_code(be.close_session(1, stranger).error) == E.CloseTooEarly
-    be.warp(10)
+    be.warp_seconds(A.CLOSE_TIMEOUT_SECS - 30)
+    assert E.custom_code(be.close_session(1, stranger).error) == E.CloseTooEarly
+    be.warp_seconds(60)  # ... and ten minutes later it is not
     before = be.lamports(p1.pubkey())
     rent = sum(be.lamports(k) for k in pda.session_accounts(be.program_id, 1))
     out = be.close_session(1, stranger)

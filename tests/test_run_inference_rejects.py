@@ -10,6 +10,7 @@ from solders.pubkey import Pubkey
 
 from onchain import accounts as A
 from onchain import instructions as I
+from onchain import pda
 from onchain import steps as S
 from onchain.direct import DirectSession
 from onchain.svm import ProgramVM
@@ -160,16 +161,16 @@ def test_other_account_owned_by_another_program(env, which):
 
 def test_accounts_in_wrong_order(env):
     ds = env.ds
-    ix = I.run_inference(env.vm.program_id, ds.hidden, ds.session, ds.input, ds.manifest, ds.weights, ds.frame(), 1)
+    ix = I.run_inference(env.vm.program_id, env.vm.payer.pubkey(), ds.hidden, ds.session, ds.input, ds.manifest, ds.weights, ds.frame(), 1)
     env.assert_rejected(ix, INVALID_ACCOUNT)
-    ix = I.run_inference(env.vm.program_id, ds.session, ds.hidden, ds.input, ds.weights[0], [ds.manifest], ds.frame(), 1)
+    ix = I.run_inference(env.vm.program_id, env.vm.payer.pubkey(), ds.session, ds.hidden, ds.input, ds.weights[0], [ds.manifest], ds.frame(), 1)
     env.assert_rejected(ix, INVALID_ACCOUNT)
 
 
 def test_session_not_writable(env):
     ix = env.ds.run_ix(env.ds.frame(), 1)
     metas = list(ix.accounts)
-    metas[0] = AccountMeta(metas[0].pubkey, is_signer=False, is_writable=False)
+    metas[1] = AccountMeta(metas[1].pubkey, is_signer=False, is_writable=False)  # 0 is the cranker
     env.assert_rejected(Instruction(ix.program_id, ix.data, metas), INVALID_ACCOUNT)
 
 
@@ -192,7 +193,8 @@ def test_input_of_another_session(env):
 
 def test_manifest_not_finalized(env):
     w = env.cart.weights_bytes()
-    env.vm.put(A.manifest_account(1, bytes(32), env.cart.manifest_bytes(w), finalized=False), key=env.ds.manifest)
+    env.vm.put(A.manifest_account(1, bytes(32), env.cart.manifest_bytes(w), finalized=False,
+                                  bump=pda.manifest_bump(env.vm.program_id, 1)), key=env.ds.manifest)
     env.assert_rejected(env.ds.run_ix(env.ds.frame(), 1), NOT_FINALIZED)
 
 
@@ -232,7 +234,8 @@ def test_manifest_length_past_account_end(env):
 
 
 def test_weights_account_too_short(env):
-    env.vm.put(A.weights_account(1, env.cart.weights_bytes()[:-8]), key=env.ds.weights[0])
+    env.vm.put(A.weights_account(1, env.cart.weights_bytes()[:-8], bump=pda.weights_bump(env.vm.program_id, 1, 0)),
+               key=env.ds.weights[0])
     env.assert_rejected(env.ds.run_ix(env.ds.frame(), 1), INVALID_WEIGHTS)
 
 

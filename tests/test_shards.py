@@ -58,11 +58,11 @@ def test_target_frames_bit_exact_across_shards(target):
 def test_shards_out_of_order_or_missing_are_rejected(target):
     cart, vm, ds, _, _ = target
     frame = ds.frame()
-    swapped = I.run_inference(vm.program_id, ds.session, ds.hidden, ds.input, ds.manifest,
+    swapped = I.run_inference(vm.program_id, vm.payer.pubkey(), ds.session, ds.hidden, ds.input, ds.manifest,
                               [ds.weights[1], ds.weights[0], ds.weights[2]], frame, 1)
     res = vm.send(swapped)
     assert not res.ok and re.search(r"Custom\(5\)", res.error)
-    missing = I.run_inference(vm.program_id, ds.session, ds.hidden, ds.input, ds.manifest,
+    missing = I.run_inference(vm.program_id, vm.payer.pubkey(), ds.session, ds.hidden, ds.input, ds.manifest,
                               ds.weights[:2], frame, 1)
     res = vm.send(missing)
     assert not res.ok and re.search(r"Custom\(4\)", res.error)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from onchain import accounts as A
+from onchain import pda
 from onchain.direct import DirectSession
 from onchain.svm import ProgramVM
 from worldmodel import cartridge as C
@@ -128,12 +129,12 @@ def test_program_rejects_unknown_weight_layout(session, layout):
     good = cart.manifest_bytes()
     bad = bytearray(good)
     struct.pack_into("<H", bad, 10, layout)
-    vm.put(A.manifest_account(1, bytes(32), bytes(bad)), key=ds.manifest)
+    vm.put(A.manifest_account(1, bytes(32), bytes(bad), bump=pda.manifest_bump(vm.program_id, 1)), key=ds.manifest)
     before = _snapshot(vm, ds)
     _assert_fails(vm.send(ds.run_ix(0)), INVALID_MANIFEST)
     assert _snapshot(vm, ds) == before
     # the same session with the right manifest runs the frame bit-exact
-    vm.put(A.manifest_account(1, bytes(32), good), key=ds.manifest)
+    vm.put(A.manifest_account(1, bytes(32), good, bump=pda.manifest_bump(vm.program_id, 1)), key=ds.manifest)
     res = vm.send(ds.run_ix(0))
     assert res.ok, res.error
     assert ds.frame() == 1
@@ -145,7 +146,7 @@ def test_program_rejects_layout_that_does_not_match_the_blob(session):
     cart, vm, ds, state, rng = session
     m = bytearray(cart.manifest_bytes())
     struct.pack_into("<H", m, 10, C.WEIGHT_LAYOUT_ROWMAJOR)
-    vm.put(A.manifest_account(1, bytes(32), bytes(m)), key=ds.manifest)
+    vm.put(A.manifest_account(1, bytes(32), bytes(m), bump=pda.manifest_bump(vm.program_id, 1)), key=ds.manifest)
     before = _snapshot(vm, ds)
     _assert_fails(vm.send(ds.run_ix(0)), INVALID_WEIGHTS)
     assert _snapshot(vm, ds) == before

@@ -17,7 +17,8 @@
 //!   accounts: authority [WRITE, SIGNER] (the task's owner: only it may cancel or replace the task),
 //!   then every account the task's instructions name (the authority itself is not counted).
 //!   The task's instructions may have no signer but the validator's identity; the ER's scheduler
-//!   sends them as a transaction paid and signed by the validator (preceded by a Magic `Noop`).
+//!   sends them as a transaction paid and signed by the validator (preceded by a Magic `Noop`), so
+//!   a task instruction that names the identity as a signer gets its signature.
 //! CancelTask (Magic program, bincode variant u32 7), data: u32 7 | i64 task_id;
 //!   accounts: authority [WRITE, SIGNER].
 //! Both only queue a request: the scheduler applies it after the transaction succeeds. Verified
@@ -50,6 +51,9 @@ pub const MAGIC_CONTEXT: Address = Address::new_from_array([
 ]);
 
 pub const SEED_BUFFER: &[u8] = b"buffer";
+/// The delegation program's PDA `["undelegate-buffer", account]`: the committed bytes it hands
+/// back at undelegation.
+pub const SEED_UNDELEGATE_BUFFER: &[u8] = b"undelegate-buffer";
 /// The delegation program calls this back into the owner program at undelegation.
 pub const UNDELEGATE_CALLBACK: [u8; 8] = [196, 28, 41, 206, 48, 37, 51, 167];
 
@@ -66,8 +70,8 @@ pub const COMPUTE_BUDGET_PROGRAM: Address = Address::new_from_array([
 /// ComputeBudget `SetComputeUnitLimit(1_400_000)`: a scheduled transaction has no other way to
 /// ask for more than the default 200,000 CU per instruction.
 const SET_CU_LIMIT_MAX: [u8; 5] = [2, 0xc0, 0x5c, 0x15, 0x00];
-/// Accounts a task instruction may name here (run_inference: 4 + MAX_SHARDS).
-pub const MAX_TASK_ACCOUNTS: usize = 4 + crate::model::MAX_SHARDS;
+/// Accounts a task instruction may name here (run_inference: 5 + MAX_SHARDS).
+pub const MAX_TASK_ACCOUNTS: usize = 5 + crate::model::MAX_SHARDS;
 /// run_inference's data in a task: discriminator + 10 bytes.
 pub const TASK_IX_DATA: usize = 11;
 
@@ -216,7 +220,8 @@ pub fn crank_task_id(session: &Address) -> i64 {
 /// Ask the ER's scheduler to run `[SetComputeUnitLimit(1.4M), program_id(task_data)]` every
 /// `interval_ms` milliseconds, `iterations` times, under task id `task_id`. `authority` (a PDA of
 /// this program, signed with `authority_seeds`) owns the task. `task_accounts` are the task
-/// instruction's accounts with their writability; none signs.
+/// instruction's accounts as (account, is_signer, is_writable); the only signer a task may have is
+/// the ER validator's identity.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub fn schedule_task(
@@ -227,7 +232,7 @@ pub fn schedule_task(
     task_id: i64,
     interval_ms: u32,
     iterations: u64,
-    task_accounts: &[(&AccountView, bool)],
+    task_accounts: &[(&AccountView, bool, bool)],
     task_data: &[u8; TASK_IX_DATA],
 ) -> ProgramResult {
     if magic_program.address() != &MAGIC_PROGRAM {
@@ -256,9 +261,9 @@ pub fn schedule_task(
     put(&SET_CU_LIMIT_MAX);
     put(program_id.as_ref());
     put(&(n as u64).to_le_bytes());
-    for (acc, writable) in task_accounts {
+    for (acc, signer, writable) in task_accounts {
         put(acc.address().as_ref());
-        put(&[0, *writable as u8]);
+        put(&[*signer as u8, *writable as u8]);
     }
     put(&(TASK_IX_DATA as u64).to_le_bytes());
     put(task_data);
@@ -267,7 +272,7 @@ pub fn schedule_task(
     // The authority first (the payer slot), then the task's accounts again: the Magic program
     // checks the task's accounts against those after the first.
     let mut views: [&AccountView; 1 + MAX_TASK_ACCOUNTS] = [authority; 1 + MAX_TASK_ACCOUNTS];
-    for (k, (acc, _)) in task_accounts.iter().enumerate() {
+    for (k, (acc, _, _)) in task_accounts.iter().enumerate() {
         views[1 + k] = acc;
     }
     let metas: [InstructionAccount; 1 + MAX_TASK_ACCOUNTS] = core::array::from_fn(|k| {

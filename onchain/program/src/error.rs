@@ -63,6 +63,8 @@ pub enum WorldError {
     SessionNotDelegatable = 26,
     /// run_inference's next-frame form (NEXT_FRAME) while the session has no scheduled crank.
     CrankNotScheduled = 27,
+    /// close_model while sessions of the model are still open (close them first).
+    ModelInUse = 28,
 }
 
 impl From<WorldError> for ProgramError {

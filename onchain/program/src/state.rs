@@ -2,10 +2,11 @@
 //! discriminator byte and a version byte.
 //!
 //! Addresses: every account is a PDA of this program. The instruction that creates an
-//! account checks its address against the seeds below; afterwards an account owned by
-//! this program with a given discriminator and ids can only be the one created at that
-//! PDA, so later instructions check owner + discriminator + ids instead of re-deriving
-//! the address (which costs 1,500 CU per account).
+//! account checks its address against the seeds below (`find_program_address`). Every later
+//! instruction checks each account it trusts against its seeds too, not only owner +
+//! discriminator + ids: the stored bump and the ids re-derive the address with one `sol_sha256`
+//! (sys::check_address, a few hundred CU instead of `create_program_address`'s 1,500).
+//! HiddenState has no spare header byte, so its bump lives in SessionState (byte 5).
 //!
 //! ModelManifest (`[b"manifest", model_id u64 LE]`), 64 + manifest_len + 48 bytes:
 //!   0 u8 disc=1 | 1 u8 version | 2 u8 finalized | 3 u8 bump | 4 u32 0
@@ -21,14 +22,21 @@
 //!   16 u32 weights_len (whole blob) | 20 u16 shard index | 22..64 0
 //!   64.. this shard's bytes of the weights blob
 //!
-//! SessionState (`[b"session", session_id u64 LE]`), 184 bytes:
+//! SessionState (`[b"session", session_id u64 LE]`), 248 bytes:
 //!   0 u8 disc=3 | 1 u8 version | 2 u8 status (0 waiting, 1 active, 2 ended) | 3 u8 bump
-//!   4 u8 crank (0: none, 1: the ER's scheduler runs it, see schedule_crank.rs) | 5..8 0
+//!   4 u8 crank (0: none, 1: the ER's scheduler runs it, see schedule_crank.rs)
+//!   5 u8 HiddenState's bump | 6 u8 InputBuffer's bump | 7 u8 0
 //!   8 u64 session_id | 16 u64 model_id | 24 u64 frame (next frame to compute)
-//!   32 [32] player 1 (the creator; receives the rent on close) | 64 [32] player 2
+//!   32 [32] player 1 (the creator; receives the rent on close)
+//!   64 [32] player 2 (while waiting: the invited key, or zero for anyone; set by join)
 //!   96 u64 last_input_frame[0] | 104 u64 last_input_frame[1] (copied from InputBuffer
-//!   when a frame starts) | 112 u64 last_active_slot (create, join, each computed frame)
+//!   when a frame starts) | 112 i64 last_active (Clock unix_timestamp, seconds: create, join,
+//!   each computed frame; wall-clock time, so it means the same on the base chain and in the ER)
 //!   120 [i16; 16] fighter 1 | 152 [i16; 16] fighter 2   (worldmodel.cartridge.FIELDS)
+//!   184 [32] ER validator: the only identity delegate_session delegates to, and the only signer
+//!            of the scheduled crank's run_inference(NEXT_FRAME) (zero: the session stays on the
+//!            chain it was created on)
+//!   216 [32] crank key: who may crank besides the players (zero: the players only)
 //!
 //! HiddenState (`[b"hidden", session_id u64 LE]`), grown by create_session to
 //! `full_len` = Dims::hidden_len():
@@ -60,7 +68,8 @@
 use crate::error::WorldError;
 use crate::model::rd_u16;
 
-pub const VERSION: u8 = 1;
+/// 2: SessionState gained the bumps, the ER validator and the crank key (security review).
+pub const VERSION: u8 = 2;
 pub const DISC_MANIFEST: u8 = 1;
 pub const DISC_WEIGHTS: u8 = 2;
 pub const DISC_SESSION: u8 = 3;
@@ -70,12 +79,16 @@ pub const DISC_INPUT: u8 = 5;
 pub const ACCOUNT_HEADER: usize = 64;
 /// Bytes after the manifest for the progress of a multi-transaction finalize.
 pub const HASH_PROGRESS_LEN: usize = 48;
-pub const SESSION_LEN: usize = 184;
+pub const SESSION_LEN: usize = 248;
 pub const INPUT_LEN: usize = 48;
 pub const INPUT_FRAME_OFFSET: [usize; 2] = [32, 40];
 pub const PLAYER_OFFSET: [usize; 2] = [32, 64];
 pub const LAST_INPUT_FRAME_OFFSET: [usize; 2] = [96, 104];
-pub const LAST_ACTIVE_SLOT_OFFSET: usize = 112;
+pub const LAST_ACTIVE_OFFSET: usize = 112;
+pub const HIDDEN_BUMP_OFFSET: usize = 5;
+pub const INPUT_BUMP_OFFSET: usize = 6;
+pub const VALIDATOR_OFFSET: usize = 184;
+pub const CRANK_KEY_OFFSET: usize = 216;
 
 /// SessionState byte: whether a scheduled crank (a task of the ER's scheduler) drives the session.
 pub const CRANK_OFFSET: usize = 4;
@@ -92,9 +105,10 @@ pub const STATUS_ENDED: u8 = 2;
 pub const INPUT_HOLD_FRAMES: u64 = 30;
 /// How far ahead of the session's frame an input may be submitted (two seconds).
 pub const MAX_INPUT_LEAD: u64 = 120;
-/// Slots without activity after which anyone may close a session (~10 minutes at
-/// 400 ms per slot); a player may close it at any time.
-pub const CLOSE_TIMEOUT_SLOTS: u64 = 1_500;
+/// Seconds without activity (Clock unix_timestamp) after which anyone may end or close a
+/// session; a player may at any time. Seconds, not slots: a slot is 400 ms on the base chain
+/// and 10-50 ms in an ER, and the session moves between the two.
+pub const CLOSE_TIMEOUT_SECS: i64 = 600;
 
 /// The session's three accounts carry the same session id (bytes 8..16 of each).
 pub fn same_session(session: &[u8], hidden: &[u8], input: &[u8]) -> Result<(), WorldError> {
@@ -105,16 +119,30 @@ pub fn same_session(session: &[u8], hidden: &[u8], input: &[u8]) -> Result<(), W
     Ok(())
 }
 
-/// Who may end a session (close_session, end_session): a player at any time (player 2 once
-/// joined), anyone else after CLOSE_TIMEOUT_SLOTS slots without activity. `now_slot` is only
+/// Whether `key` is a player of the session (player 2 only once joined: while waiting that
+/// slot holds the invited key).
+pub fn is_player(session: &[u8], key: &[u8]) -> bool {
+    &session[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] == key
+        || (session[2] != STATUS_WAITING && &session[PLAYER_OFFSET[1]..PLAYER_OFFSET[1] + 32] == key)
+}
+
+/// Who may end a session (close_session, end_session, cancel_crank): a player at any time,
+/// anyone else after CLOSE_TIMEOUT_SECS seconds without activity. `now` (unix seconds) is only
 /// read (a sysvar call) when the signer is not a player.
-pub fn may_end(session: &[u8], signer: &[u8], now_slot: impl FnOnce() -> u64) -> Result<(), WorldError> {
-    let is_player = &session[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] == signer
-        || (session[2] != STATUS_WAITING && &session[PLAYER_OFFSET[1]..PLAYER_OFFSET[1] + 32] == signer);
-    if !is_player && now_slot() < rd_u64(session, LAST_ACTIVE_SLOT_OFFSET).saturating_add(CLOSE_TIMEOUT_SLOTS) {
+pub fn may_end(session: &[u8], signer: &[u8], now: impl FnOnce() -> i64) -> Result<(), WorldError> {
+    if !is_player(session, signer)
+        && now() < (rd_u64(session, LAST_ACTIVE_OFFSET) as i64).saturating_add(CLOSE_TIMEOUT_SECS)
+    {
         return Err(WorldError::CloseTooEarly);
     }
     Ok(())
+}
+
+/// Who may crank a session with an explicit frame (run_inference): a player, or the crank key
+/// the creator named (never the all-zero key).
+pub fn may_crank(session: &[u8], key: &[u8]) -> bool {
+    let crank_key = &session[CRANK_KEY_OFFSET..CRANK_KEY_OFFSET + 32];
+    is_player(session, key) || (crank_key == key && crank_key.iter().any(|&b| b != 0))
 }
 
 pub const SEED_MANIFEST: &[u8] = b"manifest";
@@ -206,4 +234,63 @@ pub fn write_fighter(b: &mut [u8], player: usize, f: &[i16; 16]) {
     for (i, v) in f.iter().enumerate() {
         wr_u16(b, o + 2 * i, *v as u16);
     }
+}
+
+// -- account checks: owner + discriminator + version + length, then the address against its
+// seeds (sys::check_address), then the ids that tie accounts together ------------------------
+
+use pinocchio::{AccountView, Address};
+
+/// SessionState at `["session", its session_id]` with its stored bump.
+pub fn check_session(acc: &AccountView, program_id: &Address) -> Result<(), WorldError> {
+    crate::sys::check_owned(acc, program_id, DISC_SESSION, SESSION_LEN)?;
+    // SAFETY: read-only peek at the header (length checked); no mutable borrow is alive.
+    let s = unsafe { acc.borrow_unchecked() };
+    crate::sys::check_address(acc, &[SEED_SESSION, &s[8..16]], s[3], program_id)
+}
+
+/// HiddenState of `session` (already checked): its PDA (bump kept in SessionState) and id.
+pub fn check_hidden(acc: &AccountView, session: &[u8], program_id: &Address) -> Result<(), WorldError> {
+    crate::sys::check_owned(acc, program_id, DISC_HIDDEN, HIDDEN_HEADER)?;
+    check_hidden_address(acc, session, program_id)?;
+    // SAFETY: read-only peek at the header (length checked); no mutable borrow is alive.
+    if rd_u64(unsafe { acc.borrow_unchecked() }, 8) != rd_u64(session, 8) {
+        return Err(WorldError::AccountMismatch);
+    }
+    Ok(())
+}
+
+/// Only the address part of check_hidden (init_hidden: the account is still all zero).
+pub fn check_hidden_address(acc: &AccountView, session: &[u8], program_id: &Address) -> Result<(), WorldError> {
+    crate::sys::check_address(acc, &[SEED_HIDDEN, &session[8..16]], session[HIDDEN_BUMP_OFFSET], program_id)
+}
+
+/// InputBuffer of `session` (already checked): its PDA and id.
+pub fn check_input(acc: &AccountView, session: &[u8], program_id: &Address) -> Result<(), WorldError> {
+    crate::sys::check_owned(acc, program_id, DISC_INPUT, INPUT_LEN)?;
+    crate::sys::check_address(acc, &[SEED_INPUT, &session[8..16]], session[INPUT_BUMP_OFFSET], program_id)?;
+    // SAFETY: read-only peek at the header (length checked); no mutable borrow is alive.
+    if rd_u64(unsafe { acc.borrow_unchecked() }, 8) != rd_u64(session, 8) {
+        return Err(WorldError::AccountMismatch);
+    }
+    Ok(())
+}
+
+/// ModelManifest at `["manifest", its model_id]` with its stored bump.
+pub fn check_manifest(acc: &AccountView, program_id: &Address) -> Result<(), WorldError> {
+    crate::sys::check_owned(acc, program_id, DISC_MANIFEST, ACCOUNT_HEADER + 32)?;
+    // SAFETY: read-only peek at the header (length checked); no mutable borrow is alive.
+    let m = unsafe { acc.borrow_unchecked() };
+    crate::sys::check_address(acc, &[SEED_MANIFEST, &m[8..16]], m[3], program_id)
+}
+
+/// Shard `k` of model `model_id`'s weights at `["weights", model_id, k]` with its stored bump.
+pub fn check_weights(acc: &AccountView, model_id: u64, k: usize, program_id: &Address) -> Result<(), WorldError> {
+    crate::sys::check_owned(acc, program_id, DISC_WEIGHTS, ACCOUNT_HEADER)?;
+    // SAFETY: read-only peek at the header (length checked); no mutable borrow is alive.
+    let w = unsafe { acc.borrow_unchecked() };
+    if rd_u64(w, 8) != model_id || rd_u16(w, 20) as usize != k {
+        return Err(WorldError::AccountMismatch);
+    }
+    crate::sys::check_address(acc, &[SEED_WEIGHTS, &w[8..16], &w[20..22]], w[3], program_id)
 }

@@ -54,20 +54,46 @@ pub fn sha256(_parts: &[&[u8]]) -> [u8; 32] {
     unimplemented!("sha256 needs the sBPF runtime")
 }
 
-/// The current slot (Clock sysvar). Uses the long-standing `sol_get_clock_sysvar`
+/// The Clock sysvar's unix_timestamp (seconds). Uses the long-standing `sol_get_clock_sysvar`
 /// syscall, which every runtime this program targets (LiteSVM, MagicBlock's ER) has.
 #[cfg(any(target_arch = "bpf", target_os = "solana"))]
 #[allow(deprecated)]
-pub fn current_slot() -> u64 {
+pub fn now() -> i64 {
+    // Clock: u64 slot | i64 epoch_start_timestamp | u64 epoch | u64 leader_schedule_epoch |
+    // i64 unix_timestamp
     let mut clock = [0u64; 5];
-    // SAFETY: the syscall writes the 40-byte Clock (slot first) into `clock`.
+    // SAFETY: the syscall writes the 40-byte Clock into `clock`.
     unsafe { pinocchio::syscalls::sol_get_clock_sysvar(clock.as_mut_ptr() as *mut u8) };
-    clock[0]
+    clock[4] as i64
 }
 
 #[cfg(not(any(target_arch = "bpf", target_os = "solana")))]
-pub fn current_slot() -> u64 {
+pub fn now() -> i64 {
     0
+}
+
+/// `sol_sha256`'s input that `create_program_address` hashes for a PDA.
+const PDA_MARKER: &[u8; 21] = b"ProgramDerivedAddress";
+
+/// Check that `acc` is the program address of `seeds` + `bump` under `program_id`:
+/// sha256(seeds | bump | program_id | "ProgramDerivedAddress") == address. One `sol_sha256`
+/// (a few hundred CU) instead of `create_program_address` (1,500): the on-curve test that the
+/// syscall adds is not needed for an account that exists and is owned by `program_id`, because
+/// only this program can create accounts it owns, and it creates them only at canonical PDAs.
+pub fn check_address(acc: &AccountView, seeds: &[&[u8]], bump: u8, program_id: &Address) -> Result<(), WorldError> {
+    let mut parts: [&[u8]; 6] = [&[]; 6];
+    if seeds.len() > 3 {
+        return Err(WorldError::InvalidPda);
+    }
+    let bump = [bump];
+    parts[..seeds.len()].copy_from_slice(seeds);
+    parts[seeds.len()] = &bump;
+    parts[seeds.len() + 1] = program_id.as_ref();
+    parts[seeds.len() + 2] = PDA_MARKER;
+    if sha256(&parts[..seeds.len() + 3]) != *acc.address().as_array() {
+        return Err(WorldError::InvalidPda);
+    }
+    Ok(())
 }
 
 /// Lamports that make an account of `len` bytes rent-exempt (Rent sysvar:

@@ -2,7 +2,7 @@
 //! session's crank byte, so from now on the task's `run_inference(NEXT_FRAME)` fails and the ER's
 //! scheduler drops it, and asks the Magic program to cancel the task (`CancelTask`, signed by
 //! the SessionState PDA, the task's authority). Harmless when no task runs. Who may cancel: as
-//! `end_session` (a player at any time, anyone after CLOSE_TIMEOUT_SLOTS idle slots).
+//! `end_session` (a player at any time, anyone after CLOSE_TIMEOUT_SECS idle seconds).
 use pinocchio::{cpi::Seed, error::ProgramError, AccountView, Address, ProgramResult};
 
 use crate::er;
@@ -33,7 +33,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     };
     let a = CancelCrank { signer, session, magic_program };
     sys::require_signer(a.signer)?;
-    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
+    check_session(a.session, program_id)?;
     sys::require_writable(a.session)?;
     if a.magic_program.address() != &er::MAGIC_PROGRAM {
         return Err(WorldError::InvalidAccount.into());
@@ -41,7 +41,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let (session_id, bump) = {
         // SAFETY: the only borrow of the session; it ends before the CPI.
         let s = unsafe { a.session.borrow_unchecked_mut() };
-        may_end(s, a.signer.address().as_ref(), sys::current_slot)?;
+        may_end(s, a.signer.address().as_ref(), sys::now)?;
         s[CRANK_OFFSET] = CRANK_NONE;
         (rd_u64(s, 8).to_le_bytes(), [s[3]])
     };

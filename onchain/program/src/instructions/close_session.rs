@@ -1,7 +1,7 @@
 //! `close_session`: delete the session's three accounts and return all their lamports
 //! to the creator (player 1). A player may close at any time; anyone else only after
-//! CLOSE_TIMEOUT_SLOTS slots without activity (state.rs), so abandoned sessions do not
-//! lock the creator's rent forever.
+//! CLOSE_TIMEOUT_SECS seconds without activity (state.rs), so abandoned sessions do not
+//! lock the creator's rent forever. The model's open-session count goes down by one.
 use pinocchio::{error::ProgramError, AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
@@ -16,6 +16,7 @@ pub const DISCRIMINATOR: u8 = 7;
 ///   2. `[WRITE]`  SessionState
 ///   3. `[WRITE]`  HiddenState of the session
 ///   4. `[WRITE]`  InputBuffer of the session
+///   5. `[WRITE]`  ModelManifest of the session's model
 ///
 /// Data: none.
 pub struct CloseSession<'a> {
@@ -24,31 +25,38 @@ pub struct CloseSession<'a> {
     pub session: &'a mut AccountView,
     pub hidden: &'a mut AccountView,
     pub input: &'a mut AccountView,
+    pub manifest: &'a mut AccountView,
 }
 
 pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
     if !data.is_empty() {
         return Err(WorldError::InvalidInstruction.into());
     }
-    let [signer, creator, session, hidden, input, ..] = accounts else {
+    let [signer, creator, session, hidden, input, manifest, ..] = accounts else {
         return Err(ProgramError::NotEnoughAccountKeys);
     };
-    let a = CloseSession { signer, creator, session, hidden, input };
+    let a = CloseSession { signer, creator, session, hidden, input, manifest };
     sys::require_signer(a.signer)?;
-    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
-    sys::check_owned(a.hidden, program_id, DISC_HIDDEN, 32)?;
-    sys::check_owned(a.input, program_id, DISC_INPUT, INPUT_LEN)?;
-    for acc in [&*a.creator, &*a.session, &*a.hidden, &*a.input] {
+    check_session(a.session, program_id)?;
+    check_manifest(a.manifest, program_id)?;
+    for acc in [&*a.creator, &*a.session, &*a.hidden, &*a.input, a.manifest] {
         sys::require_writable(acc)?;
     }
     {
-        // SAFETY: read-only peeks at three distinct accounts (different discriminators).
-        let (s, h, i) = unsafe { (a.session.borrow_unchecked(), a.hidden.borrow_unchecked(), a.input.borrow_unchecked()) };
-        same_session(s, h, i)?;
-        if &s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] != a.creator.address().as_ref() {
+        // SAFETY: read-only peeks at four distinct accounts (different discriminators).
+        let (s, m) = unsafe { (a.session.borrow_unchecked(), a.manifest.borrow_unchecked()) };
+        check_hidden(a.hidden, s, program_id)?;
+        check_input(a.input, s, program_id)?;
+        if &s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] != a.creator.address().as_ref() || rd_u64(m, 8) != rd_u64(s, 16) {
             return Err(WorldError::AccountMismatch.into());
         }
-        may_end(s, a.signer.address().as_ref(), sys::current_slot)?;
+        may_end(s, a.signer.address().as_ref(), sys::now)?;
+    }
+    {
+        // SAFETY: the only borrow of the manifest; distinct from the session's accounts.
+        let m = unsafe { a.manifest.borrow_unchecked_mut() };
+        let off = crate::instructions::create_session::OPEN_SESSIONS_OFFSET;
+        wr_u32(m, off, rd_u32(m, off).saturating_sub(1));
     }
     let total = a.session.lamports() + a.hidden.lamports() + a.input.lamports();
     a.creator.set_lamports(a.creator.lamports() + total);

@@ -35,12 +35,8 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     };
     let a = CommitSession { payer, session, input, magic_context, magic_program };
     sys::require_signer(a.payer)?;
-    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
-    sys::check_owned(a.input, program_id, DISC_INPUT, INPUT_LEN)?;
-    // SAFETY: read-only peeks at two distinct accounts (different discriminators).
-    let (s, i) = unsafe { (a.session.borrow_unchecked(), a.input.borrow_unchecked()) };
-    if rd_u64(s, 8) != rd_u64(i, 8) {
-        return Err(WorldError::AccountMismatch.into());
-    }
+    check_session(a.session, program_id)?;
+    // SAFETY: read-only peek at the session.
+    check_input(a.input, unsafe { a.session.borrow_unchecked() }, program_id)?;
     er::schedule_commit(a.payer, a.magic_context, a.magic_program, &[a.session, a.input], false)
 }

@@ -5,6 +5,12 @@
 //! the creator repeats the same instruction (same data) until HiddenState reaches the
 //! model's size, 10,240 bytes per instruction (several may share one transaction).
 //! join_session waits for that.
+//!
+//! The creator fixes, once, what the session may become: the ER validator it may be delegated
+//! to (delegate_session takes no validator of its own, so player 2 cannot send the session to a
+//! validator nobody runs), a crank key that may crank besides the players, and optionally the
+//! only key that may join as player 2. Each open session is counted in its model's manifest
+//! (bytes 48..52), so the model's authority can close the model only when no session uses it.
 use pinocchio::{cpi::Seed, error::ProgramError, AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
@@ -13,20 +19,25 @@ use crate::state::*;
 use crate::sys;
 
 pub const DISCRIMINATOR: u8 = 3;
+pub const DATA_LEN: usize = 176;
+/// ModelManifest bytes 48..52: the number of sessions of this model not yet closed.
+pub const OPEN_SESSIONS_OFFSET: usize = 48;
 
 /// Accounts:
 ///   0. `[WRITE, SIGNER]` creator = player 1 (pays the rent, gets it back on close)
-///   1. `[]`              ModelManifest (finalized)
+///   1. `[WRITE]`         ModelManifest (finalized; its open-session count goes up by one)
 ///   2. `[WRITE]`         SessionState PDA `[b"session", session_id]`
 ///   3. `[WRITE]`         HiddenState PDA `[b"hidden", session_id]`
 ///   4. `[WRITE]`         InputBuffer PDA `[b"input", session_id]`
 ///   5. `[]`              system program
 ///
-/// Data (after the discriminator), 80 bytes:
+/// Data (after the discriminator), 176 bytes:
 ///   0 u64 session_id | 8 u64 model_id | 16 [i16; 16] fighter 1 | 48 [i16; 16] fighter 2
+///   80 [32] ER validator identity (zero: never delegated) | 112 [32] crank key (zero: none)
+///   144 [32] invited player 2 (zero: anyone but player 1 may join)
 pub struct CreateSession<'a> {
     pub creator: &'a AccountView,
-    pub manifest: &'a AccountView,
+    pub manifest: &'a mut AccountView,
     pub session: &'a mut AccountView,
     pub hidden: &'a mut AccountView,
     pub input: &'a mut AccountView,
@@ -43,7 +54,7 @@ pub fn manifest_dims(m: &[u8]) -> Dims {
 }
 
 pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) -> ProgramResult {
-    if data.len() != 80 {
+    if data.len() != DATA_LEN {
         return Err(WorldError::InvalidInstruction.into());
     }
     let [creator, manifest, session, hidden, input, system_program, ..] = accounts else {
@@ -57,9 +68,9 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     sys::require_writable(a.hidden)?;
     sys::require_writable(a.input)?;
     sys::require_system_program(a.system_program)?;
-    sys::check_owned(a.manifest, program_id, DISC_MANIFEST, ACCOUNT_HEADER + 32)?;
-    // SAFETY: read-only; the manifest is not among the written accounts (distinct
-    // discriminators are checked before any write).
+    check_manifest(a.manifest, program_id)?;
+    // SAFETY: read-only here; the manifest is distinct from the session accounts (its
+    // discriminator), and this borrow ends before the count is written below.
     let m = unsafe { a.manifest.borrow_unchecked() };
     if rd_u64(m, 8) != model_id {
         return Err(WorldError::AccountMismatch.into());
@@ -71,6 +82,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let id = session_id.to_le_bytes();
 
     if a.session.owned_by(&sys::SYSTEM_PROGRAM) && a.session.is_data_empty() {
+        sys::require_writable(a.manifest)?;
         let b_s = sys::expect_pda(a.session, &[SEED_SESSION, &id], program_id)?;
         let b_h = sys::expect_pda(a.hidden, &[SEED_HIDDEN, &id], program_id)?;
         let b_i = sys::expect_pda(a.input, &[SEED_INPUT, &id], program_id)?;
@@ -81,7 +93,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         sys::create_pda(a.creator, a.input, INPUT_LEN, program_id, &seeds)?;
         let seeds = [Seed::from(SEED_HIDDEN), Seed::from(&id), Seed::from(&bh)];
         sys::create_pda(a.creator, a.hidden, core::cmp::min(full_len, sys::MAX_GROWTH), program_id, &seeds)?;
-        let slot = sys::current_slot();
+        let now = sys::now();
         // SAFETY: the three accounts were just created by this instruction at distinct
         // addresses (distinct seeds); these are the only borrows.
         let (s, h, i) = unsafe {
@@ -91,11 +103,16 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         s[1] = VERSION;
         s[2] = STATUS_WAITING;
         s[3] = b_s;
+        s[HIDDEN_BUMP_OFFSET] = b_h;
+        s[INPUT_BUMP_OFFSET] = b_i;
         wr_u64(s, 8, session_id);
         wr_u64(s, 16, model_id);
         s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32].copy_from_slice(a.creator.address().as_ref());
-        wr_u64(s, LAST_ACTIVE_SLOT_OFFSET, slot);
+        s[PLAYER_OFFSET[1]..PLAYER_OFFSET[1] + 32].copy_from_slice(&data[144..176]);
+        wr_u64(s, LAST_ACTIVE_OFFSET, now as u64);
         s[FIGHTER_OFFSET[0]..FIGHTER_OFFSET[0] + 64].copy_from_slice(&data[16..80]);
+        s[VALIDATOR_OFFSET..VALIDATOR_OFFSET + 32].copy_from_slice(&data[80..112]);
+        s[CRANK_KEY_OFFSET..CRANK_KEY_OFFSET + 32].copy_from_slice(&data[112..144]);
         h[0] = DISC_HIDDEN;
         h[1] = VERSION;
         wr_u32(h, 4, full_len as u32);
@@ -105,15 +122,19 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         i[1] = VERSION;
         i[3] = b_i;
         wr_u64(i, 8, session_id);
+        // SAFETY: the only borrow of the manifest alive (the read-only one above has ended);
+        // distinct from the three accounts just written.
+        let m = unsafe { a.manifest.borrow_unchecked_mut() };
+        wr_u32(m, OPEN_SESSIONS_OFFSET, rd_u32(m, OPEN_SESSIONS_OFFSET).saturating_add(1));
         return Ok(());
     }
 
     // A later call: grow HiddenState towards full_len.
-    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
-    sys::check_owned(a.hidden, program_id, DISC_HIDDEN, 32)?;
-    // SAFETY: read-only peeks; session and hidden are distinct (different discriminators).
-    let (s, h) = unsafe { (a.session.borrow_unchecked(), a.hidden.borrow_unchecked()) };
-    if rd_u64(s, 8) != session_id || rd_u64(s, 16) != model_id || rd_u64(h, 8) != session_id {
+    check_session(a.session, program_id)?;
+    // SAFETY: read-only peek; the session is distinct from hidden (different discriminators).
+    let s = unsafe { a.session.borrow_unchecked() };
+    check_hidden(a.hidden, s, program_id)?;
+    if rd_u64(s, 8) != session_id || rd_u64(s, 16) != model_id {
         return Err(WorldError::AccountMismatch.into());
     }
     if &s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] != a.creator.address().as_ref() {

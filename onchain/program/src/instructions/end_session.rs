@@ -3,7 +3,7 @@
 //! working memory and is dropped here; the local stack cannot commit accounts of ~700 bytes or
 //! more), and asks the ER to commit and undelegate all three accounts (ScheduleCommitAndUndelegate).
 //! Once the undelegation lands, `close_session` on the base chain returns the rent. Who may end:
-//! as `close_session` (a player at any time, anyone after CLOSE_TIMEOUT_SLOTS idle slots).
+//! as `close_session` (a player at any time, anyone after CLOSE_TIMEOUT_SECS idle seconds).
 //! A scheduled crank (schedule_crank.rs) is stopped too: crank byte cleared, task cancelled.
 use pinocchio::{cpi::Seed, error::ProgramError, AccountView, Address, ProgramResult};
 
@@ -45,16 +45,20 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let a = EndSession { signer, payer, session, hidden, input, magic_context, magic_program };
     sys::require_signer(a.signer)?;
     sys::require_signer(a.payer)?;
-    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
-    sys::check_owned(a.hidden, program_id, DISC_HIDDEN, HIDDEN_HEADER)?;
-    sys::check_owned(a.input, program_id, DISC_INPUT, INPUT_LEN)?;
+    check_session(a.session, program_id)?;
+    {
+        // SAFETY: read-only peek at the session; ends before the borrows below.
+        let s = unsafe { a.session.borrow_unchecked() };
+        check_hidden(a.hidden, s, program_id)?;
+        check_input(a.input, s, program_id)?;
+    }
     let (session_id, bump, cranked) = {
         // SAFETY: the only borrows of three distinct accounts (different discriminators); they
         // end before the CPIs below.
         let (s, h, i) =
             unsafe { (a.session.borrow_unchecked_mut(), a.hidden.borrow_unchecked_mut(), a.input.borrow_unchecked()) };
         same_session(s, h, i)?;
-        may_end(s, a.signer.address().as_ref(), sys::current_slot)?;
+        may_end(s, a.signer.address().as_ref(), sys::now)?;
         s[2] = STATUS_ENDED;
         h[2] = 0; // next_step: no frame in flight
         h[3] = 0;

@@ -16,7 +16,7 @@
 use pinocchio::{error::ProgramError, AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
-use crate::model::{rd_u16, Model, MAX_SHARDS, SHARD_BYTES, SHARD_SHIFT};
+use crate::model::{Model, MAX_SHARDS, SHARD_BYTES, SHARD_SHIFT};
 use crate::sha256;
 use crate::state::*;
 use crate::sys;
@@ -68,12 +68,9 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     }
     let mut shards: [&[u8]; MAX_SHARDS] = [&[]; MAX_SHARDS];
     for (k, w) in a.weights.iter().take(n).enumerate() {
-        sys::check_owned(w, program_id, DISC_WEIGHTS, ACCOUNT_HEADER)?;
+        check_weights(w, model_id, k, program_id)?;
         // SAFETY: weights accounts are only read here; no mutable borrow is alive.
         let d = unsafe { w.borrow_unchecked() };
-        if rd_u64(d, 8) != model_id || rd_u16(d, 20) as usize != k {
-            return Err(WorldError::AccountMismatch.into());
-        }
         let len = crate::instructions::upload_weights::shard_len(wlen, k);
         if d.len() != ACCOUNT_HEADER + len {
             return Err(WorldError::WeightsIncomplete.into());

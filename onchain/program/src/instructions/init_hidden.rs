@@ -28,7 +28,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         return Err(ProgramError::NotEnoughAccountKeys);
     };
     let a = InitHidden { session, hidden };
-    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
+    check_session(a.session, program_id)?;
     sys::require_writable(a.hidden)?;
     if !a.hidden.owned_by(program_id) || a.hidden.data_len() < HIDDEN_HEADER {
         return Err(WorldError::InvalidAccount.into());
@@ -37,7 +37,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     // owner + discriminator above, hidden's first byte is verified zero below).
     let s = unsafe { a.session.borrow_unchecked() };
     let (session_id, model_id, frame) = (rd_u64(s, 8), rd_u64(s, 16), rd_u64(s, 24));
-    sys::expect_pda(a.hidden, &[SEED_HIDDEN, &session_id.to_le_bytes()], program_id)?;
+    check_hidden_address(a.hidden, s, program_id)?;
     let len = a.hidden.data_len();
     // SAFETY: the only borrow of hidden's data; distinct from session (different PDAs).
     let h = unsafe { a.hidden.borrow_unchecked_mut() };

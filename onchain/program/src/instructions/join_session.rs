@@ -1,4 +1,5 @@
-//! `join_session`: take the player 2 slot of a waiting session; it becomes active.
+//! `join_session`: take the player 2 slot of a waiting session; it becomes active. When the
+//! creator invited a key (create_session), only that key may join.
 use pinocchio::{error::ProgramError, AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
@@ -8,7 +9,7 @@ use crate::sys;
 pub const DISCRIMINATOR: u8 = 4;
 
 /// Accounts:
-///   0. `[SIGNER]` player 2 (any key but player 1's)
+///   0. `[SIGNER]` player 2 (the invited key, or any key but player 1's when none was invited)
 ///   1. `[WRITE]`  SessionState (waiting)
 ///   2. `[]`       HiddenState of the session (grown to its full size)
 ///
@@ -28,22 +29,24 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     };
     let a = JoinSession { player, session, hidden };
     sys::require_signer(a.player)?;
-    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
+    check_session(a.session, program_id)?;
     sys::require_writable(a.session)?;
-    sys::check_owned(a.hidden, program_id, DISC_HIDDEN, 32)?;
     // SAFETY: distinct accounts (different discriminators); the only borrows.
     let (s, h) = unsafe { (a.session.borrow_unchecked_mut(), a.hidden.borrow_unchecked()) };
-    if rd_u64(h, 8) != rd_u64(s, 8) {
-        return Err(WorldError::AccountMismatch.into());
-    }
-    if s[2] != STATUS_WAITING || &s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] == a.player.address().as_ref() {
+    check_hidden(a.hidden, s, program_id)?;
+    let me = a.player.address().as_ref();
+    if s[2] != STATUS_WAITING || &s[PLAYER_OFFSET[0]..PLAYER_OFFSET[0] + 32] == me {
         return Err(WorldError::SessionNotJoinable.into());
+    }
+    let invited = &s[PLAYER_OFFSET[1]..PLAYER_OFFSET[1] + 32];
+    if invited.iter().any(|&b| b != 0) && invited != me {
+        return Err(WorldError::Unauthorized.into());
     }
     if h.len() != rd_u32(h, 4) as usize {
         return Err(WorldError::HiddenNotReady.into());
     }
     s[PLAYER_OFFSET[1]..PLAYER_OFFSET[1] + 32].copy_from_slice(a.player.address().as_ref());
     s[2] = STATUS_ACTIVE;
-    wr_u64(s, LAST_ACTIVE_SLOT_OFFSET, sys::current_slot());
+    wr_u64(s, LAST_ACTIVE_OFFSET, sys::now() as u64);
     Ok(())
 }

@@ -1,11 +1,16 @@
 //! Instruction dispatch: the first byte of instruction data is the discriminator
-//! (0..=7 the program, 8..=15 reserved for the ER, 32 the kernel benchmark).
+//! (0..=7 and 16 the program, 8..=13 the ER's session instructions, 14..=15 reserved for the ER).
+//! The kernel benchmark (32) exists only in the benchmark build (`--features bench`,
+//! build/world_model_bench.so): it writes wherever the caller says, so the deployed program must
+//! not have it.
 use pinocchio::{error::ProgramError, AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
 
+#[cfg(feature = "bench")]
 pub mod bench_matvec;
 pub mod cancel_crank;
+pub mod close_model;
 pub mod close_session;
 pub mod commit_session;
 pub mod create_session;
@@ -44,6 +49,8 @@ pub fn dispatch(program_id: &Address, accounts: &mut [AccountView], data: &[u8])
         cancel_crank::DISCRIMINATOR => cancel_crank::process(program_id, accounts, rest),
         // 14..=15 stay reserved for the ER; the delegation program's undelegate callback (its
         // 8-byte discriminator) is routed above.
+        close_model::DISCRIMINATOR => close_model::process(program_id, accounts, rest),
+        #[cfg(feature = "bench")]
         bench_matvec::DISCRIMINATOR => bench_matvec::process(accounts, rest),
         _ => Err(WorldError::InvalidInstruction.into()),
     }

@@ -5,12 +5,14 @@
 //! which writes the next fighter state into SessionState and advances `frame`. One
 //! transaction runs `step_count` steps from `HiddenState.next_step`, so a preset too
 //! big for one transaction's 1.4M CU runs as several; the activations between them
-//! live in HiddenState. Anyone may crank; a crank whose
-//! `expected_frame` is not the frame being computed fails and changes nothing, so a
-//! duplicate or stale crank cannot advance a frame twice. A scheduled crank (the ER's
-//! task scheduler, schedule_crank.rs) sends `expected_frame = NEXT_FRAME` instead: it runs
-//! the next `step_count` steps of whatever frame is in flight (state.rs, "Frames and
-//! cranks"). The session must be active and its model finalized. The encoder step reads each
+//! live in HiddenState. Who may crank (the pace of the game is theirs, and in an ER
+//! transactions are free, so a stranger must not be able to fast-forward a match): a player or
+//! the crank key the creator named; a crank whose `expected_frame` is not the frame being
+//! computed fails and changes nothing, so a duplicate or stale crank cannot advance a frame
+//! twice. A scheduled crank (the ER's task scheduler, schedule_crank.rs) sends
+//! `expected_frame = NEXT_FRAME` instead, signed by the session's ER validator (the scheduler
+//! signs its task transactions with the validator's identity): it runs the next `step_count`
+//! steps of whatever frame is in flight (state.rs, "Frames and cranks"). The session must be active and its model finalized. The encoder step reads each
 //! player's controller under the input rule (state.rs: neutral after INPUT_HOLD_FRAMES frames
 //! without an input).
 use pinocchio::{AccountView, Address, ProgramResult};
@@ -23,33 +25,24 @@ use crate::state::*;
 pub const DISCRIMINATOR: u8 = 6;
 
 /// Accounts:
-///   0. `[WRITE]` SessionState
-///   1. `[WRITE]` HiddenState
-///   2. `[]`      InputBuffer
-///   3. `[]`      ModelManifest (finalized)
-///   4.. `[]`     ModelWeights shards 0, 1, ... (as many as the blob needs, at most 8)
+///   0. `[SIGNER]` the cranker: a player or the session's crank key; for NEXT_FRAME the
+///                 session's ER validator
+///   1. `[WRITE]`  SessionState
+///   2. `[WRITE]`  HiddenState
+///   3. `[]`       InputBuffer
+///   4. `[]`       ModelManifest (finalized)
+///   5.. `[]`      ModelWeights shards 0, 1, ... (as many as the blob needs, at most 8)
 ///
 /// Data (after the discriminator), 10 bytes:
 ///   0 u64 expected_frame (NEXT_FRAME: the frame in flight, only while a scheduled crank is on)
 ///   8 u16 step_count (0 or 0xFFFF: all remaining steps)
 pub struct RunInference<'a> {
+    pub cranker: &'a AccountView,
     pub session: &'a mut AccountView,
     pub hidden: &'a mut AccountView,
     pub input: &'a AccountView,
     pub manifest: &'a AccountView,
     pub weights: &'a [AccountView],
-}
-
-fn check(acc: &AccountView, program_id: &Address, disc: u8, min_len: usize) -> Result<(), WorldError> {
-    if !acc.owned_by(program_id) || acc.data_len() < min_len {
-        return Err(WorldError::InvalidAccount);
-    }
-    // SAFETY: read-only peek at two header bytes; no mutable borrow is alive here.
-    let d = unsafe { acc.borrow_unchecked() };
-    if d[0] != disc || d[1] != VERSION {
-        return Err(WorldError::InvalidAccount);
-    }
-    Ok(())
 }
 
 #[inline(always)]
@@ -59,27 +52,42 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     }
     let expected_frame = rd_u64(data, 0);
     let step_count = u16::from_le_bytes([data[8], data[9]]) as usize;
-    let [session, hidden, input, manifest, weights @ ..] = accounts else {
+    let [cranker, session, hidden, input, manifest, weights @ ..] = accounts else {
         return Err(pinocchio::error::ProgramError::NotEnoughAccountKeys);
     };
     if weights.is_empty() || weights.len() > crate::model::MAX_SHARDS {
         return Err(pinocchio::error::ProgramError::NotEnoughAccountKeys);
     }
-    check(session, program_id, DISC_SESSION, SESSION_LEN)?;
-    check(hidden, program_id, DISC_HIDDEN, HIDDEN_HEADER)?;
-    check(input, program_id, DISC_INPUT, INPUT_LEN)?;
-    check(manifest, program_id, DISC_MANIFEST, ACCOUNT_HEADER)?;
-    for (k, w) in weights.iter().enumerate() {
-        check(w, program_id, DISC_WEIGHTS, ACCOUNT_HEADER)?;
-        // SAFETY: read-only peek at the header; no mutable borrow is alive.
-        if crate::model::rd_u16(unsafe { w.borrow_unchecked() }, 20) as usize != k {
+    crate::sys::require_signer(cranker)?;
+    check_session(session, program_id)?;
+    check_manifest(manifest, program_id)?;
+    {
+        // SAFETY: read-only peeks at the checked session and manifest headers; no mutable
+        // borrow is alive.
+        let (s, m) = unsafe { (session.borrow_unchecked(), manifest.borrow_unchecked()) };
+        check_hidden(hidden, s, program_id)?;
+        check_input(input, s, program_id)?;
+        let model_id = rd_u64(s, 16);
+        if rd_u64(m, 8) != model_id {
             return Err(WorldError::AccountMismatch.into());
+        }
+        for (k, w) in weights.iter().enumerate() {
+            check_weights(w, model_id, k, program_id)?;
+        }
+        let key = cranker.address().as_ref();
+        let allowed = if expected_frame == NEXT_FRAME {
+            &s[VALIDATOR_OFFSET..VALIDATOR_OFFSET + 32] == key && key.iter().any(|&b| b != 0)
+        } else {
+            may_crank(s, key)
+        };
+        if !allowed {
+            return Err(WorldError::Unauthorized.into());
         }
     }
     if !session.is_writable() || !hidden.is_writable() {
         return Err(WorldError::InvalidAccount.into());
     }
-    let accs = RunInference { session, hidden, input, manifest, weights };
+    let accs = RunInference { cranker, session, hidden, input, manifest, weights };
     run(accs, expected_frame, step_count)
 }
 
@@ -96,23 +104,17 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
     let ses = unsafe { a.session.borrow_unchecked_mut() };
     let hid = unsafe { a.hidden.borrow_unchecked_mut() };
 
+    // Addresses, ids and the cranker were checked in `process`.
     let model_id = rd_u64(man, 8);
-    let session_id = rd_u64(ses, 8);
     if man[2] != 1 {
         return Err(WorldError::NotFinalized.into());
     }
-    if rd_u64(ses, 16) != model_id || rd_u64(hid, 16) != model_id {
+    if rd_u64(hid, 16) != model_id {
         return Err(WorldError::AccountMismatch.into());
     }
     let n = a.weights.len();
     for shard in shards.iter_mut().take(n) {
-        if rd_u64(shard, 8) != model_id {
-            return Err(WorldError::AccountMismatch.into());
-        }
         *shard = &shard[ACCOUNT_HEADER..];
-    }
-    if rd_u64(hid, 8) != session_id || rd_u64(inp, 8) != session_id {
-        return Err(WorldError::AccountMismatch.into());
     }
     if ses[2] != STATUS_ACTIVE {
         return Err(WorldError::SessionNotActive.into());
@@ -183,7 +185,7 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
                 write_fighter(ses, 1, &fighters[1]);
                 wr_u64(ses, 24, frame + 1);
                 wr_u64(hid, 24, frame + 1);
-                wr_u64(ses, LAST_ACTIVE_SLOT_OFFSET, crate::sys::current_slot());
+                wr_u64(ses, LAST_ACTIVE_OFFSET, crate::sys::now() as u64);
             }
         }
     }

@@ -3,7 +3,9 @@
 //! for it; the program sets the session's crank byte and asks the Magic program (by CPI,
 //! `ScheduleTask`, er.rs) for a task that runs
 //! `[SetComputeUnitLimit(1.4M), run_inference(NEXT_FRAME, step_count)]` every `interval_ms`
-//! milliseconds, `iterations` times, paid and signed by the validator.
+//! milliseconds, `iterations` times, paid and signed by the validator. The task's run_inference
+//! names the session's ER validator as its cranker (signer): run_inference accepts NEXT_FRAME
+//! only from that identity, so nobody else can replay the task's instruction to speed a game up.
 //!
 //! The task's authority is the SessionState PDA (signed with its seeds), so only this program
 //! can cancel or replace it: `cancel_crank`, `end_session`, or a new `schedule_crank`, which
@@ -33,7 +35,8 @@ pub const DISCRIMINATOR: u8 = 12;
 ///   3. `[]`       InputBuffer
 ///   4. `[]`       ModelManifest of the session's model (finalized)
 ///   5. `[]`       Magic program
-///   6.. `[]`      ModelWeights shards 0, 1, ... (all the blob has)
+///   6. `[]`       the session's ER validator identity (the task's cranker)
+///   7.. `[]`      ModelWeights shards 0, 1, ... (all the blob has)
 ///
 /// Data (after the discriminator), 14 bytes:
 ///   0 u32 interval_ms (>= 1) | 4 u64 iterations (1 ..= i64::MAX) | 12 u16 step_count
@@ -45,6 +48,7 @@ pub struct ScheduleCrank<'a> {
     pub input: &'a AccountView,
     pub manifest: &'a AccountView,
     pub magic_program: &'a AccountView,
+    pub validator: &'a AccountView,
     pub weights: &'a [AccountView],
 }
 
@@ -58,29 +62,34 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     if interval_ms == 0 || iterations == 0 || iterations > i64::MAX as u64 {
         return Err(WorldError::InvalidInstruction.into());
     }
-    let [player, session, hidden, input, manifest, magic_program, weights @ ..] = accounts else {
+    let [player, session, hidden, input, manifest, magic_program, validator, weights @ ..] = accounts else {
         return Err(ProgramError::NotEnoughAccountKeys);
     };
-    let a = ScheduleCrank { player, session, hidden, input, manifest, magic_program, weights };
+    let a = ScheduleCrank { player, session, hidden, input, manifest, magic_program, validator, weights };
     sys::require_signer(a.player)?;
-    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
-    sys::check_owned(a.hidden, program_id, DISC_HIDDEN, HIDDEN_HEADER)?;
-    sys::check_owned(a.input, program_id, DISC_INPUT, INPUT_LEN)?;
-    sys::check_owned(a.manifest, program_id, DISC_MANIFEST, ACCOUNT_HEADER + 32)?;
+    check_session(a.session, program_id)?;
+    check_manifest(a.manifest, program_id)?;
+    {
+        // SAFETY: read-only peek at the checked session; ends before the borrows below.
+        let s = unsafe { a.session.borrow_unchecked() };
+        check_hidden(a.hidden, s, program_id)?;
+        check_input(a.input, s, program_id)?;
+        let v = &s[VALIDATOR_OFFSET..VALIDATOR_OFFSET + 32];
+        if a.validator.address().as_ref() != v || v.iter().all(|&b| b == 0) {
+            return Err(WorldError::InvalidAccount.into());
+        }
+    }
     sys::require_writable(a.session)?;
     sys::require_writable(a.hidden)?;
     if a.magic_program.address() != &er::MAGIC_PROGRAM {
         return Err(WorldError::InvalidAccount.into());
     }
     let (session_id, bump) = {
-        // SAFETY: read-only peeks at four distinct accounts (different discriminators); the
+        // SAFETY: read-only peeks at three distinct accounts (different discriminators); the
         // session's crank byte is written through the same pointer, and every borrow ends
         // before the CPIs below.
-        let (s, h, i, m) = unsafe {
-            (a.session.borrow_unchecked_mut(), a.hidden.borrow_unchecked(), a.input.borrow_unchecked(),
-             a.manifest.borrow_unchecked())
-        };
-        same_session(s, h, i)?;
+        let (s, h, m) =
+            unsafe { (a.session.borrow_unchecked_mut(), a.hidden.borrow_unchecked(), a.manifest.borrow_unchecked()) };
         if s[2] != STATUS_ACTIVE {
             return Err(WorldError::SessionNotActive.into());
         }
@@ -102,12 +111,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
             return Err(ProgramError::NotEnoughAccountKeys);
         }
         for (k, w) in a.weights.iter().enumerate() {
-            sys::check_owned(w, program_id, DISC_WEIGHTS, ACCOUNT_HEADER)?;
-            // SAFETY: read-only peek at the header; no mutable borrow of a shard is alive.
-            let d = unsafe { w.borrow_unchecked() };
-            if rd_u64(d, 8) != model_id || crate::model::rd_u16(d, 20) as usize != k {
-                return Err(WorldError::AccountMismatch.into());
-            }
+            check_weights(w, model_id, k, program_id)?;
         }
         s[CRANK_OFFSET] = CRANK_SCHEDULED;
         (rd_u64(s, 8).to_le_bytes(), [s[3]])
@@ -121,14 +125,18 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     task_data[0] = crate::instructions::run_inference::DISCRIMINATOR;
     task_data[1..9].copy_from_slice(&NEXT_FRAME.to_le_bytes());
     task_data[9..11].copy_from_slice(&step_count.to_le_bytes());
-    let mut task_accounts: [(&AccountView, bool); er::MAX_TASK_ACCOUNTS] = [(&*a.session, true); er::MAX_TASK_ACCOUNTS];
-    task_accounts[1] = (a.hidden, true);
-    task_accounts[2] = (a.input, false);
-    task_accounts[3] = (a.manifest, false);
+    // run_inference's accounts: cranker (the validator, signing), session, hidden, input,
+    // manifest, shards.
+    let mut task_accounts: [(&AccountView, bool, bool); er::MAX_TASK_ACCOUNTS] =
+        [(a.validator, true, false); er::MAX_TASK_ACCOUNTS];
+    task_accounts[1] = (&*a.session, false, true);
+    task_accounts[2] = (a.hidden, false, true);
+    task_accounts[3] = (a.input, false, false);
+    task_accounts[4] = (a.manifest, false, false);
     for (k, w) in a.weights.iter().enumerate() {
-        task_accounts[4 + k] = (w, false);
+        task_accounts[5 + k] = (w, false, false);
     }
-    let n = 4 + a.weights.len();
+    let n = 5 + a.weights.len();
     er::schedule_task(program_id, a.session, &seeds, a.magic_program, task_id, interval_ms, iterations,
                       &task_accounts[..n], &task_data)
 }

@@ -36,17 +36,15 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     let frame = rd_u64(data, 1);
     let ctrl = &data[9..17];
     sys::require_signer(a.player)?;
-    sys::check_owned(a.session, program_id, DISC_SESSION, SESSION_LEN)?;
-    sys::check_owned(a.input, program_id, DISC_INPUT, INPUT_LEN)?;
+    check_session(a.session, program_id)?;
     sys::require_writable(a.input)?;
     if !ControllerInput::valid_bytes(ctrl) {
         return Err(WorldError::InvalidInput.into());
     }
+    // SAFETY: read-only peek at the checked session.
+    check_input(a.input, unsafe { a.session.borrow_unchecked() }, program_id)?;
     // SAFETY: distinct accounts (different discriminators); the only borrows.
     let (s, i) = unsafe { (a.session.borrow_unchecked(), a.input.borrow_unchecked_mut()) };
-    if rd_u64(i, 8) != rd_u64(s, 8) {
-        return Err(WorldError::AccountMismatch.into());
-    }
     if s[2] != STATUS_ACTIVE {
         return Err(WorldError::SessionNotActive.into());
     }

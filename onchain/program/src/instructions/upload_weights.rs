@@ -38,7 +38,7 @@ pub fn shard_len(wlen: usize, k: usize) -> usize {
 /// authority and still open. Returns (model_id, weights_len).
 pub fn open_manifest(program_id: &Address, manifest: &AccountView, authority: &AccountView) -> Result<(u64, usize), WorldError> {
     sys::require_signer(authority)?;
-    sys::check_owned(manifest, program_id, DISC_MANIFEST, ACCOUNT_HEADER + 32)?;
+    check_manifest(manifest, program_id)?;
     // SAFETY: read-only view; no mutable borrow of the manifest is alive.
     let m = unsafe { manifest.borrow_unchecked() };
     if &m[16..48] != authority.address().as_ref() {
@@ -99,12 +99,7 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         wr_u32(w, 16, wlen as u32);
         wr_u16(w, 20, shard);
     } else {
-        sys::check_owned(a.weights, program_id, DISC_WEIGHTS, ACCOUNT_HEADER)?;
-        // SAFETY: read-only peek at the header; no other borrow is alive.
-        let w = unsafe { a.weights.borrow_unchecked() };
-        if rd_u64(w, 8) != model_id || rd_u16(w, 20) != shard {
-            return Err(WorldError::AccountMismatch.into());
-        }
+        check_weights(a.weights, model_id, shard as usize, program_id)?;
         sys::grow(a.authority, a.weights, need)?;
     }
     // SAFETY: the account holds at least `need` bytes now; no other borrow is alive.
