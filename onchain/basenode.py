@@ -165,6 +165,10 @@ class BaseChain:
         inner = [[_cpi(ix) for ix in per_ix] for per_ix in meta.inner_instructions()]
         rec = TxRecord(sig, self.slot, int(time.time()), bytes(tx), err, list(meta.logs()),
                        int(meta.compute_units_consumed()), int(meta.fee()), pre, post, inner)
+        if failed and not simulate:  # what a validator's log would show; the ER's commits land here
+            progs = sorted({str(keys[ix.program_id_index])[:8] for ix in tx.message.instructions})
+            log.info("transaction %s (programs %s, %d bytes) failed: %s | %s", sig[:16], ",".join(progs), len(bytes(tx)),
+                     err, " / ".join(rec.logs[-4:]))
         if not simulate:
             self.txs[sig] = rec
             self.slot_sigs.setdefault(self.slot, []).append(sig)
