@@ -12,7 +12,7 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from conftest import REAL_ER, local_stack, wait_until
+from conftest import REAL_ER, keyfile, local_stack, wait_until
 from onchain import errors
 from onchain.backend import ControllerInput
 from onchain.embedded import EmbeddedBackend
@@ -157,10 +157,11 @@ def test_send_async_does_not_block_and_keeps_lane_order(base, players):
     assert queued < sum(o.seconds for o in outs)  # handing off took less than sending
 
 
-def test_crank_cli_advances_the_session_once_per_tick(stack, base):
+def test_crank_cli_advances_the_session_once_per_tick(stack, base, players, tmp_path):
     frame = base.session(SESSION_ID).frame
+    key = keyfile(tmp_path / "creator.json", players[1])  # only a player or the crank key may crank
     res = subprocess.run([sys.executable, "-m", "onchain.crank", "--url", stack.base_url, "--session",
-                          str(SESSION_ID), "--hz", "20", "--frames", "10", "--airdrop", str(10**10)],
+                          str(SESSION_ID), "--hz", "20", "--frames", "10", "--keypair", key],
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
     assert '"frames": 10' in res.stdout and "tick_jitter_ms_p99" in res.stdout

@@ -116,7 +116,7 @@ def test_game_clients_play_and_watch_a_session_in_the_er(stack, tmp_path):
             assert buf is not None and buf.controllers == want0, buf
 
             crank = subprocess.run([PY, "-m", "onchain.crank", "--url", stack.er_url, "--session", str(SESSION_ID),
-                                    "--hz", "60", "--frames", str(FRAMES), "--wait-inputs", "20",
+                                    "--hz", "60", "--frames", str(FRAMES), "--wait-inputs", "20", "--keypair", k1,
                                     "--json", str(tmp_path / "crank.json")],
                                    capture_output=True, text=True, timeout=300)
             assert crank.returncode == 0, crank.stdout + crank.stderr
