@@ -228,16 +228,16 @@ pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut 
     let lin = lay.in_proj;
     assert!(f.acc.len() >= lin.rows && f.gy.len() >= e && h.len() >= e * n && n <= MAX_N && e <= MAX_E);
     let (m_y, m_g, s_y, s_g) = (q.m_y, q.m_g, q.s_y, q.s_g);
-    let (round_y, round_g) = ((1i64 << s_y) >> 1, (1i64 << s_g) >> 1);
+    let round_y = (1i64 << s_y) >> 1;
     // SAFETY: bias and mult hold lin.rows i32 (Model::parse), silu_x/silu_z 256 i8; acc
     // holds lin.rows i32 (asserted); z, xu hold MAX_E >= e and b, c MAX_N >= n entries;
     // the row ranges e, e, n, n below end at 2e + 2n <= lin.rows.
     unsafe {
         let (bias, mult) = (m.at(lin.bias) as *const i32, m.at(lin.mult) as *const i32);
         let acc = f.acc.as_ptr();
-        let mut op = requant::Requant { acc, bias, mult, out: s.z.as_mut_ptr() as *mut u8, lut: m.at(lay.silu_x), count: e, shift: q.s_in };
-        requant::requant_u8(&op); // z + 128: the SiLU(z) table index of pass 2
-        op = requant::Requant { acc: acc.add(e), bias: bias.add(e), mult: mult.add(e), out: s.xu.as_mut_ptr() as *mut u8, ..op };
+        let mut op = requant::Requant { acc, bias, mult, out: s.z.as_mut_ptr() as *mut u8, lut: m.at(lay.silu_z), count: e, shift: q.s_in };
+        requant::requant_lut8(&op); // SiLU(z), the gate of pass 2
+        op = requant::Requant { acc: acc.add(e), bias: bias.add(e), mult: mult.add(e), out: s.xu.as_mut_ptr() as *mut u8, lut: m.at(lay.silu_x), ..op };
         requant::requant_lut(&op); // SiLU(x), as i64
         op = requant::Requant { acc: acc.add(2 * e), bias: bias.add(2 * e), mult: mult.add(2 * e), out: s.b.as_mut_ptr() as *mut u8, count: n, ..op };
         requant::requant_i64(&op);
@@ -292,18 +292,10 @@ pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut 
             scan::scan_head(&op);
         }
     }
-    // Pass 2, per channel: y = sat8(numerator >> s_y), SiLU gate.
-    let silu_z = unsafe { m.at(lay.silu_z) };
-    // SAFETY: ch < e indexes y_acc, z (MAX_E) and gy (asserted); z holds table indices
-    // 0..256 and silu_z has 256 entries.
-    unsafe {
-        let (yp, zp, gp) = (s.y_acc.as_ptr(), s.z.as_ptr() as *const u8, f.gy.as_mut_ptr());
-        for ch in 0..e {
-            let y = sat8(*yp.add(ch) >> s_y);
-            let gz = *silu_z.add(*zp.add(ch) as usize) as i8 as i64;
-            *gp.add(ch) = sat8(y.wrapping_mul(gz).wrapping_mul(m_g).wrapping_add(round_g) >> s_g) as i8;
-        }
-    }
+    // Pass 2, per channel: y = sat8(numerator >> s_y), times SiLU(z) (kernels::requant::gate).
+    let g = requant::Gate { num: s.y_acc.as_ptr(), gz: s.z.as_ptr() as *const u8, out: f.gy.as_mut_ptr() as *mut u8, count: e, s_y, s_g, m_g };
+    // SAFETY: y_acc and z hold MAX_E >= e entries, gy >= e (asserted).
+    unsafe { requant::gate(&g) };
 }
 
 /// Step 3 of a layer, by row chunks: out_proj rows [row0, row1) added to the residual.

@@ -102,20 +102,21 @@ pub unsafe fn requant_i64(op: &Requant) {
     }
 }
 
-/// out as u8[count]: out[i] = v[i] + 128 (an index into a 256-entry table).
+/// out as u8[count]: out[i] = lut[v[i] + 128] (the SiLU table's i8 byte).
 ///
 /// # Safety
-/// acc, bias, mult have `count` readable i32; out has `count` writable bytes.
+/// acc, bias, mult have `count` readable i32; lut has 256 bytes; out has `count`
+/// writable bytes.
 #[inline(always)]
-pub unsafe fn requant_u8(op: &Requant) {
+pub unsafe fn requant_lut8(op: &Requant) {
     if op.count == 0 {
         return;
     }
     #[cfg(target_arch = "bpf")]
-    return rq_loop!(concat!("r8 += 128\n", "*(u8 *)(r4 + 0) = r8\n", "r4 += 1\n"), op);
+    return rq_loop!(concat!("r8 += r0\n", "r8 = *(u8 *)(r8 + 128)\n", "*(u8 *)(r4 + 0) = r8\n", "r4 += 1\n"), op);
     #[allow(unreachable_code)]
     for i in 0..op.count {
-        *op.out.add(i) = (row(op, i) + 128) as u8;
+        *op.out.add(i) = *op.lut.add((row(op, i) + 128) as usize);
     }
 }
 
@@ -174,13 +175,94 @@ mod tests {
             unsafe {
                 requant_i64(&op);
                 op.out = o8.as_mut_ptr();
-                requant_u8(&op);
+                requant_lut8(&op);
                 op.out = ol.as_mut_ptr() as *mut u8;
                 requant_lut(&op);
             }
             assert_eq!(o64, want);
-            assert_eq!(o8, want.iter().map(|&v| (v + 128) as u8).collect::<Vec<_>>());
+            assert_eq!(o8, want.iter().map(|&v| lut[(v + 128) as usize]).collect::<Vec<_>>());
             assert_eq!(ol, want.iter().map(|&v| lut[(v + 128) as usize] as i8 as i64).collect::<Vec<_>>());
         }
+    }
+}
+
+/// The gate of intref.mamba_layer per channel, from the scan's rounded numerators:
+///
+///     gy[i] = sat8(rshift_round(sat8(num[i] >> s_y) * gz[i] * m_g, s_g))
+#[derive(Clone, Copy)]
+pub struct Gate {
+    /// `count` i64, 8-aligned.
+    pub num: *const i64,
+    /// SiLU(z) as i8 bytes, `count`.
+    pub gz: *const u8,
+    /// `count` writable i8.
+    pub out: *mut u8,
+    pub count: usize,
+    pub s_y: u32,
+    pub s_g: u32,
+    pub m_g: i64,
+}
+
+/// Apply `Gate` (20 instructions a channel on sBPF).
+///
+/// # Safety
+/// The pointers of `op` are valid for `count` entries.
+#[inline(always)]
+pub unsafe fn gate(op: &Gate) {
+    if op.count == 0 {
+        return;
+    }
+    #[cfg(target_arch = "bpf")]
+    {
+        // SAFETY: reads count i64 at num and count bytes at gz, writes count bytes at out;
+        // count >= 1. Only the named registers are written.
+        core::arch::asm!(
+            "1:",
+            "r8 = *(u64 *)(r1 + 0)",
+            "r8 s>>= r6",
+            "if r8 s<= 127 goto 2f",
+            "r8 = 127",
+            "2:",
+            "if r8 s>= -128 goto 3f",
+            "r8 = -128",
+            "3:",
+            "r9 = *(u8 *)(r2 + 0)",
+            "r9 <<= 56",
+            "r9 s>>= 56",
+            "r8 *= r9",
+            "r8 *= r7",
+            "r8 += r0",
+            "r8 s>>= r5",
+            "if r8 s<= 127 goto 4f",
+            "r8 = 127",
+            "4:",
+            "if r8 s>= -128 goto 5f",
+            "r8 = -128",
+            "5:",
+            "*(u8 *)(r3 + 0) = r8",
+            "r1 += 8",
+            "r2 += 1",
+            "r3 += 1",
+            "if r1 < r4 goto 1b",
+            in("r0") (1i64 << op.s_g) >> 1,
+            inout("r1") op.num => _,
+            inout("r2") op.gz => _,
+            inout("r3") op.out => _,
+            in("r4") op.num.add(op.count),
+            in("r5") op.s_g as u64,
+            in("r6") op.s_y as u64,
+            in("r7") op.m_g,
+            out("r8") _,
+            out("r9") _,
+            options(nostack, preserves_flags),
+        );
+        return;
+    }
+    #[allow(unreachable_code)]
+    for i in 0..op.count {
+        let y = (*op.num.add(i) >> op.s_y).clamp(-128, 127);
+        let gz = *op.gz.add(i) as i8 as i64;
+        let g = y.wrapping_mul(gz).wrapping_mul(op.m_g).wrapping_add((1i64 << op.s_g) >> 1) >> op.s_g;
+        *op.out.add(i) = g.clamp(-128, 127) as i8 as u8;
     }
 }
