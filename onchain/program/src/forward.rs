@@ -304,8 +304,17 @@ pub fn out_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs
     let lin = m.layer(layer).out_proj;
     let s_out = m.layer_quant(layer).s_out;
     matvec(m, &lin, f.gy, row0, row1, &mut s.acc, &mut s.xu);
-    for i in row0..row1 {
-        f.r[i] = sat16((f.r[i] as i64).wrapping_add(requant(m, &lin, s.acc[i - row0], i, s_out))) as i16;
+    assert!(row1 <= f.r.len());
+    let round = (1i64 << s_out) >> 1;
+    // SAFETY: bias and mult hold lin.rows >= row1 i32 (Model::parse); acc holds the
+    // row1 - row0 totals just written; r holds >= row1 entries (asserted).
+    unsafe {
+        let (bias, mult) = ((m.at(lin.bias) as *const i32).add(row0), (m.at(lin.mult) as *const i32).add(row0));
+        let (acc, r) = (s.acc.as_ptr(), f.r.as_mut_ptr().add(row0));
+        for i in 0..row1 - row0 {
+            let v = (*acc.add(i) as i64).wrapping_add(*bias.add(i) as i64).wrapping_mul(*mult.add(i) as i64);
+            *r.add(i) = sat16((*r.add(i) as i64).wrapping_add(v.wrapping_add(round) >> s_out)) as i16;
+        }
     }
 }
 
