@@ -11,16 +11,18 @@ pub struct Scratch {
     pub u: [i8; MAX_IN],
     pub xn: [i8; MAX_D],
     pub acc: [i32; MAX_R],
+    /// In `ssm`: SiLU(z) of the layer (i8 bytes), the gate.
     pub z: [i8; MAX_E],
     pub out: [i16; MAX_OUT],
-    /// The lanes kernel's widened input; in `ssm`, SiLU(x) of the layer as i64 (the
-    /// scan's and the skip's multiplier).
+    /// The lanes kernel's widened input; in `ssm`, SiLU(x) of the layer as i64, then per
+    /// channel the start of the scan's sum, SiLU(x) * D + round.
     pub xu: [u64; MAX_E],
     pub b: [i64; MAX_N],
     pub c: [i64; MAX_N],
     pub dt: [i64; MAX_H],
     pub decay: [i64; MAX_H],
-    /// Per channel: C.h of the selective scan (ssm's first pass -> second pass).
+    /// Per channel: dbx, then (from the scan) C.h * m_y + SiLU(x) * D + round, the
+    /// numerator of y (ssm's first pass -> second pass).
     pub y_acc: [i64; MAX_E],
 }
 
