@@ -15,7 +15,13 @@ Two parts:
   transactions give the per-layer breakdown (each net of the fixed per-transaction cost,
   estimated from the two runs).
 
+With `--baseline-so OLD.so` the same kernels and presets also run on an older build of
+the program in the same run, and a before/after table (frame CU, transactions, per-layer
+in_proj / ssm / out_proj, kernel CU/MAC) compares the two; build/bench.json then holds the
+old figures under "baseline" next to the new ones.
+
     python -m onchain.bench [--presets micro,tiny] [--kernels-only] [--out build/bench.json]
+                            [--baseline-so build/world_model_base.so]
 """
 from __future__ import annotations
 
@@ -272,9 +278,25 @@ def meta(so_path: str | Path = DEFAULT_SO, bench_so_path: str | Path = BENCH_SO)
 def run(presets: list[str] | tuple[str, ...] = PRESET_NAMES, kernels_only: bool = False,
         shapes=KERNEL_SHAPES, kernels: list[str] | None = None, so_path: str | Path = DEFAULT_SO,
         seed: int = SEED, progress: Callable[[str], None] | None = None,
-        layouts: tuple[int, ...] = WEIGHT_LAYOUTS, bench_so_path: str | Path = BENCH_SO) -> dict:
+        layouts: tuple[int, ...] = WEIGHT_LAYOUTS, bench_so_path: str | Path = BENCH_SO,
+        baseline_so: str | Path | None = None, baseline_bench_so: str | Path | None = None) -> dict:
     """Kernels run in the benchmark build (`bench_so_path`, which has bench_matvec); presets run
-    the deployed program (`so_path`), so their CU are what a session pays."""
+    the deployed program (`so_path`), so their CU are what a session pays. `baseline_so` (and its
+    benchmark build `baseline_bench_so`; an older build from before the split has the kernel
+    instruction in its one .so, the default) runs in the same call for a before/after table."""
+    result = _run_one(presets, kernels_only, shapes, kernels, so_path, bench_so_path, seed, progress, layouts)
+    if baseline_so is not None:
+        say = progress or (lambda _msg: None)
+        say(f"baseline {baseline_so} ...")
+        base = _run_one(presets, kernels_only, shapes, kernels, baseline_so, baseline_bench_so or baseline_so, seed,
+                        progress, layouts)
+        base["meta"]["so_path"] = str(baseline_so)
+        result["baseline"] = base
+        result["comparison"] = compare(base, result)
+    return result
+
+
+def _run_one(presets, kernels_only, shapes, kernels, so_path, bench_so_path, seed, progress, layouts) -> dict:
     t0 = time.perf_counter()
     say = progress or (lambda _msg: None)
     m = meta(so_path, bench_so_path)
@@ -303,6 +325,34 @@ def run(presets: list[str] | tuple[str, ...] = PRESET_NAMES, kernels_only: bool 
     m["seconds"] = round(time.perf_counter() - t0, 2)
     return {"kernels": kernel_rows, "presets": preset_rows,
             "largest_preset_in_one_tx": largest_in_one_tx(preset_rows), "meta": m}
+
+
+def _per_layer(p: dict, part: str) -> int:
+    return round(sum(x[part] for x in p["layers"]) / max(1, len(p["layers"])))
+
+
+def compare(base: dict, new: dict) -> dict:
+    """Before/after rows for the kernels and presets measured by both runs."""
+    kb = {(k["name"], k["rows"], k["cols"]): k for k in base["kernels"]}
+    kernels = [{"name": k["name"], "rows": k["rows"], "cols": k["cols"],
+                "cu_per_mac_before": kb[key]["cu_per_mac"], "cu_per_mac_after": k["cu_per_mac"]}
+               for k in new["kernels"] if (key := (k["name"], k["rows"], k["cols"])) in kb]
+    pb = {(p["name"], p["weight_layout"]): p for p in base["presets"] if "layers" in p}
+    presets = []
+    for p in new["presets"]:
+        old = pb.get((p["name"], p["weight_layout"]))
+        if old is None or "layers" not in p:
+            continue
+        row = {"name": p["name"], "weight_layout": p["weight_layout"], "params": p["params"]}
+        for key in ("cu_per_frame", "txs_per_frame", "encoder_cu", "head_cu"):
+            row[key + "_before"], row[key + "_after"] = old[key], p[key]
+        for part in ("in_proj", "ssm", "out_proj"):
+            row[f"{part}_per_layer_before"], row[f"{part}_per_layer_after"] = _per_layer(old, part), _per_layer(p, part)
+        e, n = C.PRESETS[p["name"]].d_inner, C.PRESETS[p["name"]].d_state
+        row["ssm_cu_per_state_before"] = round(row["ssm_per_layer_before"] / (e * n), 2)
+        row["ssm_cu_per_state_after"] = round(row["ssm_per_layer_after"] / (e * n), 2)
+        presets.append(row)
+    return {"kernels": kernels, "presets": presets}
 
 
 def largest_in_one_tx(rows: list[dict]) -> str | None:
@@ -345,6 +395,23 @@ def _tables(result: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                     p_head, p_rows))
         out.append(("Per-frame CU breakdown, all layers summed, net of the fixed CU per transaction "
                     "(steps per tx in the packed plan)", b_head, b_rows))
+    cmp_ = result.get("comparison")
+    if cmp_:
+        c_head = ["preset / kernel", "layout / shape", "CU/frame (kernel: CU/MAC)", "txs", "in_proj/layer", "ssm/layer", "ssm CU/state",
+                  "out_proj/layer"]
+        c_rows = [[c["name"], str(c["weight_layout"]),
+                   f'{_fmt(c["cu_per_frame_before"])} -> {_fmt(c["cu_per_frame_after"])}',
+                   f'{c["txs_per_frame_before"]} -> {c["txs_per_frame_after"]}',
+                   f'{_fmt(c["in_proj_per_layer_before"])} -> {_fmt(c["in_proj_per_layer_after"])}',
+                   f'{_fmt(c["ssm_per_layer_before"])} -> {_fmt(c["ssm_per_layer_after"])}',
+                   f'{c["ssm_cu_per_state_before"]:.1f} -> {c["ssm_cu_per_state_after"]:.1f}',
+                   f'{_fmt(c["out_proj_per_layer_before"])} -> {_fmt(c["out_proj_per_layer_after"])}']
+                  for c in cmp_["presets"]]
+        c_rows += [[f'kernel {k["name"]}', f'{k["rows"]}x{k["cols"]}',
+                    f'{k["cu_per_mac_before"]:.3f} -> {k["cu_per_mac_after"]:.3f}', "", "", "", "", ""]
+                   for k in cmp_["kernels"]]
+        out.append((f'Before -> after, same run (baseline {result["baseline"]["meta"]["so_sha256"][:16]}…)',
+                    c_head, c_rows))
     return out
 
 
@@ -400,6 +467,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--so", default=str(DEFAULT_SO), help="program .so (default: %(default)s)")
     ap.add_argument("--bench-so", default=str(BENCH_SO),
                     help="benchmark build with bench_matvec, for the kernels (default: %(default)s)")
+    ap.add_argument("--baseline-so", default=None,
+                    help="also run an older program build and print a before/after table")
+    ap.add_argument("--baseline-bench-so", default=None,
+                    help="the older build's benchmark build (default: --baseline-so itself)")
     ap.add_argument("--layouts", default=",".join(map(str, WEIGHT_LAYOUTS)),
                     help="weight layouts to run the presets in (default: %(default)s)")
     args = ap.parse_args(argv)
@@ -421,7 +492,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, AssertionError):
         ap.error(f"bad --layouts {args.layouts!r}: choose from {list(C.WEIGHT_LAYOUTS)}")
     result = run(presets, args.kernels_only, shapes, kernels, so_path=args.so, bench_so_path=args.bench_so,
-                 progress=lambda msg: print(msg, file=sys.stderr, flush=True), layouts=layouts)
+                 progress=lambda msg: print(msg, file=sys.stderr, flush=True), layouts=layouts,
+                 baseline_so=args.baseline_so, baseline_bench_so=args.baseline_bench_so)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -131,3 +131,19 @@ def test_cli_kernels_only(so_path, tmp_path, capsys):
     assert data["presets"] == []
     assert [(k["rows"], k["cols"], k["exact"]) for k in data["kernels"]] == [(64, 64, True)] * len(bench.kernel_names())
     assert "packed" in capsys.readouterr().out
+
+
+def test_baseline_comparison(so_path, bench_so_path):
+    """--baseline-so: the same kernels and presets on an older build, in the same run; with
+    the same program on both sides every before/after pair is equal."""
+    res = bench.run(["micro"], shapes=((64, 64),), so_path=so_path, layouts=(C.WEIGHT_LAYOUT_LANES,),
+                    bench_so_path=bench_so_path, baseline_so=so_path, baseline_bench_so=bench_so_path)
+    cmp_ = res["comparison"]
+    assert res["baseline"]["meta"]["so_sha256"] == res["meta"]["so_sha256"]
+    assert [(c["name"], c["weight_layout"]) for c in cmp_["presets"]] == [("micro", C.WEIGHT_LAYOUT_LANES)]
+    row = cmp_["presets"][0]
+    for key in ("cu_per_frame", "txs_per_frame", "in_proj_per_layer", "ssm_per_layer", "out_proj_per_layer"):
+        assert _pos_int(row[key + "_before"]) and row[key + "_before"] == row[key + "_after"], key
+    assert row["ssm_cu_per_state_after"] == pytest.approx(row["ssm_per_layer_after"] / (128 * 16), abs=0.01)
+    assert [k["cu_per_mac_before"] for k in cmp_["kernels"]] == [k["cu_per_mac_after"] for k in cmp_["kernels"]]
+    assert any("Before -> after" in title for title, _, _ in bench._tables(res))

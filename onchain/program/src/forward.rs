@@ -1,6 +1,6 @@
 //! The forward pass, one stage at a time: features -> encoder -> layers -> head -> decode.
 //! Mirrors `worldmodel/intref.py`; the names match its functions.
-use crate::kernels::{clamp, isqrt, matvec, rshift_round, sat16, sat32, sat8, scan};
+use crate::kernels::{clamp, isqrt, matvec, requant, rshift_round, sat16, sat32, sat8, scan};
 use crate::model::*;
 use crate::state::ControllerInput;
 
@@ -11,18 +11,26 @@ pub struct Scratch {
     pub u: [i8; MAX_IN],
     pub xn: [i8; MAX_D],
     pub acc: [i32; MAX_R],
+    /// In `ssm`: SiLU(z) of the layer (i8 bytes), the gate.
     pub z: [i8; MAX_E],
     pub out: [i16; MAX_OUT],
-    /// The lanes kernel's widened input; in `ssm`, SiLU(x) of the layer as i64 (the
-    /// scan's and the skip's multiplier).
+    /// The lanes kernel's widened input; in `ssm`, SiLU(x) of the layer as i64, then per
+    /// channel the start of the scan's sum, SiLU(x) * D + round.
     pub xu: [u64; MAX_E],
     pub b: [i64; MAX_N],
     pub c: [i64; MAX_N],
     pub dt: [i64; MAX_H],
     pub decay: [i64; MAX_H],
-    /// Per channel: C.h of the selective scan (ssm's first pass -> second pass).
+    /// Per channel: dbx, then (from the scan) C.h * m_y + SiLU(x) * D + round, the
+    /// numerator of y (ssm's first pass -> second pass).
     pub y_acc: [i64; MAX_E],
 }
+
+// The scan kernel reads C at a fixed distance after B.
+const _: () = assert!(
+    core::mem::offset_of!(Scratch, c) == core::mem::offset_of!(Scratch, b) + 8 * scan::C_OFFSET
+        && MAX_N <= scan::C_OFFSET
+);
 
 #[inline(always)]
 fn w_i32(m: &Model, off: usize, i: usize) -> i64 {
@@ -211,7 +219,7 @@ pub fn in_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs,
 /// state `h` (E * N), C.h + D.x, SiLU gate -> f.gy (intref.mamba_layer, middle part).
 ///
 /// Per head the channel-independent factors are computed once (dt * u_mult, decay, D);
-/// per channel the N-state loop is `kernels::scan::scan_channel` (sBPF assembly).
+/// per head the channels' N-state loops are `kernels::scan::scan_head` (sBPF assembly).
 /// dt * xa * u_mult is evaluated as (dt * u_mult) * xa: wrapping multiplication is
 /// associative and commutative mod 2^64, so the product is the same bits as intref's.
 #[inline(always)]
@@ -221,26 +229,33 @@ pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut 
     let q = m.layer_quant(layer);
     let lin = lay.in_proj;
     assert!(f.acc.len() >= lin.rows && f.gy.len() >= e && h.len() >= e * n && n <= MAX_N && e <= MAX_E);
+    let (m_y, m_g, s_y, s_g) = (q.m_y, q.m_g, q.s_y, q.s_g);
+    let round_y = (1i64 << s_y) >> 1;
     // SAFETY: bias and mult hold lin.rows i32 (Model::parse), silu_x/silu_z 256 i8; acc
-    // holds lin.rows i32 (asserted); z, xu hold MAX_E >= e and b, c MAX_N >= n entries.
-    // Every index below is < lin.rows, < e, < n, or in 0..256 (an i8 + 128).
+    // holds lin.rows i32 (asserted); z, xu hold MAX_E >= e and b, c MAX_N >= n entries;
+    // the row ranges e, e, n, n below end at 2e + 2n <= lin.rows.
     unsafe {
         let (bias, mult) = (m.at(lin.bias) as *const i32, m.at(lin.mult) as *const i32);
-        let silu_x = (m.at(lay.silu_x) as *const i8).add(128);
         let acc = f.acc.as_ptr();
-        let s_in = q.s_in;
-        let (zp, xap) = (s.z.as_mut_ptr(), s.xu.as_mut_ptr() as *mut i64);
-        let (bp, cp) = (s.b.as_mut_ptr(), s.c.as_mut_ptr());
-        // One loop per destination keeps the live pointers few (no spills).
-        requant8(acc, bias, mult, e, s_in, |i, v| *zp.add(i) = v as i8);
-        requant8(acc.add(e), bias.add(e), mult.add(e), e, s_in, |i, v| *xap.add(i) = *silu_x.offset(v as isize) as i64);
-        requant8(acc.add(2 * e), bias.add(2 * e), mult.add(2 * e), n, s_in, |i, v| *bp.add(i) = v);
-        requant8(acc.add(2 * e + n), bias.add(2 * e + n), mult.add(2 * e + n), n, s_in, |i, v| *cp.add(i) = v);
+        let mut op = requant::Requant { acc, bias, mult, out: s.z.as_mut_ptr() as *mut u8, lut: m.at(lay.silu_z), count: e, shift: q.s_in };
+        requant::requant_lut8(&op); // SiLU(z), the gate of pass 2
+        op = requant::Requant { acc: acc.add(e), bias: bias.add(e), mult: mult.add(e), out: s.xu.as_mut_ptr() as *mut u8, lut: m.at(lay.silu_x), ..op };
+        requant::requant_lut(&op); // SiLU(x), as i64
+        op = requant::Requant { acc: acc.add(2 * e), bias: bias.add(2 * e), mult: mult.add(2 * e), out: s.b.as_mut_ptr() as *mut u8, count: n, ..op };
+        requant::requant_i64(&op);
+        op = requant::Requant { acc: acc.add(2 * e + n), bias: bias.add(2 * e + n), mult: mult.add(2 * e + n), out: s.c.as_mut_ptr() as *mut u8, ..op };
+        requant::requant_i64(&op);
     }
-    let silu_z = unsafe { (m.at(lay.silu_z) as *const i8).add(128) };
-    // Pass 1, per head: dt, decay, and the scan of each of its channels. Only the scan's
-    // operands are live across it, so the compiler keeps them in registers.
-    let (b, c) = (s.b.as_ptr(), s.c.as_ptr());
+    // C * m_y: the scan's sum is then y_acc * m_y directly (the same bits mod 2^64, as
+    // wrapping multiplication distributes over wrapping addition).
+    for k in 0..n {
+        s.c[k] = s.c[k].wrapping_mul(m_y);
+    }
+    // Pass 1, per head: dt, decay, each channel's dbx (into y_acc) and the start of its sum
+    // xa * D + round (over xa in xu, no longer needed), then the scan of all of the head's
+    // channels in one kernel call (scan::scan_head), which leaves in y_acc
+    // y_acc * m_y + xa * D + round, the rounded numerator of y.
+    let bc = s.b.as_ptr();
     let (s_u, round_u) = (q.s_u, (1i64 << q.s_u) >> 1);
     for hd in 0..heads {
         let row = 2 * e + 2 * n + hd;
@@ -248,66 +263,41 @@ pub fn ssm(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs, h: &mut 
         let dt = w_u32(m, m.softplus, idx as usize);
         let decay = decay_q20(m, w_u32(m, lay.a_q16, hd), dt);
         let du = dt.wrapping_mul(w_i32(m, lay.u_mult, hd));
+        let dskip = w_i64(m, lay.d_skip, hd);
         // The whole head takes the unclamped scan when even its largest possible dbx
         // cannot saturate a state: |dbx| <= (|du| * 128 + round) >> s_u, + 1 for the floor
         // of a negative value (|du| < 2^55 keeps |du| * 128 from wrapping).
         let abs_du = du.unsigned_abs();
-        let unclamped = n == scan::SCAN_BLOCK
-            && abs_du < 1 << 55
-            && scan::cannot_saturate(decay, ((((abs_du << 7) as i64) + round_u) >> s_u) + 1);
-        // SAFETY: channels hd*p..hd*p+p < e: their state rows (n i32 each) lie in h
-        // (asserted) and xu, y_acc hold MAX_E >= e entries; b and c hold n <= MAX_N.
+        let clamp_head =
+            !(abs_du < 1 << 55 && scan::cannot_saturate(decay, ((((abs_du << 7) as i64) + round_u) >> s_u) + 1));
+        // SAFETY: channels hd*p..hd*p+p < e: xu and y_acc hold MAX_E >= e entries, and
+        // their state rows (n i32 each) lie in h (asserted); b holds n <= MAX_N entries and
+        // c = b + C_OFFSET (the layout is checked below Scratch).
         unsafe {
-            let (mut hp, end) = (h.as_mut_ptr().add(hd * p * n), h.as_mut_ptr().add((hd + 1) * p * n));
-            let (mut xap, mut yp) = ((s.xu.as_ptr() as *const i64).add(hd * p), s.y_acc.as_mut_ptr().add(hd * p));
-            if unclamped {
-                while hp < end {
-                    let dbx = sat32(du.wrapping_mul(*xap).wrapping_add(round_u) >> s_u);
-                    *yp = scan::scan_block_unclamped(hp, b, c, decay, dbx, 0);
-                    hp = hp.add(n);
-                    xap = xap.add(1);
-                    yp = yp.add(1);
-                }
-            } else {
-                while hp < end {
-                    let dbx = sat32(du.wrapping_mul(*xap).wrapping_add(round_u) >> s_u);
-                    *yp = scan::scan_channel(hp, b, c, n, decay, dbx);
-                    hp = hp.add(n);
-                    xap = xap.add(1);
-                    yp = yp.add(1);
-                }
+            let xap = (s.xu.as_mut_ptr() as *mut i64).add(hd * p);
+            let yd = s.y_acc.as_mut_ptr().add(hd * p);
+            for i in 0..p {
+                let xa = *xap.add(i);
+                *yd.add(i) = sat32(du.wrapping_mul(xa).wrapping_add(round_u) >> s_u);
+                *xap.add(i) = xa.wrapping_mul(dskip).wrapping_add(round_y);
             }
+            let op = scan::HeadScan {
+                h: h.as_mut_ptr().add(hd * p * n),
+                bc,
+                yd,
+                y0: xap,
+                channels: p,
+                n,
+                decay,
+                clamp: clamp_head,
+            };
+            scan::scan_head(&op);
         }
     }
-    // Pass 2, per channel: y = C.h + D.x, SiLU gate.
-    let (m_y, m_g, s_y, s_g) = (q.m_y, q.m_g, q.s_y, q.s_g);
-    let (round_y, round_g) = ((1i64 << s_y) >> 1, (1i64 << s_g) >> 1);
-    for hd in 0..heads {
-        let dskip = w_i64(m, lay.d_skip, hd);
-        // SAFETY: channels hd*p..hd*p+p < e index xu, z, y_acc (MAX_E) and gy (asserted);
-        // silu_z is offset by 128, so an i8 indexes it.
-        unsafe {
-            for ch in hd * p..hd * p + p {
-                let xa = *(s.xu.as_ptr() as *const i64).add(ch);
-                let y = sat8((*s.y_acc.as_ptr().add(ch)).wrapping_mul(m_y).wrapping_add(xa.wrapping_mul(dskip)).wrapping_add(round_y) >> s_y);
-                let gz = *silu_z.offset(*s.z.as_ptr().add(ch) as isize) as i64;
-                *f.gy.as_mut_ptr().add(ch) = sat8(y.wrapping_mul(gz).wrapping_mul(m_g).wrapping_add(round_g) >> s_g) as i8;
-            }
-        }
-    }
-}
-
-/// For i < count: put(i, sat8(rshift_round((acc[i] + bias[i]) * mult[i], shift))).
-///
-/// # Safety
-/// `acc`, `bias`, `mult` have `count` readable i32.
-#[inline(always)]
-unsafe fn requant8(acc: *const i32, bias: *const i32, mult: *const i32, count: usize, shift: u32, mut put: impl FnMut(usize, i64)) {
-    let round = (1i64 << shift) >> 1;
-    for i in 0..count {
-        let v = (*acc.add(i) as i64).wrapping_add(*bias.add(i) as i64).wrapping_mul(*mult.add(i) as i64);
-        put(i, sat8(v.wrapping_add(round) >> shift));
-    }
+    // Pass 2, per channel: y = sat8(numerator >> s_y), times SiLU(z) (kernels::requant::gate).
+    let g = requant::Gate { num: s.y_acc.as_ptr(), gz: s.z.as_ptr() as *const u8, out: f.gy.as_mut_ptr() as *mut u8, count: e, s_y, s_g, m_g };
+    // SAFETY: y_acc and z hold MAX_E >= e entries, gy >= e (asserted).
+    unsafe { requant::gate(&g) };
 }
 
 /// Step 3 of a layer, by row chunks: out_proj rows [row0, row1) added to the residual.
@@ -316,8 +306,17 @@ pub fn out_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs
     let lin = m.layer(layer).out_proj;
     let s_out = m.layer_quant(layer).s_out;
     matvec(m, &lin, f.gy, row0, row1, &mut s.acc, &mut s.xu);
-    for i in row0..row1 {
-        f.r[i] = sat16((f.r[i] as i64).wrapping_add(requant(m, &lin, s.acc[i - row0], i, s_out))) as i16;
+    assert!(row1 <= f.r.len());
+    let round = (1i64 << s_out) >> 1;
+    // SAFETY: bias and mult hold lin.rows >= row1 i32 (Model::parse); acc holds the
+    // row1 - row0 totals just written; r holds >= row1 entries (asserted).
+    unsafe {
+        let (bias, mult) = ((m.at(lin.bias) as *const i32).add(row0), (m.at(lin.mult) as *const i32).add(row0));
+        let (acc, r) = (s.acc.as_ptr(), f.r.as_mut_ptr().add(row0));
+        for i in 0..row1 - row0 {
+            let v = (*acc.add(i) as i64).wrapping_add(*bias.add(i) as i64).wrapping_mul(*mult.add(i) as i64);
+            *r.add(i) = sat16((*r.add(i) as i64).wrapping_add(v.wrapping_add(round) >> s_out)) as i16;
+        }
     }
 }
 

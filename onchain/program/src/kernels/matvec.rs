@@ -194,12 +194,46 @@ unsafe fn flush(a: &[u64; 4], tot: *mut u32) {
     }
 }
 
+/// Sign-extend x[k] into xu[k] for k < 8, sBPF assembly (r1 = x, r2 = xu, r3 temporary).
+#[cfg(target_arch = "bpf")]
+macro_rules! widen_one {
+    ($k:literal) => {
+        concat!(
+            "r3 = *(u8 *)(r1 + ", $k, ")\n",
+            "r3 <<= 56\n",
+            "r3 s>>= 56\n",
+            "*(u64 *)(r2 + ", $k, " * 8) = r3\n",
+        )
+    };
+}
+
 /// `xu[c] = x[c]` sign-extended to 64 bits (the multiplier of the lane words).
+/// On sBPF eight columns per loop pass in assembly (4.4 instructions a column; the
+/// compiler's loop takes about 12) when `cols` is a multiple of 8.
 ///
 /// # Safety
-/// `x` has `cols` readable i8, `xu` has `cols` writable u64.
+/// `x` has `cols` readable i8, `xu` has `cols` writable u64 (8-aligned).
 #[inline(always)]
 pub unsafe fn widen_inputs(x: *const i8, cols: usize, xu: *mut u64) {
+    #[cfg(target_arch = "bpf")]
+    if cols % 8 == 0 && cols > 0 {
+        // SAFETY: reads cols bytes at x and writes cols u64 at xu (caller's contract),
+        // cols a positive multiple of 8; only the named registers are written.
+        core::arch::asm!(
+            "1:",
+            widen_one!(0), widen_one!(1), widen_one!(2), widen_one!(3),
+            widen_one!(4), widen_one!(5), widen_one!(6), widen_one!(7),
+            "r1 += 8",
+            "r2 += 64",
+            "if r1 < r4 goto 1b",
+            inout("r1") x => _,
+            inout("r2") xu => _,
+            out("r3") _,
+            in("r4") x.add(cols),
+            options(nostack, preserves_flags),
+        );
+        return;
+    }
     for c in 0..cols {
         // SAFETY: c < cols (caller's contract).
         *xu.add(c) = *x.add(c) as i64 as u64;

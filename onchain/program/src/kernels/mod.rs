@@ -1,5 +1,6 @@
 //! Integer kernels. Each mirrors a function of `worldmodel/intref.py`.
 pub mod matvec;
+pub mod requant;
 pub mod scan;
 
 /// `(v + (1 << s >> 1)) >> s`: round half up, arithmetic shift (intref.rshift_round).

@@ -9,125 +9,6 @@
 //! 2^44. A cartridge with odd LUT values can make decay * h wrap; it then wraps in 64 bits
 //! exactly as intref's int64 arithmetic does (same operations, same order).
 
-/// States per unrolled block of the sBPF assembly.
-pub const SCAN_BLOCK: usize = 16;
-
-/// The start of one element: load h[k] and sign-extend, decay and round, add dbx * b[k].
-#[cfg(target_arch = "bpf")]
-macro_rules! scan_update {
-    ($k:literal) => {
-        concat!(
-            "{t} = *(u32 *)({hp} + ", $k, " * 4)\n",
-            "{t} <<= 32\n",
-            "{t} s>>= 32\n",
-            "{t} *= {decay}\n",
-            "{t} += 524288\n",
-            "{t} s>>= 20\n",
-            "{u} = *(u64 *)({bp} + ", $k, " * 8)\n",
-            "{u} *= {dbx}\n",
-            "{t} += {u}\n",
-        )
-    };
-}
-
-/// The end of one element: store h[k] and accumulate c[k] * h[k].
-#[cfg(target_arch = "bpf")]
-macro_rules! scan_store {
-    ($k:literal) => {
-        concat!(
-            "*(u32 *)({hp} + ", $k, " * 4) = {t}\n",
-            "{u} = *(u64 *)({cp} + ", $k, " * 8)\n",
-            "{u} *= {t}\n",
-            "{y} += {u}\n",
-        )
-    };
-}
-
-/// One element in sBPF assembly (15 instructions when nothing saturates): the update,
-/// saturation to i32 (two jumps that skip the clamping moves), then the store.
-#[cfg(target_arch = "bpf")]
-macro_rules! scan_elem {
-    ($k:literal) => {
-        concat!(
-            scan_update!($k),
-            "if {t} s<= 2147483647 goto 2f\n",
-            "{t} = 2147483647\n",
-            "2:\n",
-            "if {t} s>= -2147483648 goto 3f\n",
-            "{t} = -2147483648\n",
-            "3:\n",
-            scan_store!($k),
-        )
-    };
-}
-
-/// The same element without the saturation (13 instructions), for channels where
-/// `cannot_saturate` proved it never happens.
-#[cfg(target_arch = "bpf")]
-macro_rules! scan_elem_unclamped {
-    ($k:literal) => {
-        concat!(scan_update!($k), scan_store!($k))
-    };
-}
-
-/// One SCAN_BLOCK-state block in sBPF assembly, with the element macro given.
-#[cfg(target_arch = "bpf")]
-macro_rules! scan_block_asm {
-    ($elem:ident, $h:expr, $b:expr, $c:expr, $decay:expr, $dbx:expr, $y:expr) => {
-        core::arch::asm!(
-            $elem!(0), $elem!(1), $elem!(2), $elem!(3),
-            $elem!(4), $elem!(5), $elem!(6), $elem!(7),
-            $elem!(8), $elem!(9), $elem!(10), $elem!(11),
-            $elem!(12), $elem!(13), $elem!(14), $elem!(15),
-            hp = in(reg) $h,
-            bp = in(reg) $b,
-            cp = in(reg) $c,
-            decay = in(reg) $decay,
-            dbx = in(reg) $dbx,
-            y = inout(reg) $y,
-            t = out(reg) _,
-            u = out(reg) _,
-            options(nostack, preserves_flags),
-        )
-    };
-}
-
-/// SCAN_BLOCK states of one channel; returns y plus their c[j] * h[j].
-///
-/// # Safety
-/// `h` has SCAN_BLOCK readable and writable i32 (4-aligned), `b` and `c` SCAN_BLOCK i64.
-#[cfg(target_arch = "bpf")]
-#[inline(always)]
-pub unsafe fn scan_block(h: *mut i32, b: *const i64, c: *const i64, decay: i64, dbx: i64, y: i64) -> i64 {
-    let mut y = y;
-    // SAFETY: reads and writes 64 bytes at h, reads 128 bytes at b and c (caller's
-    // contract); clobbers only the named registers.
-    scan_block_asm!(scan_elem, h, b, c, decay, dbx, y);
-    y
-}
-
-/// `scan_block` without saturation: the caller has checked `cannot_saturate(decay, dbx)`.
-///
-/// # Safety
-/// As `scan_block`.
-#[cfg(target_arch = "bpf")]
-#[inline(always)]
-pub unsafe fn scan_block_unclamped(h: *mut i32, b: *const i64, c: *const i64, decay: i64, dbx: i64, y: i64) -> i64 {
-    let mut y = y;
-    // SAFETY: as scan_block.
-    scan_block_asm!(scan_elem_unclamped, h, b, c, decay, dbx, y);
-    y
-}
-
-/// Portable twin: the saturation never fires when the caller's check holds, so the
-/// clamping form gives the same results.
-#[cfg(not(target_arch = "bpf"))]
-#[inline(always)]
-pub unsafe fn scan_block_unclamped(h: *mut i32, b: *const i64, c: *const i64, decay: i64, dbx: i64, y: i64) -> i64 {
-    debug_assert!(cannot_saturate(decay, dbx));
-    scan_block(h, b, c, decay, dbx, y)
-}
-
 /// True when no state of a channel can saturate, whatever `h` holds: for decay in
 /// [0, 2^20] and -2^31 <= h < 2^31, |rshift_round(decay * h, 20)| <= decay * 2^11 + 1,
 /// and |dbx * b| <= |dbx| * 128 (b is an int8); if their sum stays below 2^31 - 1 the new
@@ -154,18 +35,6 @@ unsafe fn scan_one(h: *mut i32, b: i64, c: i64, decay: i64, dbx: i64) -> i64 {
     c.wrapping_mul(v)
 }
 
-/// Portable twin of the sBPF assembly.
-#[cfg(not(target_arch = "bpf"))]
-#[inline(always)]
-pub unsafe fn scan_block(h: *mut i32, b: *const i64, c: *const i64, decay: i64, dbx: i64, y: i64) -> i64 {
-    let mut y = y;
-    for k in 0..SCAN_BLOCK {
-        // SAFETY: k < SCAN_BLOCK (caller's contract).
-        y = y.wrapping_add(scan_one(h.add(k), *b.add(k), *c.add(k), decay, dbx));
-    }
-    y
-}
-
 /// Update one channel's `n` states in place and return `sum_j c[j] * h_new[j]`.
 ///
 /// # Safety
@@ -174,19 +43,183 @@ pub unsafe fn scan_block(h: *mut i32, b: *const i64, c: *const i64, decay: i64, 
 #[inline(always)]
 pub unsafe fn scan_channel(h: *mut i32, b: *const i64, c: *const i64, n: usize, decay: i64, dbx: i64) -> i64 {
     let mut y = 0i64;
-    let mut j = 0;
-    // The clamping block, SCAN_BLOCK states at a time (all of a channel when N = 16).
-    while j + SCAN_BLOCK <= n {
-        // SAFETY: j + SCAN_BLOCK <= n.
-        y = scan_block(h.add(j), b.add(j), c.add(j), decay, dbx, y);
-        j += SCAN_BLOCK;
-    }
-    while j < n {
+    for j in 0..n {
         // SAFETY: j < n.
         y = y.wrapping_add(scan_one(h.add(j), *b.add(j), *c.add(j), decay, dbx));
-        j += 1;
     }
     y
+}
+
+/// Distance from `b[0]` to `c[0]` in i64s: the scan reads C at a fixed offset from B
+/// (forward::Scratch keeps `c` right after `b`, MAX_N entries each; checked there).
+pub const C_OFFSET: usize = crate::model::MAX_N;
+const _: () = assert!(C_OFFSET * 8 == 256, "the assembly below hard-codes c at b + 256 bytes");
+
+/// One head's scan: `channels` consecutive channels of `n` states each.
+#[derive(Clone, Copy)]
+pub struct HeadScan {
+    /// State rows of the head's channels, `channels * n` i32, 4-aligned.
+    pub h: *mut i32,
+    /// B: `n` i64; C: `n` i64 at `bc + C_OFFSET`.
+    pub bc: *const i64,
+    /// Per channel: dbx on entry, `y0 + sum_j c[j] * h_new[j]` on return. `channels` i64.
+    pub yd: *mut i64,
+    /// Per channel: y0, the start value of the sum. `channels` i64.
+    pub y0: *const i64,
+    pub channels: usize,
+    pub n: usize,
+    pub decay: i64,
+    /// false only when `cannot_saturate(decay, dbx)` holds for every channel's dbx.
+    pub clamp: bool,
+}
+
+/// The element update in sBPF assembly with fixed registers (r1 = h row, r2 = B, r5 =
+/// decay, r6 = dbx, r8/r9 temporaries): load h[k], sign-extend it with `w8 += 0` (a 32-bit
+/// add sign-extends its result into 64 bits on sBPF v0-v1: one instruction instead of a
+/// shift pair), decay and round, add dbx * b[k].
+#[cfg(target_arch = "bpf")]
+macro_rules! el_update {
+    ($k:literal) => {
+        concat!(
+            "r8 = *(u32 *)(r1 + ", $k, " * 4)\n",
+            "w8 += 0\n",
+            "r8 *= r5\n",
+            "r8 += 524288\n",
+            "r8 s>>= 20\n",
+            "r9 = *(u64 *)(r2 + ", $k, " * 8)\n",
+            "r9 *= r6\n",
+            "r8 += r9\n",
+        )
+    };
+}
+
+/// Store h[k] and add c[k] * h[k] to y (r7).
+#[cfg(target_arch = "bpf")]
+macro_rules! el_store {
+    ($k:literal) => {
+        concat!(
+            "*(u32 *)(r1 + ", $k, " * 4) = r8\n",
+            "r9 = *(u64 *)(r2 + 256 + ", $k, " * 8)\n",
+            "r9 *= r8\n",
+            "r7 += r9\n",
+        )
+    };
+}
+
+/// One element without saturation: 12 instructions.
+#[cfg(target_arch = "bpf")]
+macro_rules! el_free {
+    ($k:literal) => {
+        concat!(el_update!($k), el_store!($k))
+    };
+}
+
+/// One element with saturation to i32: 14 instructions when nothing saturates (two
+/// jumps taken past the clamping moves).
+#[cfg(target_arch = "bpf")]
+macro_rules! el_sat {
+    ($k:literal) => {
+        concat!(
+            el_update!($k),
+            "if r8 s<= 2147483647 goto 2f\n",
+            "r8 = 2147483647\n",
+            "2:\n",
+            "if r8 s>= -2147483648 goto 3f\n",
+            "r8 = -2147483648\n",
+            "3:\n",
+            el_store!($k),
+        )
+    };
+}
+
+#[cfg(target_arch = "bpf")]
+macro_rules! els8 {
+    ($e:ident) => {
+        concat!($e!(0), $e!(1), $e!(2), $e!(3), $e!(4), $e!(5), $e!(6), $e!(7))
+    };
+}
+
+#[cfg(target_arch = "bpf")]
+macro_rules! els16 {
+    ($e:ident) => {
+        concat!(els8!($e), $e!(8), $e!(9), $e!(10), $e!(11), $e!(12), $e!(13), $e!(14), $e!(15))
+    };
+}
+
+#[cfg(target_arch = "bpf")]
+macro_rules! els32 {
+    ($e:ident) => {
+        concat!(
+            els16!($e), $e!(16), $e!(17), $e!(18), $e!(19), $e!(20), $e!(21), $e!(22), $e!(23),
+            $e!(24), $e!(25), $e!(26), $e!(27), $e!(28), $e!(29), $e!(30), $e!(31)
+        )
+    };
+}
+
+/// The channel loop of one head in sBPF assembly: per channel load dbx, run the `$n`
+/// unrolled elements on y = y0, store y over dbx, step to the next state row. 7
+/// instructions per channel besides the elements.
+#[cfg(target_arch = "bpf")]
+macro_rules! head_loop {
+    ($body:expr, $row_bytes:literal, $op:expr) => {{
+        let op: &HeadScan = $op;
+        // SAFETY: (caller's contract on HeadScan) the loop reads and writes `n` i32 at each
+        // of the `channels` state rows from h, reads n i64 at bc and at bc + C_OFFSET, and
+        // reads then writes one i64 per channel at yd; channels >= 1. Only the named
+        // registers are written.
+        core::arch::asm!(
+            "1:",
+            "r6 = *(u64 *)(r3 + 0)",
+            "r7 = *(u64 *)(r0 + 0)",
+            $body,
+            "*(u64 *)(r3 + 0) = r7",
+            concat!("r1 += ", $row_bytes),
+            "r3 += 8",
+            "r0 += 8",
+            "if r1 < r4 goto 1b",
+            inout("r0") op.y0 => _,
+            inout("r1") op.h => _,
+            in("r2") op.bc,
+            inout("r3") op.yd => _,
+            in("r4") op.h.add(op.channels * op.n),
+            in("r5") op.decay,
+            out("r6") _,
+            out("r7") _,
+            out("r8") _,
+            out("r9") _,
+            options(nostack, preserves_flags),
+        );
+    }};
+}
+
+/// Scan every channel of one head: for each channel `ch < channels`, with dbx = yd[ch],
+/// update its n states (h[j] = sat32(rshift_round(decay * h[j], 20) + dbx * b[j])) and
+/// set yd[ch] = y0[ch] + sum_j c[j] * h[j] (wrapping). On sBPF, n = 8, 16 and 32 run as one assembly loop.
+///
+/// # Safety
+/// The pointers of `op` are valid for the extents documented on `HeadScan`.
+#[inline(always)]
+pub unsafe fn scan_head(op: &HeadScan) {
+    if op.channels == 0 {
+        return;
+    }
+    #[cfg(target_arch = "bpf")]
+    {
+        match (op.n, op.clamp) {
+            (8, false) => return head_loop!(els8!(el_free), 32, op),
+            (8, true) => return head_loop!(els8!(el_sat), 32, op),
+            (16, false) => return head_loop!(els16!(el_free), 64, op),
+            (16, true) => return head_loop!(els16!(el_sat), 64, op),
+            (32, false) => return head_loop!(els32!(el_free), 128, op),
+            (32, true) => return head_loop!(els32!(el_sat), 128, op),
+            _ => {}
+        }
+    }
+    for ch in 0..op.channels {
+        // SAFETY: ch < channels: its state row and yd entry are in range (caller's contract).
+        let yd = op.yd.add(ch);
+        *yd = (*op.y0.add(ch)).wrapping_add(scan_channel(op.h.add(ch * op.n), op.bc, op.bc.add(C_OFFSET), op.n, op.decay, *yd));
+    }
 }
 
 #[cfg(test)]
