@@ -165,8 +165,16 @@ class Game:
         return any(decode(f).dead for f in v.fighters)
 
     # -- drawing -------------------------------------------------------------------------
+    def presented_view(self, now: float) -> SessionView | None:
+        """The view to draw this display tick: through the playout buffer online and spectating
+        (steady 60 Hz, a few frames behind the newest), else the session's newest."""
+        playout = getattr(self.session, "playout", None)
+        if playout is None:
+            return self.session.view()
+        return playout.present(now)
+
     def draw(self) -> None:
-        view = self.session.view()
+        view = self.presented_view(time.perf_counter())
         self.last_view = view or self.last_view
         r = self.renderer
         if view is None:
@@ -242,28 +250,35 @@ class Game:
             if wait > 0.001:
                 time.sleep(wait - 0.0005)
 
-    def run_headless(self, frames: int, timeout: float = 120.0) -> dict:
+    def run_headless(self, frames: int, timeout: float = 120.0, duration: float | None = None) -> dict:
         """Local: `frames` ticks back to back (no pacing), one draw per tick. Online / spectate (a crank
-        elsewhere advances the session): 60 Hz ticks until the session reaches frame `frames`, ends,
-        or `timeout` seconds pass. Returns the summary."""
+        elsewhere advances the session): ticks at a steady 60 Hz (deadlines t0 + k/60, so the display
+        rate does not drift below the crank's) until the session reaches frame `frames`, ends,
+        `duration` seconds pass, or `timeout` seconds pass (timed out). Returns the summary."""
         t0 = time.perf_counter()
         remote = len(self.session.local_players) < 2
         timed_out = False
+        k = 0
         while True:
             view = self.session.view()
             if not remote and self.ticks >= frames:
                 break
             if remote and view is not None and (view.frame >= frames or view.status == STATUS_ENDED):
                 break
+            if remote and duration is not None and time.perf_counter() - t0 >= duration:
+                break
             if remote and time.perf_counter() - t0 > timeout:
                 timed_out = True
                 break
-            tick_start = time.perf_counter()
             pygame.event.pump()
             self.tick()
             self.draw()
             if remote:
-                time.sleep(max(0.0, TICK_S - (time.perf_counter() - tick_start)))
+                k += 1
+                late = time.perf_counter() - (t0 + k * TICK_S)
+                if late > TICK_S:  # far behind (the machine stalled us): restart the schedule here
+                    k += int(late / TICK_S)
+                time.sleep(max(0.0, t0 + k * TICK_S - time.perf_counter()))
         wall = time.perf_counter() - t0
         view = self.session.view()
         state = None
@@ -290,6 +305,9 @@ class Game:
         """What a networked run saw: every frame number received (in arrival order) and its inputs."""
         follower = getattr(self.session, "follower", None)
         out = {"timed_out": timed_out, "received_frames": list(follower.received) if follower else []}
+        playout = getattr(self.session, "playout", None)
+        if playout is not None:
+            out["playout"] = playout.stats()
         if hasattr(self.session, "sent"):
             out.update(inputs_sent=self.session.sent, input_errors=self.session.input_errors,
                        last_input_error=self.session.last_error)

@@ -139,8 +139,9 @@ class _Follower:
 
     POLL_S = 1 / 120
 
-    def __init__(self, backend: Backend, session_id: int):
+    def __init__(self, backend: Backend, session_id: int, playout=None):
         self.backend, self.session_id = backend, session_id
+        self.playout = playout  # game.playout.PlayoutBuffer: gets every new view with its arrival time
         self.lock = threading.Lock()
         self.latest: SessionView | None = None
         self.received: list[int] = []  # frame numbers in arrival order (spectators check none is missing)
@@ -152,6 +153,8 @@ class _Follower:
     def _receive(self, view: SessionView) -> None:
         if view is None or view.session_id != self.session_id:
             return
+        if self.playout is not None:
+            self.playout.arrive(view, time.perf_counter())
         with self.lock:
             self.received.append(view.frame)
             if self.latest is None or view.frame >= self.latest.frame:
@@ -194,12 +197,15 @@ class OnlineSession(Session):
     """One desktop, one player: its inputs out, everyone's frames in."""
 
     def __init__(self, backend: Backend, session_id: int, player: int, key: Keypair, model_id: int | None,
-                 wait_s: float = 0.0):
+                 wait_s: float = 0.0, playout=None):
         self.backend, self.session_id, self.player, self.key = backend, session_id, player, key
         self.model_id = model_id
         self.wait_s = wait_s  # how long start() waits for the session to appear / become active
         self.local_players = (player,)
-        self.follower = _Follower(backend, session_id)
+        # The picture goes through the playout buffer (when given); inputs never do: tick() tags
+        # this player's input with the newest frame received, as immediate as the chain allows.
+        self.playout = playout
+        self.follower = _Follower(backend, session_id, playout)
         self.outbox: queue.Queue = queue.Queue(maxsize=1)
         self.last_error: str | None = None
         self.input_errors = 0
@@ -283,6 +289,8 @@ class OnlineSession(Session):
         lines = (f"online: P{self.player + 1}, session {self.session_id}, {self.sent} inputs sent",)
         if self.last_error:
             lines += (f"last input rejected: {self.last_error[:70]}",)
+        if self.playout is not None:
+            lines += (self.playout.hud_line(),)
         return lines
 
     def close(self) -> None:
@@ -292,9 +300,10 @@ class OnlineSession(Session):
 
 
 class SpectateSession(Session):
-    def __init__(self, backend: Backend, session_id: int, wait_s: float = 0.0):
+    def __init__(self, backend: Backend, session_id: int, wait_s: float = 0.0, playout=None):
         self.backend, self.session_id, self.wait_s = backend, session_id, wait_s
-        self.follower = _Follower(backend, session_id)
+        self.playout = playout
+        self.follower = _Follower(backend, session_id, playout)
 
     def start(self) -> None:
         if wait_for_session(self.backend, self.session_id, self.wait_s) is None:
@@ -305,7 +314,8 @@ class SpectateSession(Session):
         return self.follower.view()
 
     def hud_lines(self) -> tuple[str, ...]:
-        return (f"spectating session {self.session_id}",)
+        lines = (f"spectating session {self.session_id}",)
+        return lines + ((self.playout.hud_line(),) if self.playout is not None else ())
 
     def close(self) -> None:
         self.follower.stop()
