@@ -14,6 +14,7 @@ import time
 import pygame
 
 from onchain.backend import NEUTRAL, STATUS_ENDED, BackendError, SessionView
+from onchain.measure import pct
 
 from . import render
 from . import settings as S
@@ -49,6 +50,8 @@ class Game:
         self.latencies: list[float] = []
         self.messages: list[tuple[float, str]] = []
         self.last_view: SessionView | None = None
+        self.status_path = None  # --status-json: what a test or tool outside the process can check
+        self.ticks_drawn = 0
 
     # -- window --------------------------------------------------------------------------
     def _open_window(self, fullscreen: bool) -> pygame.Surface:
@@ -223,6 +226,35 @@ class Game:
             for f in [f for f in self.input_times if f < view.frame - 1]:
                 del self.input_times[f]
 
+    def status(self) -> dict:
+        """What is on screen and on the chain now: the window's size, the menu, the frame and the
+        fighters drawn, and the inputs the session's InputBuffer account holds (read from the chain)."""
+        from onchain import accounts as A
+        from onchain import pda
+        v = self.last_view
+        out = {"ticks": self.ticks, "window": list(self.window.get_size()), "hud": self.hud_on,
+               "menu": self.menu.title if self.menu is not None else None,
+               "controls_screen": self.controls is not None,
+               "frame": v.frame if v is not None else None,
+               "fighters": [{"x": f.x, "y": f.y, "action": f.action_name} for f in map(decode, v.fighters)] if v else None,
+               "inputs_on_chain": None}
+        try:
+            backend = self.session.backend
+            buf = A.decode_inputs(backend.account_data(pda.input_buffer(backend.program_id, self.session.session_id)) or b"")
+            if buf is not None:
+                out["inputs_on_chain"] = [c.as_row() for c in buf.controllers]
+        except (BackendError, AttributeError):
+            pass
+        return out
+
+    def write_status(self) -> None:
+        import json
+        import os
+        tmp = f"{self.status_path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.status(), f)
+        os.replace(tmp, self.status_path)
+
     def _sources(self):
         if self.inputs is None or not self.hud_on:
             return []
@@ -246,6 +278,9 @@ class Game:
             if steps == MAX_CATCH_UP:
                 acc = 0.0  # too slow to catch up: drop the backlog rather than spiral
             self.draw()
+            if self.status_path is not None and self.ticks_drawn % 6 == 0:
+                self.write_status()
+            self.ticks_drawn += 1
             wait = TICK_S - acc - (time.perf_counter() - now)
             if wait > 0.001:
                 time.sleep(wait - 0.0005)
@@ -292,6 +327,7 @@ class Game:
             "inference_ms_p50": round(statistics.median(self.inference_ms), 3) if self.inference_ms else None,
             "cu_per_frame_p50": int(statistics.median(self.cu)) if self.cu else None,
             "latency_ms_p50": round(statistics.median(self.latencies), 3) if self.latencies else None,
+            "latency_ms_p95": pct(self.latencies, 95),
             "advanced_every_frame": not self.stalls,
             "stalls": len(self.stalls),
             "first_stall": self.stalls[0] if self.stalls else None,

@@ -56,6 +56,9 @@ def parser() -> argparse.ArgumentParser:
                    help="online/spectate headless: give up after this many seconds (default 120)")
     g.add_argument("--duration", type=float,
                    help="online/spectate headless: stop after this many seconds (a normal end, unlike --timeout)")
+    p.add_argument("--status-json", type=Path, metavar="JSON",
+                   help="interactive: rewrite this file 10 times a second with the window size, menu, frame, "
+                        "fighters drawn and the inputs on chain (for tests and tools outside the process)")
     g.add_argument("--playout-json", type=Path, metavar="JSON",
                    help="online/spectate: write the playout buffer's measurements here at exit")
     g.add_argument("--screenshot", type=Path, metavar="PNG", help="save the last frame (window size) as PNG")
@@ -187,6 +190,7 @@ def run(settings: S.Settings, args) -> int:
             if len(session.local_players) < 2:
                 return 1 if summary["timed_out"] else 0
             return 0 if summary["advanced_every_frame"] else 1
+        game.status_path = args.status_json
         game.say(f"key: {key_note}  |  Esc: menu and controls, F1: HUD, F11: fullscreen")
         game.run()
         return 0
