@@ -4,14 +4,15 @@ The ER delivers SessionState notifications in bunches (several frames per 50 ms 
 that draws the newest frame it has shows a frame for 0 ms, the next for 50 ms: stutter. The buffer
 instead shows frame f at a steady time after the frames' *earliest* arrival path:
 
-    offset o_f   = a_f - f * T          (arrival time a_f, frame period T = 1/hz)
-    base m       = min(o) over the last `base_window_s` of arrivals (the fastest path seen lately)
-    lateness l_f = o_f - m              (the arrival jitter: how late frame f came against that path)
-    delay D      = the `quantile` of l over the last `jitter_window_s` + `margin` frames
-    target c*(t) = (t - m - D) / T      (the frame that is due on screen at time t)
+    source clock  a_f ~ m + P * f       (arrival time a_f of frame f over the last `window_s`: the
+                                        period P by least squares, m the earliest arrival's line)
+    lateness l_f = a_f - m - P * f      (the arrival jitter: how late frame f came against that path)
+    delay D      = the `quantile` of l (in frames) + `margin` frames
+    target c*(t) = (t - m) / P - D      (the frame that is due on screen at time t)
 
-Each display tick the playout position c advances by exactly one frame (`ticks` ticks when the loop
-ran late) times a rate that steers c towards c*: 1 inside a dead band of `deadband` frames, up to
+Each display tick (period T = 1/hz) the playout position c advances by T / P source frames (one
+when the source keeps 60 Hz; `ticks` times that when the loop ran late), times a rate that
+steers c towards c*: 1 inside a dead band of `deadband` frames, up to
 1 + `max_speedup` when c lags (after a stall: one frame in 1/max_speedup is skipped, never a jump),
 down to 1 - `max_slowdown` when it leads (the delay grew: now and then a frame is shown twice). The
 frame shown is floor(c), or the newest frame received when floor(c) has not arrived (an underrun:
@@ -21,8 +22,8 @@ What the player does stays immediate: the session sends this desktop's input for
 received (OnlineSession.tick reads the follower, not this buffer); only the picture is delayed.
 
 `stats()` measures what was presented, for this buffer ("playout") and, from the same ticks, for
-the policy the client had before ("newest": the newest frame received at each tick):
-presented-frame interval (time between a frame first shown and the next new frame first shown),
+the policy the client had before ("newest": the newest frame received at each tick), from the
+stream's second new frame to its last: presented-frame interval (time between a frame first shown and the next new frame first shown),
 ticks that repeated a frame, frames skipped, frames shown out of order, and arrival-to-screen delay.
 """
 from __future__ import annotations
@@ -42,8 +43,7 @@ class PlayoutConfig:
     hz: float = 60.0
     quantile: float = 99.0        # percentile of the lateness that the delay covers
     margin: float = 0.5           # frames added on top of it
-    base_window_s: float = 2.0    # window of the earliest-path estimate m
-    jitter_window_s: float = 4.0  # window of the lateness percentile
+    window_s: float = 3.0         # arrivals the source clock and the jitter are estimated from
     deadband: float = 0.75        # frames of |c* - c| left alone
     gain: float = 0.05            # rate change per frame of error
     max_speedup: float = 0.25     # at most one frame skipped per 4 ticks
@@ -63,23 +63,31 @@ class _Policy:
         self.out_of_order = 0
         self.delays_ms: list[float] = []
         self.ticks = 0
+        self.live = False      # the stream has moved at least once (before that: a session not cranked yet)
+        self._pending = 0      # repeats since the last new frame: counted once a new frame follows
 
     def record(self, frame: int | None, t: float, arrivals: dict[int, float]) -> None:
+        """Only the stream while it is live counts: repeats before its first new frame (nobody is
+        cranking yet) and after its last one (the crank stopped) are not stutter."""
         if frame is None:
             return
         self.ticks += 1
         if self.shown is None:
             self.shown, self.shown_at = frame, t
         elif frame == self.shown:
-            self.repeats += 1
+            self._pending += 1
             return
         elif frame < self.shown:
             self.out_of_order += 1
             self.shown, self.shown_at = frame, t
             return
         else:
-            self.skipped += frame - self.shown - 1
-            self.intervals_ms.append((t - self.shown_at) * 1000)
+            if self.live:
+                self.repeats += self._pending
+                self.skipped += frame - self.shown - 1
+                self.intervals_ms.append((t - self.shown_at) * 1000)
+            self.live = True
+            self._pending = 0
             self.shown, self.shown_at = frame, t
         a = arrivals.get(frame)
         if a is not None:
@@ -105,8 +113,8 @@ class PlayoutBuffer:
         self.lock = threading.Lock()
         self.views: dict[int, object] = {}     # frame -> view, not yet presented (and the one on screen)
         self.arrivals: dict[int, float] = {}   # frame -> arrival time (kept for the delay statistics)
-        self._offsets: collections.deque = collections.deque()   # (t, offset) for the base m
-        self._late: collections.deque = collections.deque()      # (t, lateness) for the delay
+        self._points: collections.deque = collections.deque()   # (arrival time, frame) in the window
+        self.period = self.T                   # the source's frame period, as estimated
         self.newest: int | None = None
         self.c: float | None = None            # playout position (frames)
         self.delay_frames: float | None = None
@@ -121,27 +129,37 @@ class PlayoutBuffer:
     def arrive(self, view, t: float) -> None:
         f = view.frame
         with self.lock:
-            if f in self.arrivals or (self.playout.shown is not None and f <= self.playout.shown
-                                      and self.newest is not None and f <= self.newest):
-                if f == self.newest:
-                    self.views[f] = view  # same frame, newer content (status change): keep the latest
+            if f in self.views:  # the same frame again (e.g. a status change): keep the latest content
+                self.views[f] = view
+                return
+            if f in self.arrivals or (self.playout.shown is not None and f < self.playout.shown):
                 return
             self.arrivals[f] = t
             self.views[f] = view
             if self.newest is None or f > self.newest:
                 self.newest = f
-            o = t - f * self.T
-            self._offsets.append((t, o))
-            while self._offsets and self._offsets[0][0] < t - self.cfg.base_window_s:
-                self._offsets.popleft()
-            self.base = min(x for _, x in self._offsets)
-            self._late.append((t, o - self.base))
-            while self._late and self._late[0][0] < t - self.cfg.jitter_window_s:
-                self._late.popleft()
-            lat = [x for _, x in self._late]
-            self.jitter_ms_p99 = float(np.percentile(lat, 99)) * 1000
-            d = float(np.percentile(lat, self.cfg.quantile)) / self.T + self.cfg.margin
-            self.delay_frames = min(d, self.cfg.max_delay)
+            self._points.append((t, f))
+            while self._points and self._points[0][0] < t - self.cfg.window_s:
+                self._points.popleft()
+            self._estimate()
+
+    def _estimate(self) -> None:
+        """The source's clock from the last window of arrivals: a line t = m + period * f fitted by
+        least squares, then moved down to the earliest arrival (the fastest path); the lateness of
+        each arrival above that line is the jitter. Fitting the period (not assuming 1/hz) keeps a
+        crank that runs a little slow, or skips ticks, from reading as jitter."""
+        pts = np.array(self._points)
+        t, f = pts[:, 0], pts[:, 1]
+        period = self.T
+        if len(pts) >= 20 and f[-1] - f[0] >= 20:
+            period = float(np.clip(np.polyfit(f, t, 1)[0], 0.8 * self.T, 1.25 * self.T))
+        resid = t - period * f
+        self.period = period
+        self.base = float(resid.min())
+        late = resid - self.base
+        self.jitter_ms_p99 = float(np.percentile(late, 99)) * 1000
+        d = float(np.percentile(late, self.cfg.quantile)) / period + self.cfg.margin
+        self.delay_frames = min(d, self.cfg.max_delay)
 
     # -- output -----------------------------------------------------------------------------
     def present(self, t: float):
@@ -168,7 +186,8 @@ class PlayoutBuffer:
 
     def _advance(self, t: float, newest: int) -> int:
         cfg = self.cfg
-        target = (t - self.base) / self.T - self.delay_frames
+        target = (t - self.base) / self.period - self.delay_frames
+        step = self.T / self.period  # source frames per display tick (< 1 when the source is slower)
         if self.c is None:  # start where the target is, within what has arrived
             self.c = float(min(newest, max(target, min(self.views))))
             self._last_t = t
@@ -183,7 +202,7 @@ class PlayoutBuffer:
                 rate = 1.0 - min(cfg.max_slowdown, cfg.gain * -err)
             if target - self.c > cfg.max_delay:  # far behind (a long stall): no use showing it all
                 self.c = target - cfg.max_delay
-            self.c += ticks * rate
+            self.c += ticks * step * rate
         want = math.floor(self.c + 1e-9)
         if want > newest:  # underrun: show the newest and wait there
             self.c = float(newest)

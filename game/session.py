@@ -194,7 +194,13 @@ class _Follower:
 
 
 class OnlineSession(Session):
-    """One desktop, one player: its inputs out, everyone's frames in."""
+    """One desktop, one player: its inputs out, everyone's frames in.
+
+    Inputs are tagged with the newest frame received (`lead` 0: what a lockstep crank waits for);
+    when the chain answers StaleInput for a frame already computed (the crank computed that frame before the input landed) the
+    lead grows by one, up to MAX_LEAD, so later inputs still reach the earliest frame they can."""
+
+    MAX_LEAD = 2
 
     def __init__(self, backend: Backend, session_id: int, player: int, key: Keypair, model_id: int | None,
                  wait_s: float = 0.0, playout=None):
@@ -213,6 +219,7 @@ class OnlineSession(Session):
         self._sender: threading.Thread | None = None
         self._stop = threading.Event()
         self.sent = 0
+        self.lead = 0  # frames ahead of the newest received that inputs are tagged with
 
     def start(self) -> None:
         # In an Ephemeral Rollup sessions are created and joined on the base chain and then delegated
@@ -250,6 +257,12 @@ class OnlineSession(Session):
                 out = self.backend.submit_input(self.session_id, self.key, frame, ctrl)
                 self.last_error = None if out.ok else out.error
                 self.input_errors += not out.ok
+                newest = self.follower.view()
+                if (not out.ok and "StaleInput" in (out.error or "") and self.lead < self.MAX_LEAD
+                        and newest is not None and frame < newest.frame):
+                    # The frame was computed before the input landed (a crank that does not wait
+                    # for inputs): aim one frame further ahead from now on.
+                    self.lead += 1
                 self.sent += 1
             except BackendError as e:
                 self.last_error = str(e)
@@ -270,7 +283,7 @@ class OnlineSession(Session):
         view = self.follower.view()
         if view is None or view.status != STATUS_ACTIVE:
             return None
-        item = (view.frame, ctrls[self.player])
+        item = (view.frame + self.lead, ctrls[self.player])
         if item == self._last_item:  # this frame already has this input: nothing new to send
             return None
         self._last_item = item

@@ -106,3 +106,24 @@ def test_disabled_shows_the_newest_frame():
     st = buf.stats()
     assert st["playout"] == st["newest"]
     assert shown[-1] == arr[-1][1]
+
+
+def test_a_slower_source_is_not_taken_for_jitter():
+    # A crank that skips every 20th tick (57 frames/s), delivered in 50 ms bunches: the buffer fits
+    # the source's period instead of growing its delay, and repeats a frame only where the source
+    # has none to show (one per skipped tick).
+    rng = np.random.default_rng(1)
+    made, arr, tick = [], [], 0
+    for f in range(1500):
+        tick += 2 if f % 20 == 19 else 1
+        m = 1.0 + tick * T
+        arr.append((np.ceil(m / 0.05) * 0.05 + rng.uniform(0, 0.002), f))
+    arr.sort()
+    buf = PlayoutBuffer()
+    shown = play(buf, arr, until=arr[-1][0])
+    d = steps(shown)
+    assert min(d) >= 0 and buf.stats()["playout"]["out_of_order"] == 0
+    assert buf.delay_frames <= 5, buf.delay_frames
+    assert 0.9 * T < buf.period * 20 / 21 < 1.1 * T
+    source_gaps = 1500 // 20
+    assert d.count(0) <= source_gaps * 1.2 + 20, (d.count(0), source_gaps)
