@@ -44,11 +44,13 @@ class PlayoutConfig:
     quantile: float = 99.0        # percentile of the lateness that the delay covers
     margin: float = 0.5           # frames added on top of it
     window_s: float = 3.0         # arrivals the source clock and the jitter are estimated from
-    deadband: float = 0.75        # frames of |c* - c| left alone
+    deadband: float = 1.0         # frames of |c* - c| left alone
     gain: float = 0.05            # rate change per frame of error
     max_speedup: float = 0.25     # at most one frame skipped per 4 ticks
     max_slowdown: float = 0.1     # at most one frame repeated per 10 ticks
     max_delay: float = 30.0       # frames; a longer stall is caught up from, not buffered
+    decay: float = 0.5            # frames per second the delay may shrink by (it grows at once)
+    restart_s: float = 1.0        # no frame for this long: the source clock is estimated afresh
 
 
 class _Policy:
@@ -115,6 +117,8 @@ class PlayoutBuffer:
         self.arrivals: dict[int, float] = {}   # frame -> arrival time (kept for the delay statistics)
         self._points: collections.deque = collections.deque()   # (arrival time, frame) in the window
         self.period = self.T                   # the source's frame period, as estimated
+        self._t_estimate = 0.0
+        self.late_ticks = 0                    # display ticks that came a whole tick late (a busy machine)
         self.newest: int | None = None
         self.c: float | None = None            # playout position (frames)
         self.delay_frames: float | None = None
@@ -138,6 +142,8 @@ class PlayoutBuffer:
             self.views[f] = view
             if self.newest is None or f > self.newest:
                 self.newest = f
+            if self._points and t - self._points[-1][0] > self.cfg.restart_s:
+                self._points.clear()  # the stream (re)starts after an idle spell: a new clock
             self._points.append((t, f))
             while self._points and self._points[0][0] < t - self.cfg.window_s:
                 self._points.popleft()
@@ -158,8 +164,11 @@ class PlayoutBuffer:
         self.base = float(resid.min())
         late = resid - self.base
         self.jitter_ms_p99 = float(np.percentile(late, 99)) * 1000
-        d = float(np.percentile(late, self.cfg.quantile)) / period + self.cfg.margin
-        self.delay_frames = min(d, self.cfg.max_delay)
+        d = min(float(np.percentile(late, self.cfg.quantile)) / period + self.cfg.margin, self.cfg.max_delay)
+        if self.delay_frames is not None and d < self.delay_frames:  # up at once, down slowly
+            d = max(d, self.delay_frames - self.cfg.decay * (t[-1] - self._t_estimate))
+        self._t_estimate = float(t[-1])
+        self.delay_frames = d
 
     # -- output -----------------------------------------------------------------------------
     def present(self, t: float):
@@ -193,6 +202,7 @@ class PlayoutBuffer:
             self._last_t = t
         else:
             ticks = max(1, round((t - self._last_t) / self.T))  # a late loop iteration counts its ticks
+            self.late_ticks += ticks > 1
             self._last_t = t
             err = target - self.c
             rate = 1.0
@@ -229,7 +239,8 @@ class PlayoutBuffer:
 
     def stats(self) -> dict:
         with self.lock:
-            return {"enabled": self.enabled, "hz": self.cfg.hz,
+            return {"enabled": self.enabled, "hz": self.cfg.hz, "display_ticks_late": self.late_ticks,
+                    "source_fps": round(1 / self.period, 2),
                     "target_delay_ms_p50": pct(self.delay_log, 50), "target_delay_ms_max":
                         round(max(self.delay_log), 3) if self.delay_log else None,
                     "arrival_jitter_ms_p99_last": round(self.jitter_ms_p99, 3) if self.jitter_ms_p99 is not None else None,
