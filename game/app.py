@@ -260,6 +260,12 @@ class Game:
             return []
         return [f"P{p + 1} {self.inputs.source(p)}" for p in self.session.local_players]
 
+    def display_period(self) -> float:
+        """Seconds between display ticks: 1/60, or the playout buffer's (the source's frame period
+        when a remote crank runs slower than 60 Hz)."""
+        playout = getattr(self.session, "playout", None)
+        return playout.display_period() if playout is not None else TICK_S
+
     # -- loops ---------------------------------------------------------------------------
     def run(self) -> None:
         """Interactive: fixed 60 Hz ticks, drawing once per loop, sleeping the rest."""
@@ -270,10 +276,11 @@ class Game:
             last = now
             self.handle_events()
             steps = 0
-            while acc >= TICK_S and steps < MAX_CATCH_UP:
+            period = self.display_period()
+            while acc >= period and steps < MAX_CATCH_UP:
                 if not self.paused() and not (self._game_over() and len(self.session.local_players) == 2):
                     self.tick()
-                acc -= TICK_S
+                acc -= period
                 steps += 1
             if steps == MAX_CATCH_UP:
                 acc = 0.0  # too slow to catch up: drop the backlog rather than spiral
@@ -281,7 +288,7 @@ class Game:
             if self.status_path is not None and self.ticks_drawn % 6 == 0:
                 self.write_status()
             self.ticks_drawn += 1
-            wait = TICK_S - acc - (time.perf_counter() - now)
+            wait = period - acc - (time.perf_counter() - now)
             if wait > 0.001:
                 time.sleep(wait - 0.0005)
 
@@ -293,7 +300,7 @@ class Game:
         t0 = time.perf_counter()
         remote = len(self.session.local_players) < 2
         timed_out = False
-        k = 0
+        deadline = t0
         while True:
             view = self.session.view()
             if not remote and self.ticks >= frames:
@@ -309,11 +316,12 @@ class Game:
             self.tick()
             self.draw()
             if remote:
-                k += 1
-                late = time.perf_counter() - (t0 + k * TICK_S)
-                if late > TICK_S:  # far behind (the machine stalled us): restart the schedule here
-                    k += int(late / TICK_S)
-                time.sleep(max(0.0, t0 + k * TICK_S - time.perf_counter()))
+                period = self.display_period()
+                deadline += period
+                late = time.perf_counter() - deadline
+                if late > period:  # far behind (the machine stalled us): skip the missed deadlines
+                    deadline += int(late / period) * period
+                time.sleep(max(0.0, deadline - time.perf_counter()))
         wall = time.perf_counter() - t0
         view = self.session.view()
         state = None

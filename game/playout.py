@@ -10,9 +10,11 @@ instead shows frame f at a steady time after the frames' *earliest* arrival path
     delay D      = the `quantile` of l (in frames) + `margin` frames
     target c*(t) = (t - m) / P - D      (the frame that is due on screen at time t)
 
-Each display tick (period T = 1/hz) the playout position c advances by T / P source frames (one
-when the source keeps 60 Hz; `ticks` times that when the loop ran late), times a rate that
-steers c towards c*: 1 inside a dead band of `deadband` frames, up to
+The client presents every `display_period()` = max(T, P) (T = 1/hz: 60 Hz when the crank keeps
+up, the crank's own rate when it runs slow, so that a crank's late tick is absorbed by the buffer
+rather than shown as a repeated frame). Each display tick the playout position c advances by
+max(T, P) / P source frames (one when P >= T; `ticks` times that when the loop ran late), times a
+rate that steers c towards c*: 1 inside a dead band of `deadband` frames, up to
 1 + `max_speedup` when c lags (after a stall: one frame in 1/max_speedup is skipped, never a jump),
 down to 1 - `max_slowdown` when it leads (the delay grew: now and then a frame is shown twice). The
 frame shown is floor(c), or the newest frame received when floor(c) has not arrived (an underrun:
@@ -196,12 +198,13 @@ class PlayoutBuffer:
     def _advance(self, t: float, newest: int) -> int:
         cfg = self.cfg
         target = (t - self.base) / self.period - self.delay_frames
-        step = self.T / self.period  # source frames per display tick (< 1 when the source is slower)
+        step = float(np.clip(self.period, self.T, 1.25 * self.T)) / self.period  # source frames per tick
         if self.c is None:  # start where the target is, within what has arrived
             self.c = float(min(newest, max(target, min(self.views))))
             self._last_t = t
         else:
-            ticks = max(1, round((t - self._last_t) / self.T))  # a late loop iteration counts its ticks
+            tick = float(np.clip(self.period, self.T, 1.25 * self.T))  # display_period()
+            ticks = max(1, round((t - self._last_t) / tick))  # a late loop iteration counts its ticks
             self.late_ticks += ticks > 1
             self._last_t = t
             err = target - self.c
@@ -226,6 +229,14 @@ class PlayoutBuffer:
             later = [f for f in self.views if f >= want]
             want = min(later) if later else newest
         return want
+
+    def display_period(self) -> float:
+        """How often the client should present: the source's frame period (1/60 s when the crank
+        keeps 60 Hz, a little longer when it runs slow), so each tick shows the next frame and a
+        crank's late tick is absorbed by the buffer instead of showing as a repeated frame. The
+        newest-frame policy (disabled) keeps 1/hz."""
+        with self.lock:
+            return float(np.clip(self.period, self.T, 1.25 * self.T)) if self.enabled else self.T
 
     # -- reporting --------------------------------------------------------------------------
     def hud_line(self) -> str:
