@@ -14,9 +14,10 @@ build: setup
 	bash scripts/build_program.sh
 	bash scripts/build_program.sh bench
 
-# Host unit tests of the crate, then pytest. Run from the repo root (--manifest-path) so the
+# First: git tracks no build product (scripts/check_tree.py). Then host unit tests of the crate, then pytest. Run from the repo root (--manifest-path) so the
 # crate's .cargo/config.toml (sBPF linker, build-std) does not apply to the host build.
 test: build
+	$(PY) scripts/check_tree.py
 	env -u RUSTC_BOOTSTRAP RUSTC=/usr/bin/rustc /usr/bin/cargo test --release --manifest-path $(CRATE)/Cargo.toml
 	$(PY) -m pytest -q
 

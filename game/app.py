@@ -14,6 +14,7 @@ import time
 import pygame
 
 from onchain.backend import NEUTRAL, STATUS_ENDED, BackendError, SessionView
+from onchain.measure import pct
 
 from . import render
 from . import settings as S
@@ -49,6 +50,8 @@ class Game:
         self.latencies: list[float] = []
         self.messages: list[tuple[float, str]] = []
         self.last_view: SessionView | None = None
+        self.status_path = None  # --status-json: what a test or tool outside the process can check
+        self.ticks_drawn = 0
 
     # -- window --------------------------------------------------------------------------
     def _open_window(self, fullscreen: bool) -> pygame.Surface:
@@ -165,8 +168,16 @@ class Game:
         return any(decode(f).dead for f in v.fighters)
 
     # -- drawing -------------------------------------------------------------------------
+    def presented_view(self, now: float) -> SessionView | None:
+        """The view to draw this display tick: through the playout buffer online and spectating
+        (steady 60 Hz, a few frames behind the newest), else the session's newest."""
+        playout = getattr(self.session, "playout", None)
+        if playout is None:
+            return self.session.view()
+        return playout.present(now)
+
     def draw(self) -> None:
-        view = self.session.view()
+        view = self.presented_view(time.perf_counter())
         self.last_view = view or self.last_view
         r = self.renderer
         if view is None:
@@ -215,10 +226,45 @@ class Game:
             for f in [f for f in self.input_times if f < view.frame - 1]:
                 del self.input_times[f]
 
+    def status(self) -> dict:
+        """What is on screen and on the chain now: the window's size, the menu, the frame and the
+        fighters drawn, and the inputs the session's InputBuffer account holds (read from the chain)."""
+        from onchain import accounts as A
+        from onchain import pda
+        v = self.last_view
+        out = {"ticks": self.ticks, "window": list(self.window.get_size()), "hud": self.hud_on,
+               "menu": self.menu.title if self.menu is not None else None,
+               "controls_screen": self.controls is not None,
+               "frame": v.frame if v is not None else None,
+               "fighters": [{"x": f.x, "y": f.y, "action": f.action_name} for f in map(decode, v.fighters)] if v else None,
+               "inputs_on_chain": None}
+        try:
+            backend = self.session.backend
+            buf = A.decode_inputs(backend.account_data(pda.input_buffer(backend.program_id, self.session.session_id)) or b"")
+            if buf is not None:
+                out["inputs_on_chain"] = [c.as_row() for c in buf.controllers]
+        except (BackendError, AttributeError):
+            pass
+        return out
+
+    def write_status(self) -> None:
+        import json
+        import os
+        tmp = f"{self.status_path}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.status(), f)
+        os.replace(tmp, self.status_path)
+
     def _sources(self):
         if self.inputs is None or not self.hud_on:
             return []
         return [f"P{p + 1} {self.inputs.source(p)}" for p in self.session.local_players]
+
+    def display_period(self) -> float:
+        """Seconds between display ticks: 1/60, or the playout buffer's (the source's frame period
+        when a remote crank runs slower than 60 Hz)."""
+        playout = getattr(self.session, "playout", None)
+        return playout.display_period() if playout is not None else TICK_S
 
     # -- loops ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -230,40 +276,52 @@ class Game:
             last = now
             self.handle_events()
             steps = 0
-            while acc >= TICK_S and steps < MAX_CATCH_UP:
+            period = self.display_period()
+            while acc >= period and steps < MAX_CATCH_UP:
                 if not self.paused() and not (self._game_over() and len(self.session.local_players) == 2):
                     self.tick()
-                acc -= TICK_S
+                acc -= period
                 steps += 1
             if steps == MAX_CATCH_UP:
                 acc = 0.0  # too slow to catch up: drop the backlog rather than spiral
             self.draw()
-            wait = TICK_S - acc - (time.perf_counter() - now)
+            if self.status_path is not None and self.ticks_drawn % 6 == 0:
+                self.write_status()
+            self.ticks_drawn += 1
+            wait = period - acc - (time.perf_counter() - now)
             if wait > 0.001:
                 time.sleep(wait - 0.0005)
 
-    def run_headless(self, frames: int, timeout: float = 120.0) -> dict:
+    def run_headless(self, frames: int, timeout: float = 120.0, duration: float | None = None) -> dict:
         """Local: `frames` ticks back to back (no pacing), one draw per tick. Online / spectate (a crank
-        elsewhere advances the session): 60 Hz ticks until the session reaches frame `frames`, ends,
-        or `timeout` seconds pass. Returns the summary."""
+        elsewhere advances the session): ticks at a steady 60 Hz (deadlines t0 + k/60, so the display
+        rate does not drift below the crank's) until the session reaches frame `frames`, ends,
+        `duration` seconds pass, or `timeout` seconds pass (timed out). Returns the summary."""
         t0 = time.perf_counter()
         remote = len(self.session.local_players) < 2
         timed_out = False
+        deadline = t0
         while True:
             view = self.session.view()
             if not remote and self.ticks >= frames:
                 break
             if remote and view is not None and (view.frame >= frames or view.status == STATUS_ENDED):
                 break
+            if remote and duration is not None and time.perf_counter() - t0 >= duration:
+                break
             if remote and time.perf_counter() - t0 > timeout:
                 timed_out = True
                 break
-            tick_start = time.perf_counter()
             pygame.event.pump()
             self.tick()
             self.draw()
             if remote:
-                time.sleep(max(0.0, TICK_S - (time.perf_counter() - tick_start)))
+                period = self.display_period()
+                deadline += period
+                late = time.perf_counter() - deadline
+                if late > period:  # far behind (the machine stalled us): skip the missed deadlines
+                    deadline += int(late / period) * period
+                time.sleep(max(0.0, deadline - time.perf_counter()))
         wall = time.perf_counter() - t0
         view = self.session.view()
         state = None
@@ -277,6 +335,7 @@ class Game:
             "inference_ms_p50": round(statistics.median(self.inference_ms), 3) if self.inference_ms else None,
             "cu_per_frame_p50": int(statistics.median(self.cu)) if self.cu else None,
             "latency_ms_p50": round(statistics.median(self.latencies), 3) if self.latencies else None,
+            "latency_ms_p95": pct(self.latencies, 95),
             "advanced_every_frame": not self.stalls,
             "stalls": len(self.stalls),
             "first_stall": self.stalls[0] if self.stalls else None,
@@ -290,6 +349,9 @@ class Game:
         """What a networked run saw: every frame number received (in arrival order) and its inputs."""
         follower = getattr(self.session, "follower", None)
         out = {"timed_out": timed_out, "received_frames": list(follower.received) if follower else []}
+        playout = getattr(self.session, "playout", None)
+        if playout is not None:
+            out["playout"] = playout.stats()
         if hasattr(self.session, "sent"):
             out.update(inputs_sent=self.session.sent, input_errors=self.session.input_errors,
                        last_input_error=self.session.last_error)

@@ -54,6 +54,13 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--script", default="demo", help="scripted inputs: demo, idle, random (default demo)")
     g.add_argument("--timeout", type=float, default=120.0,
                    help="online/spectate headless: give up after this many seconds (default 120)")
+    g.add_argument("--duration", type=float,
+                   help="online/spectate headless: stop after this many seconds (a normal end, unlike --timeout)")
+    p.add_argument("--status-json", type=Path, metavar="JSON",
+                   help="interactive: rewrite this file 10 times a second with the window size, menu, frame, "
+                        "fighters drawn and the inputs on chain (for tests and tools outside the process)")
+    g.add_argument("--playout-json", type=Path, metavar="JSON",
+                   help="online/spectate: write the playout buffer's measurements here at exit")
     g.add_argument("--screenshot", type=Path, metavar="PNG", help="save the last frame (window size) as PNG")
     return p
 
@@ -129,11 +136,13 @@ def build_session(settings: S.Settings, args):
     if mode == "online" and args.player is None:
         raise backends.GameSetupError("--mode online needs --player 1 or 2")
     backend = remote(settings)
+    from .playout import PlayoutBuffer, PlayoutConfig
+    playout = PlayoutBuffer(PlayoutConfig(margin=settings["playout.margin"]), enabled=settings["playout.enabled"])
     if mode == "online":
         key, where = backends.load_keypair(settings["keypair"])
-        return (OnlineSession(backend, args.session, args.player - 1, key, args.model_id, args.wait),
+        return (OnlineSession(backend, args.session, args.player - 1, key, args.model_id, args.wait, playout),
                 f"model {args.model_id}" if args.model_id is not None else "remote", backend.name, where)
-    return SpectateSession(backend, args.session, args.wait), "remote", backend.name, "none (spectator)"
+    return SpectateSession(backend, args.session, args.wait, playout), "remote", backend.name, "none (spectator)"
 
 
 def run(settings: S.Settings, args) -> int:
@@ -172,7 +181,7 @@ def run(settings: S.Settings, args) -> int:
                 view = session.view()
                 print(f"[game] {args.mode} session {session.session_id} on {settings['backend.url']}: "
                       f"listening at frame {view.frame if view else '?'}", file=sys.stderr, flush=True)
-            summary = game.run_headless(args.frames, args.timeout)
+            summary = game.run_headless(args.frames, args.timeout, args.duration)
             if args.screenshot:
                 args.screenshot.parent.mkdir(parents=True, exist_ok=True)
                 pygame.image.save(game.window, str(args.screenshot))
@@ -181,10 +190,15 @@ def run(settings: S.Settings, args) -> int:
             if len(session.local_players) < 2:
                 return 1 if summary["timed_out"] else 0
             return 0 if summary["advanced_every_frame"] else 1
+        game.status_path = args.status_json
         game.say(f"key: {key_note}  |  Esc: menu and controls, F1: HUD, F11: fullscreen")
         game.run()
         return 0
     finally:
+        playout = getattr(session, "playout", None)
+        if args.playout_json and playout is not None:
+            args.playout_json.parent.mkdir(parents=True, exist_ok=True)
+            args.playout_json.write_text(json.dumps(playout.stats(), indent=1))
         if inputs is not None:
             inputs.close()
         session.close()

@@ -139,8 +139,9 @@ class _Follower:
 
     POLL_S = 1 / 120
 
-    def __init__(self, backend: Backend, session_id: int):
+    def __init__(self, backend: Backend, session_id: int, playout=None):
         self.backend, self.session_id = backend, session_id
+        self.playout = playout  # game.playout.PlayoutBuffer: gets every new view with its arrival time
         self.lock = threading.Lock()
         self.latest: SessionView | None = None
         self.received: list[int] = []  # frame numbers in arrival order (spectators check none is missing)
@@ -152,6 +153,8 @@ class _Follower:
     def _receive(self, view: SessionView) -> None:
         if view is None or view.session_id != self.session_id:
             return
+        if self.playout is not None:
+            self.playout.arrive(view, time.perf_counter())
         with self.lock:
             self.received.append(view.frame)
             if self.latest is None or view.frame >= self.latest.frame:
@@ -191,15 +194,24 @@ class _Follower:
 
 
 class OnlineSession(Session):
-    """One desktop, one player: its inputs out, everyone's frames in."""
+    """One desktop, one player: its inputs out, everyone's frames in.
+
+    Inputs are tagged with the newest frame received (`lead` 0: what a lockstep crank waits for);
+    when the chain answers StaleInput for a frame already computed (the crank computed that frame before the input landed) the
+    lead grows by one, up to MAX_LEAD, so later inputs still reach the earliest frame they can."""
+
+    MAX_LEAD = 2
 
     def __init__(self, backend: Backend, session_id: int, player: int, key: Keypair, model_id: int | None,
-                 wait_s: float = 0.0):
+                 wait_s: float = 0.0, playout=None):
         self.backend, self.session_id, self.player, self.key = backend, session_id, player, key
         self.model_id = model_id
         self.wait_s = wait_s  # how long start() waits for the session to appear / become active
         self.local_players = (player,)
-        self.follower = _Follower(backend, session_id)
+        # The picture goes through the playout buffer (when given); inputs never do: tick() tags
+        # this player's input with the newest frame received, as immediate as the chain allows.
+        self.playout = playout
+        self.follower = _Follower(backend, session_id, playout)
         self.outbox: queue.Queue = queue.Queue(maxsize=1)
         self.last_error: str | None = None
         self.input_errors = 0
@@ -207,6 +219,7 @@ class OnlineSession(Session):
         self._sender: threading.Thread | None = None
         self._stop = threading.Event()
         self.sent = 0
+        self.lead = 0  # frames ahead of the newest received that inputs are tagged with
 
     def start(self) -> None:
         # In an Ephemeral Rollup sessions are created and joined on the base chain and then delegated
@@ -244,6 +257,12 @@ class OnlineSession(Session):
                 out = self.backend.submit_input(self.session_id, self.key, frame, ctrl)
                 self.last_error = None if out.ok else out.error
                 self.input_errors += not out.ok
+                newest = self.follower.view()
+                if (not out.ok and "StaleInput" in (out.error or "") and self.lead < self.MAX_LEAD
+                        and newest is not None and frame < newest.frame):
+                    # The frame was computed before the input landed (a crank that does not wait
+                    # for inputs): aim one frame further ahead from now on.
+                    self.lead += 1
                 self.sent += 1
             except BackendError as e:
                 self.last_error = str(e)
@@ -264,7 +283,7 @@ class OnlineSession(Session):
         view = self.follower.view()
         if view is None or view.status != STATUS_ACTIVE:
             return None
-        item = (view.frame, ctrls[self.player])
+        item = (view.frame + self.lead, ctrls[self.player])
         if item == self._last_item:  # this frame already has this input: nothing new to send
             return None
         self._last_item = item
@@ -283,6 +302,8 @@ class OnlineSession(Session):
         lines = (f"online: P{self.player + 1}, session {self.session_id}, {self.sent} inputs sent",)
         if self.last_error:
             lines += (f"last input rejected: {self.last_error[:70]}",)
+        if self.playout is not None:
+            lines += (self.playout.hud_line(),)
         return lines
 
     def close(self) -> None:
@@ -292,9 +313,10 @@ class OnlineSession(Session):
 
 
 class SpectateSession(Session):
-    def __init__(self, backend: Backend, session_id: int, wait_s: float = 0.0):
+    def __init__(self, backend: Backend, session_id: int, wait_s: float = 0.0, playout=None):
         self.backend, self.session_id, self.wait_s = backend, session_id, wait_s
-        self.follower = _Follower(backend, session_id)
+        self.playout = playout
+        self.follower = _Follower(backend, session_id, playout)
 
     def start(self) -> None:
         if wait_for_session(self.backend, self.session_id, self.wait_s) is None:
@@ -305,7 +327,8 @@ class SpectateSession(Session):
         return self.follower.view()
 
     def hud_lines(self) -> tuple[str, ...]:
-        return (f"spectating session {self.session_id}",)
+        lines = (f"spectating session {self.session_id}",)
+        return lines + ((self.playout.hud_line(),) if self.playout is not None else ())
 
     def close(self) -> None:
         self.follower.stop()

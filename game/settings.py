@@ -104,6 +104,11 @@ def _schema() -> list[Option]:
         Option("window.scale", 0, "int",
                "integer scale of the 640x360 picture; 0 = the largest that fits the window", minimum=0, maximum=16),
         Option("hud.show", True, "bool", "show the HUD (F1 toggles)"),
+        Option("playout.enabled", True, "bool",
+               "online/spectate: show frames at a steady 60 Hz a few frames behind the newest, the delay "
+               "chosen from the measured arrival jitter (game/playout.py); false = draw the newest frame"),
+        Option("playout.margin", 0.5, "float",
+               "frames of delay added on top of the p99 arrival jitter", minimum=0.0, maximum=10.0),
     ]
     for item, text in (("frame", "frame number"), ("fps", "render frames per second"),
                        ("cu", "compute units per inferred frame"), ("ms", "inference milliseconds per frame"),

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# One-command, idempotent setup: Debian packages, sbpf-linker (in .tools/), Python venv (.venv/),
+# One-command, idempotent setup: Debian packages, sbpf-linker (built from crates.io into .tools/, never committed), Python venv (.venv/),
 # MagicBlock's ephemeral validator (in .er/, scripts/setup_er.sh).
 # A second run only checks stamps and takes a few seconds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-APT_PKGS=(rustc-web rust-web-src cargo-web llvm-22-dev zlib1g-dev libzstd-dev)
+# xvfb + xdotool: the real-window test (tests/test_game_window.py) starts an X server and sends key events.
+APT_PKGS=(rustc-web rust-web-src cargo-web llvm-22-dev zlib1g-dev libzstd-dev xvfb xdotool)
 SBPF_LINKER_VERSION=0.1.9
 TOOLS="$ROOT/.tools"
 VENV="$ROOT/.venv"
@@ -34,7 +35,7 @@ linker_stamp="$TOOLS/.sbpf-linker-$SBPF_LINKER_VERSION"
 if [ -x "$TOOLS/bin/sbpf-linker" ] && [ -f "$linker_stamp" ]; then
     log "sbpf-linker $SBPF_LINKER_VERSION present"
 else
-    log "building sbpf-linker $SBPF_LINKER_VERSION into .tools/ (about 1 minute)"
+    log "building sbpf-linker $SBPF_LINKER_VERSION into .tools/ (cargo install; minutes on 2 cores)"
     mkdir -p "$TOOLS"
     RUSTC=/usr/bin/rustc \
     LLVM_PREFIX=/usr/lib/llvm-22 LLVM_SYS_221_PREFIX=/usr/lib/llvm-22 \
