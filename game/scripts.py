@@ -2,7 +2,7 @@
 
 `demo` walks the fighters at each other and cycles through jumps, attacks, shields and
 specials so every pose family shows up; `idle` holds neutral; `random` mashes with a fixed
-seed. All are deterministic.
+seed; `ko` runs player 1 off the stage again and again. All are deterministic.
 """
 from __future__ import annotations
 
@@ -68,7 +68,15 @@ def make_random(seed: int = 0) -> Script:
     return script
 
 
-SCRIPTS: dict[str, Callable[[], Script]] = {"demo": lambda: demo, "idle": lambda: idle, "random": make_random}
+def ko(frame: int) -> tuple[ControllerInput, ControllerInput]:
+    """Player 1 runs right (off the stage, into the blast zone) and jumps now and then;
+    player 2 stands still. With the rules layer player 1 is KO'd, respawns and runs again."""
+    jump = frame % 90 < 4
+    return mapping.controller((127, 0), buttons={"X": True} if jump else {}), NEUTRAL
+
+
+SCRIPTS: dict[str, Callable[[], Script]] = {"demo": lambda: demo, "idle": lambda: idle, "random": make_random,
+                                            "ko": lambda: ko}
 
 
 def get(name: str) -> Script:
