@@ -172,7 +172,9 @@ fn beyond_blast(stage: &Stage, f: &[i16; 16]) -> bool {
     x < stage.blast_left || x > stage.blast_right || y > stage.blast_top || y < stage.blast_bottom
 }
 
-/// The fields of a fighter the rules hold (dead or on the revival platform).
+/// The fields of a fighter the rules hold (dead or on the revival platform). Always inlined:
+/// six arguments, and sBPF passes at most five in registers (NOTES §1).
+#[inline(always)]
 fn hold(f: &mut [i16; 16], x: i16, y: i16, action: i16, action_frame: u16, stocks: u8) {
     f[X] = x;
     f[Y] = y;
