@@ -68,10 +68,17 @@ def make_random(seed: int = 0) -> Script:
     return script
 
 
+KO_PERIOD, KO_RUN = 1200, 300
+
+
 def ko(frame: int) -> tuple[ControllerInput, ControllerInput]:
-    """Player 1 runs right (off the stage, into the blast zone) and jumps now and then;
-    player 2 stands still. With the rules layer player 1 is KO'd, respawns and runs again."""
-    jump = frame % 90 < 4
+    """Every 20 s player 1 runs right for 5 s (off the stage, into the blast zone), jumping now
+    and then, then stands still; player 2 stands still. With the rules layer player 1 is KO'd
+    about once a period and respawns, so a 3,600-frame run shows KOs and both fighters."""
+    t = frame % KO_PERIOD
+    if t >= KO_RUN:
+        return NEUTRAL, NEUTRAL
+    jump = t % 90 < 4
     return mapping.controller((127, 0), buttons={"X": True} if jump else {}), NEUTRAL
 
 

@@ -169,3 +169,14 @@ def test_fixture_is_up_to_date(tmp_path):
     rules_vectors.build().write(out)
     assert out.read_bytes() == rules_vectors.DEFAULT_OUT.read_bytes(), \
         "run: python -m worldmodel.rules_vectors"
+
+
+def test_falling_onto_the_stage_lands():
+    stage, st = R.Stage.of("dream_land"), R.new_state()
+    f = fighters()
+    f[0, R.Y], f[0, R.SELF_VY], f[0, R.AIRBORNE], f[0, R.ACTION], f[0, R.ACTION_FRAME] = -30, -500, 1, R.ACT_FALL, 9
+    f[1, R.X], f[1, R.Y], f[1, R.AIRBORNE], f[1, R.ACTION] = stage.edge + 100, -30, 1, R.ACT_FALL  # off-stage: falls on
+    out = R.step_rules(stage, 0, f, st)
+    assert (f[0, R.Y], f[0, R.SELF_VY], f[0, R.AIRBORNE], f[0, R.ACTION], f[0, R.ACTION_FRAME]) == \
+        (0, 0, 0, R.ACT_LANDING, 0)
+    assert (f[1, R.Y], f[1, R.AIRBORNE], f[1, R.ACTION]) == (-30, 1, R.ACT_FALL) and out.fired == R.R_FLOOR

@@ -28,7 +28,8 @@ Clamps in PLAY/INVULN (each one that changes a value is an *intervention*, bit i
   PERCENT   percent stays in [percent so far, 999%] (it only rises within a stock).
   INVULN    while invincible: percent held, kb_vx, kb_vy, hitstun 0.
   FLOOR     a fighter inside the main platform's top band (|x| <= edge, -16 < y < 0 units)
-            is put back on it: y = 0, self_vy >= 0.
+            is put back on it: y = 0, self_vy >= 0; an airborne one lands there (airborne 0,
+            and a jump/fall/special fall/tumble becomes "landing", action_frame 0).
   SNAP      a grounded fighter (airborne 0) within 4 units of a surface under it (ground or
             platform) stands on it: y = surface, self_vy = 0.
   AIRBORNE  a grounded fighter with no surface under it (running on air) becomes airborne;
@@ -69,7 +70,7 @@ SNAP = 4 * 16  # 4 game units
 X, Y, SELF_VX, SELF_VY, KB_VX, KB_VY, FACING, ACTION, ACTION_FRAME, PERCENT, STOCKS, SHIELD, \
     AIRBORNE, JUMPS_LEFT, HITLAG, HITSTUN = range(16)
 # Action categories (worldmodel.dataset.ACTION_CATEGORIES).
-ACT_DEAD, ACT_RESPAWN, ACT_FALL, ACT_LEDGE = 0, 1, 8, 28
+ACT_DEAD, ACT_RESPAWN, ACT_JUMP, ACT_FALL, ACT_TUMBLE, ACT_LANDING, ACT_LEDGE = 0, 1, 7, 8, 10, 12, 28
 
 PLAY, DEAD, DESCENT, WAIT, INVULN, OUT = range(6)
 PHASE_NAMES = ("play", "dead", "descent", "wait", "invuln", "out")
@@ -205,6 +206,10 @@ def clamps(stage: Stage, f, st, b: int, invuln: bool) -> int:
         f[Y] = y = 0
         if f[SELF_VY] < 0:
             f[SELF_VY] = 0
+        if f[AIRBORNE] != 0:  # it fell onto the stage: it lands
+            f[AIRBORNE] = 0
+            if ACT_JUMP <= f[ACTION] <= ACT_TUMBLE:
+                f[ACTION], f[ACTION_FRAME] = ACT_LANDING, 0
         fired |= R_FLOOR
     if f[AIRBORNE] == 0 and f[ACTION] != ACT_LEDGE:
         sy = surface_under(stage, x, y)

@@ -50,7 +50,10 @@ pub const HITSTUN: usize = 15;
 // Action categories (worldmodel.dataset.ACTION_CATEGORIES).
 pub const ACT_DEAD: i16 = 0;
 pub const ACT_RESPAWN: i16 = 1;
+pub const ACT_JUMP: i16 = 7;
 pub const ACT_FALL: i16 = 8;
+pub const ACT_TUMBLE: i16 = 10;
+pub const ACT_LANDING: i16 = 12;
 pub const ACT_LEDGE: i16 = 28;
 
 pub const PLAY: u8 = 0;
@@ -239,6 +242,14 @@ fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], b: usize, 
         y = 0;
         if f[SELF_VY] < 0 {
             f[SELF_VY] = 0;
+        }
+        if f[AIRBORNE] != 0 {
+            // It fell onto the stage: it lands.
+            f[AIRBORNE] = 0;
+            if ACT_JUMP <= f[ACTION] && f[ACTION] <= ACT_TUMBLE {
+                f[ACTION] = ACT_LANDING;
+                f[ACTION_FRAME] = 0;
+            }
         }
         fired |= R_FLOOR;
     }
