@@ -158,7 +158,8 @@ def report(stage, acc) -> dict:
         descent_top_y=stats(acc["descent_top"]),
         wait_positions=sorted(Counter(acc["wait_pos"]).items()), wait_moved=stats(acc["wait_moved"]),
         edge_table=stage.edge, edge_teeter_x=stats(acc["edge"]),
-        respawn_table=stage.respawn, ledge_table=stage.ledge, ledge_hang_x=stats(acc["ledge"]),
+        respawn_table=(stage.respawn_x, stage.respawn_y), descent_top_table=stage.descent_top,
+        ledge_table=stage.ledge, ledge_hang_x=stats(acc["ledge"]),
         platforms_table=[(p.y, p.left, p.right) for p in stage.platforms if p.right > p.left],
         platforms_seen=platform_clusters(acc["platform_pts"]),
     )
@@ -169,10 +170,12 @@ def differences(r) -> list[str]:
     for z, d in r["zones"].items():
         if d["kos"] and not d["consistent"]:
             out.append(f"{z} blast zone {d['table']:g}: KOs bracket it between {d['last_inside']:g} and {d['first_past']:g}")
-    sx, sy = r["respawn_table"]
+    xs, sy = r["respawn_table"]
     for (port, x, y), n in r["wait_positions"]:
-        if abs(x - sx) > 0.01 or abs(y - sy) > 0.01:
-            out.append(f"respawn {r['respawn_table']}: port {port} waited at ({x:g}, {y:g}) {n} times")
+        if abs(y - sy) > 0.01:
+            out.append(f"respawn height {sy:g}: port {port} waited at y {y:g} {n} times")
+        elif port in (1, 2) and abs(x - xs[port - 1]) > 0.01:
+            out.append(f"respawn x of player {port} {xs[port - 1]:g}: port {port} waited at x {x:g} {n} times")
     return out
 
 
@@ -212,7 +215,7 @@ def main(argv=None) -> int:
                 print(f"  {z:6} table {d['table']:8g}  no KOs")
         for k in ("dead_frames", "descent_frames", "wait_frames", "invuln_after_platform"):
             print(f"  {k}: {r[k]}")
-        print(f"  descent starts at y {r['descent_top_y']}")
+        print(f"  descent starts at y {r['descent_top_y']} (table {r['descent_top_table']:g})")
         print(f"  waits at (port, x, y): count {r['wait_positions']}; moves while waiting: {r['wait_moved']}")
         print(f"  edge table {r['edge_table']:g}, teetering |x| {r['edge_teeter_x']}")
         print(f"  ledge table {r['ledge_table']:g}, CliffWait |x| {r['ledge_hang_x']}")
@@ -220,6 +223,9 @@ def main(argv=None) -> int:
         print(f"  platforms seen (y, x min, x max, frames) {r['platforms_seen']}")
         for d in differences(r):
             print(f"  differs: {d}")
+    zones = [z for r in reports for z in r["zones"].values() if z["kos"]]
+    print(f"== {sum(r['games'] for r in reports)} games, {sum(r['kos'] for r in reports)} KOs: "
+          f"{sum(z['consistent'] for z in zones)} of {len(zones)} blast-zone values bracket their KOs")
     return 0
 
 
