@@ -54,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--headless", action="store_true",
                    help="no window (SDL_VIDEODRIVER=dummy), scripted inputs, prints a JSON summary")
     g.add_argument("--frames", type=int, default=600, help="frames to run headless (default 600)")
-    g.add_argument("--script", default="demo", help="scripted inputs: demo, idle, random (default demo)")
+    g.add_argument("--script", default="demo", help="scripted inputs: demo, idle, random, ko (default demo)")
     g.add_argument("--timeout", type=float, default=120.0,
                    help="online/spectate headless: give up after this many seconds (default 120)")
     g.add_argument("--screenshot", type=Path, metavar="PNG", help="save the last frame (window size) as PNG")

@@ -238,7 +238,7 @@ def step_player(stage: Stage, p: int, f, st) -> tuple[int, int]:
             return 1, 0
         fired = clamps(stage, f, st, b, phase == INVULN)
         if phase == INVULN:
-            elapsed += 1
+            elapsed = min(elapsed + 1, 0xFFFF)  # saturates only in a tampered block
             if elapsed >= INVULN_FRAMES:
                 phase, elapsed = PLAY, 0
         st[b] = phase

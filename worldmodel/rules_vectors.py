@@ -168,12 +168,16 @@ def random_play(rec: Recorder, stage: R.Stage, rng: np.random.Generator, n: int)
 def random_st(rec: Recorder, stage: R.Stage, rng: np.random.Generator, n: int):
     """Arbitrary bytes in st and fighters (a tampered or corrupt account): must not crash, and
     both sides must agree. Phases are drawn 0..7 so unknown phase bytes are covered."""
-    for _ in range(4):
+    for k in range(4):
         st = bytearray(rng.integers(0, 256, R.RULES_LEN, dtype=np.uint8).tobytes())
         st[0], st[1] = R.RULES_VERSION, 0
         for p in range(2):
-            st[R.P_BASE + R.P_SIZE * p] = rng.integers(0, 8)
-        inputs = [rng.integers(-32768, 32768, (2, 16)).astype(np.int16) for _ in range(n)]
+            b = R.P_BASE + R.P_SIZE * p
+            st[b] = rng.integers(0, 8)
+            if k == 0:  # counters at their limit: they saturate on both sides
+                st[b], st[b + 2], st[b + 3] = (R.INVULN, R.WAIT)[p], 0xFF, 0xFF
+        lim = 500 if k == 0 else 32768  # k == 0: on the stage, so the counters are reached
+        inputs = [rng.integers(-lim, lim, (2, 16)).astype(np.int16) for _ in range(n)]
         rec.run(stage, int(rng.integers(0, 1 << 40)), st, inputs)
 
 

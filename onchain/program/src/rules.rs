@@ -291,7 +291,7 @@ fn step_player(stage: &Stage, p: usize, f: &mut [i16; 16], st: &mut [u8; RULES_L
         }
         let fired = clamps(stage, f, st, b, phase == INVULN);
         if phase == INVULN {
-            elapsed += 1; // < INVULN_FRAMES here
+            elapsed = elapsed.saturating_add(1); // saturates only in a tampered block
             if elapsed >= INVULN_FRAMES {
                 phase = PLAY;
                 elapsed = 0;
