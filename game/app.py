@@ -20,6 +20,7 @@ from . import render
 from . import settings as S
 from .fighter import decode
 from .input import Inputs
+from .match import decode_rules, timer_text
 from .screens import ControlsScreen, Menu
 from .session import Session, TickResult
 
@@ -163,9 +164,33 @@ class Game:
         v = self.last_view
         if v is None or self.game_over_dismissed:
             return False
+        rules = decode_rules(self.session.rules())
+        if rules is not None:
+            return rules.ended
         if v.status == STATUS_ENDED:
             return True
         return any(decode(f).dead for f in v.fighters)
+
+    def results(self, view: SessionView) -> tuple[str, list[str]] | None:
+        """The results screen's title and lines, from the rules' state (None without rules)."""
+        rules = decode_rules(self.session.rules())
+        if rules is None or not rules.ended:
+            return None
+        match = self.renderer.match
+        name = (lambda p: f"P{p + 1} {match.label(p)}") if match else (lambda p: f"P{p + 1}")
+        timed_out = rules.stocks[0] > 0 and rules.stocks[1] > 0
+        title = ("TIME!  " if timed_out else "GAME!  ") + (
+            "Tie" if rules.winner is None else f"{name(rules.winner)} wins")
+        lines = []
+        for p in (0, 1):
+            f = decode(view.fighters[p])
+            lines.append(f"{name(p)}: {rules.stocks[p]} stock{'s' if rules.stocks[p] != 1 else ''}, "
+                         f"{f.percent_shown}%, KO'd {self.renderer.effects[p].kos} times")
+        end = rules.end_frame if rules.end_frame is not None else view.frame
+        lines.append(f"ended on frame {end} ({timer_text(end + 1)} left)")
+        if end >= 0:
+            lines.append(f"rule interventions: {rules.interventions * 10_000 / (end + 1):.0f} per 10,000 frames")
+        return title, lines
 
     # -- drawing -------------------------------------------------------------------------
     def presented_view(self, now: float) -> SessionView | None:
@@ -187,6 +212,7 @@ class Game:
             fighters = [decode(f) for f in view.fighters]
             ghosts = getattr(self.session, "ghosts", None)
             r.frame(fighters, [decode(g) for g in ghosts()] if ghosts else None)
+            r.draw_timer(view.frame)
             if self.hud_on:
                 show = self.settings.section("hud")
                 fps = None
@@ -198,7 +224,11 @@ class Game:
                     ms=self.inference_ms[-1] if self.inference_ms else None, latency_ms=self.latency_ms,
                     model=self.model_name, backend=self.backend_name,
                     extra=tuple(self._sources()) + tuple(getattr(self.session, "hud_lines", tuple)())), show)
-            if self._game_over() and self.menu is None and self.controls is None and not self.headless:
+            results = self.results(view) if self._game_over() else None
+            if results is not None and self.menu is None and self.controls is None:
+                title, lines = results
+                r.draw_panel(title, lines + ([] if self.headless else ["", "Enter: new game", "C: keep watching"]))
+            elif self._game_over() and self.menu is None and self.controls is None and not self.headless:
                 alive = [p for p, f in enumerate(fighters) if not f.dead]
                 title = f"GAME!  P{alive[0] + 1} wins" if len(alive) == 1 else "GAME!"
                 r.draw_panel(title, ["Enter: new game", "C: keep watching", "Esc: menu"])
@@ -305,6 +335,8 @@ class Game:
             view = self.session.view()
             if not remote and self.ticks >= frames:
                 break
+            if not remote and self._game_over() and decode_rules(self.session.rules()) is not None:
+                break  # the rules ended the game: nothing more to step
             if remote and view is not None and (view.frame >= frames or view.status == STATUS_ENDED):
                 break
             if remote and duration is not None and time.perf_counter() - t0 >= duration:
@@ -342,8 +374,26 @@ class Game:
             "model": self.model_name,
             "backend": self.backend_name,
             "final_state": state,
+            **self._rules_summary(view),
             **(self._remote_summary(timed_out) if remote else {}),
         }
+
+    def _rules_summary(self, view: SessionView | None) -> dict:
+        """Match, KOs, stocks and the result, when the session has the rules' state."""
+        match = self.renderer.match
+        out = {"stage": self.renderer.stage.key,
+               "characters": list(match.characters) if match else None,
+               "kos": [e.kos for e in self.renderer.effects]}
+        rules = decode_rules(self.session.rules())
+        if rules is None:
+            out["rules"] = None
+            return out
+        frames = (view.frame if view is not None else 0) or 1
+        out.update(rules="on", stocks=list(rules.stocks), ended=rules.ended, end_frame=rules.end_frame,
+                   winner=None if not rules.ended else ("tie" if rules.winner is None else f"p{rules.winner + 1}"),
+                   rule_interventions=rules.interventions,
+                   rule_interventions_per_10k_frames=round(rules.interventions * 10_000 / frames, 1))
+        return out
 
     def _remote_summary(self, timed_out: bool) -> dict:
         """What a networked run saw: every frame number received (in arrival order) and its inputs."""

@@ -30,7 +30,7 @@ def parser() -> argparse.ArgumentParser:
                    help="override one settings.yaml option for this run (repeatable)")
     p.add_argument("--profile", help="chain profile from settings.yaml's backend.profiles (embedded, local-er, "
                                      "devnet): sets the backend.* keys; --url and --set still override")
-    p.add_argument("--backend", choices=("embedded", "remote"), help="local mode's backend (backend.kind)")
+    p.add_argument("--backend", choices=("embedded", "remote", "sim"), help="local mode's backend (backend.kind)")
     p.add_argument("--url", help="RPC endpoint of a validator or ER (backend.url)")
     p.add_argument("--session", type=int, help="session id (online/spectate; local default: session_id)")
     p.add_argument("--player", type=int, choices=(1, 2), help="which player this desktop is (online)")
@@ -38,7 +38,10 @@ def parser() -> argparse.ArgumentParser:
                    help="online/spectate: seconds to wait for the session to exist and (ER) be delegated (default 60)")
     p.add_argument("--model-id", type=int, help="an uploaded model's id, to create an online session")
     p.add_argument("--model", help="model: auto, random, a name under assets/models/, or a directory")
-    p.add_argument("--stage", choices=S.STAGES, help="stage to draw")
+    p.add_argument("--stage", type=stage_arg, metavar="STAGE",
+                   help=f"stage of a local game: {', '.join(S.STAGES)} (or its Slippi id)")
+    p.add_argument("--characters", type=characters_arg, metavar="A,B",
+                   help="player 1's and player 2's characters, e.g. fox,marth (names or Slippi ids)")
     p.add_argument("--keypair", help="player 1's key file, or 'ephemeral'")
     p.add_argument("--fullscreen", action="store_true", default=None, help="start fullscreen")
     p.add_argument("--windowed", dest="fullscreen", action="store_false", help="start in a window")
@@ -51,7 +54,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--headless", action="store_true",
                    help="no window (SDL_VIDEODRIVER=dummy), scripted inputs, prints a JSON summary")
     g.add_argument("--frames", type=int, default=600, help="frames to run headless (default 600)")
-    g.add_argument("--script", default="demo", help="scripted inputs: demo, idle, random (default demo)")
+    g.add_argument("--script", default="demo", help="scripted inputs: demo, idle, random, ko (default demo)")
     g.add_argument("--timeout", type=float, default=120.0,
                    help="online/spectate headless: give up after this many seconds (default 120)")
     g.add_argument("--duration", type=float,
@@ -65,6 +68,25 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def stage_arg(text: str) -> str:
+    from worldmodel.stages import stage
+    try:
+        return stage(text).key
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def characters_arg(text: str) -> str:
+    from worldmodel.stages import CHARACTERS, character_id
+    names = text.split(",")
+    if len(names) != 2:
+        raise argparse.ArgumentTypeError("two characters, comma-separated (e.g. fox,marth)")
+    try:
+        return ",".join(CHARACTERS[character_id(n.strip())] for n in names)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def apply_args(settings: S.Settings, args: argparse.Namespace) -> None:
     for assignment in args.set:
         settings.set_from_text(assignment)
@@ -74,6 +96,7 @@ def apply_args(settings: S.Settings, args: argparse.Namespace) -> None:
         for assignment in args.set:  # --set beats the profile
             settings.set_from_text(assignment)
     direct = {"backend.kind": args.backend, "backend.url": args.url, "model": args.model, "stage": args.stage,
+              "characters": args.characters,
               "keypair": args.keypair, "window.fullscreen": args.fullscreen, "window.width": args.width,
               "window.height": args.height, "window.scale": args.scale}
     if args.url is not None and not any(a.strip().startswith("backend.ws_url") for a in args.set):
@@ -125,6 +148,13 @@ def build_session(settings: S.Settings, args):
             from . import replay
             session = replay.build(settings, args, backends.embedded_backend, model, (p1, Keypair()))
             return session, model.name, session.backend.name, where
+        session_id = args.session if args.session is not None else settings["session_id"]
+        if settings["backend.kind"] == "sim":
+            from .match import Match
+            from .simsession import SimSession
+            match = Match.of(settings["stage"], settings["characters"].split(","))
+            session = SimSession(model.cartridge, match, session_id)
+            return session, model.name, session.backend.name, where
         if settings["backend.kind"] == "embedded":
             backend = backends.embedded_backend()
         else:
@@ -162,19 +192,27 @@ def run(settings: S.Settings, args) -> int:
             raise GameSetupError("--frames must be at least 1")
     else:
         script = None
-    stage = load_stage(settings["stage"])
-    session, model_name, backend_name, key_note = build_session(settings, args)
     pygame.display.init()
     pygame.font.init()
     pygame.display.set_caption("Melee world model on Solana")
+    if (args.mode == "local" and not args.headless and settings["select_screen"]
+            and args.stage is None and args.characters is None):
+        from .screens import select_match
+        if not select_match(settings):
+            pygame.quit()
+            return 0
+    session, model_name, backend_name, key_note = build_session(settings, args)
     inputs = None
     game = None
     try:
         session.start()
+        from .match import Match
+        match = session.match() or Match.of(settings["stage"], settings["characters"].split(","))
+        stage = load_stage(match.stage)
         if not args.headless:
             from .input import Inputs
             inputs = Inputs(settings)
-        game = Game(settings, session, render.Renderer(stage), model_name=model_name, backend_name=backend_name,
+        game = Game(settings, session, render.Renderer(stage, match), model_name=model_name, backend_name=backend_name,
                     script=script, inputs=inputs, headless=args.headless)
         if args.headless:
             if len(session.local_players) < 2:  # a crank elsewhere drives it: say when we are listening

@@ -24,6 +24,8 @@ FLASH_FRAMES = 8
 TRAIL_FRAMES = 40
 TRAIL_LEN = 18
 TELEPORT = 40.0  # a jump this far between frames (respawn) breaks the trail
+BURST_FRAMES = 45  # the KO burst's lifetime
+MINIMAP = pygame.Rect(LOGICAL[0] - 118, 20, 112, 62)  # the blast-zone map, top right
 
 # Pose skeletons: joints in game units, x forward (mirrored by facing), y up from the feet.
 # head, neck, hip, front hand, back hand, front foot, back foot.
@@ -69,8 +71,20 @@ class Effects:
         self.flash = 0
         self.trail_timer = 0
         self.trail: collections.deque = collections.deque(maxlen=TRAIL_LEN)
+        self.was_dead: bool | None = None
+        self.last_stocks: int | None = None
+        self.burst = 0  # frames left of a KO burst
+        self.burst_at = (0.0, 0.0)
+        self.kos = 0
 
     def update(self, f: Fighter) -> None:
+        dead = f.dead or f.action_name == "dead"
+        lost = self.last_stocks is not None and 0 <= f.stocks < self.last_stocks
+        if self.was_dead is not None and ((dead and not self.was_dead) or (lost and not self.was_dead)):
+            self.burst, self.burst_at = BURST_FRAMES, (f.x, f.y)
+            self.kos += 1
+        self.was_dead, self.last_stocks = dead, f.stocks
+        self.burst = max(0, self.burst - 1)
         if self.trail and math.dist(self.trail[-1], (f.x, f.y)) > TELEPORT:
             self.trail.clear()
             self.trail_timer = 0
@@ -84,9 +98,13 @@ class Effects:
 
 
 class Renderer:
-    def __init__(self, stage: Stage):
+    def __init__(self, stage: Stage, match=None):
         pygame.font.init()
-        self.stage = stage
+        self.stage, self.match = stage, match
+        from .match import STYLE
+        # (height scale, body colour) per player: the character's when the match is known.
+        self.styles = [STYLE.get(match.characters[p], (1.0, PLAYER_COLORS[p])) if match else (1.0, PLAYER_COLORS[p])
+                       for p in (0, 1)]
         self.surface = pygame.Surface(LOGICAL)
         self.overlay = pygame.Surface(LOGICAL, pygame.SRCALPHA)
         self.overlay_used = False
@@ -132,12 +150,15 @@ class Renderer:
             a, b = self._pt(p.left, p.y), self._pt(p.right, p.y)
             pygame.draw.line(s, st.colors.get("edge", WHITE), a, b, 3)
             pygame.draw.line(s, st.colors.get("ground", GREY), (a[0], a[1] + 3), (b[0], b[1] + 3), 2)
+            if p.moving:  # drawn at a typical height: arrows say it moves
+                for x in (a[0] + 4, b[0] - 4):
+                    pygame.draw.line(s, GREY, (x, a[1] - 9), (x, a[1] + 12), 1)
         label = self.font_small.render(st.name, True, (150, 150, 180))
         s.blit(label, (LOGICAL[0] - label.get_width() - 6, 4))
         return s
 
     # -- fighters ------------------------------------------------------------------------
-    def _skeleton(self, f: Fighter) -> tuple[str, list[tuple[int, int]]]:
+    def _skeleton(self, f: Fighter, scale: float = FIGHTER_SCALE) -> tuple[str, list[tuple[int, int]]]:
         family = pose(f)
         joints = POSES.get(family, POSES["stand"])
         swing = 0.0
@@ -147,14 +168,17 @@ class Renderer:
         for i, (jx, jy) in enumerate(joints):
             if i in (5, 6):
                 jx += swing if i == 5 else -swing
-            pts.append(self._pt(f.x + f.facing * jx * FIGHTER_SCALE, f.y + jy * FIGHTER_SCALE))
+            pts.append(self._pt(f.x + f.facing * jx * scale, f.y + jy * scale))
         return family, pts
 
     def draw_fighter(self, f: Fighter, player: int, ghost: bool = False, effects: Effects | None = None) -> None:
         if f.dead:
             return
         surf = self.surface
-        color = GHOST_COLORS[player] if ghost else PLAYER_COLORS[player]
+        scale, body = self.styles[player]
+        color = GHOST_COLORS[player] if ghost else body
+        if not ghost and f.action_name == "respawn":
+            self.draw_revival_platform(f, player)
         flash = effects is not None and effects.flash > 0
         if flash:
             color = WHITE if effects.flash % 2 == 0 else (255, 240, 120)
@@ -164,7 +188,7 @@ class Renderer:
                 width = max(1, int(6 * i / len(pts)))
                 c = [round(v * (0.35 + 0.65 * i / len(pts))) for v in PLAYER_COLORS[player]]
                 pygame.draw.line(surf, c, pts[i - 1], pts[i], width)
-        family, (head, neck, hip, hand_f, hand_b, foot_f, foot_b) = self._skeleton(f)
+        family, (head, neck, hip, hand_f, hand_b, foot_f, foot_b) = self._skeleton(f, scale)
         if family == "dead":  # between stocks: nothing to draw until the respawn
             return
         width = 2 if ghost else 4
@@ -172,9 +196,10 @@ class Renderer:
             color = [round(c * 0.6 + 255 * 0.4) for c in color]
         for a, b in ((neck, hip), (neck, hand_f), (neck, hand_b), (hip, foot_f), (hip, foot_b)):
             pygame.draw.line(surf, color, a, b, width)
-        r = max(3, int(2.4 * self.ppu))
+        r = max(3, int(2.4 * scale * self.ppu))
         pygame.draw.circle(surf, color, head, r, 2 if ghost else 0)
-        if not ghost:  # an eye shows the facing
+        if not ghost:  # a ring in the player's colour says whose it is; an eye shows the facing
+            pygame.draw.circle(surf, PLAYER_COLORS[player], head, r + 1, 2)
             pygame.draw.circle(surf, BLACK, (head[0] + f.facing * r // 2, head[1] - 1), max(1, r // 4))
         if family == "shield":
             health = max(0.0, min(1.0, f.shield / SHIELD_FULL))
@@ -184,9 +209,65 @@ class Renderer:
             pygame.draw.circle(self.overlay, (*WHITE, 160), center, radius, 1)
             self.overlay_used = True
 
+    def draw_revival_platform(self, f: Fighter, player: int) -> None:
+        """The halo a fighter rides down on and waits on after a KO."""
+        cx, cy = self._pt(f.x, f.y - 1)
+        w, h = max(10, int(18 * self.ppu)), max(3, int(3 * self.ppu))
+        rect = pygame.Rect(0, 0, w, h)
+        rect.center = (cx, cy)
+        pygame.draw.ellipse(self.surface, (250, 250, 220), rect)
+        pygame.draw.ellipse(self.surface, PLAYER_COLORS[player], rect.inflate(4, 2), 2)
+
+    def draw_burst(self, e: Effects, player: int) -> None:
+        """A KO: rays from where the fighter left the screen (clamped into the picture)."""
+        if e.burst <= 0:
+            return
+        sx, sy = self.to_screen(*e.burst_at)
+        m = 10
+        cx, cy = max(m, min(LOGICAL[0] - m, sx)), max(m, min(LOGICAL[1] - m, sy))
+        age = BURST_FRAMES - e.burst
+        radius = 10 + age * 3
+        color = PLAYER_COLORS[player] if age % 6 < 3 else (255, 250, 210)
+        for k in range(12):
+            ang = k * math.pi / 6 + age * 0.03
+            inner = (cx + 0.4 * radius * math.cos(ang), cy + 0.4 * radius * math.sin(ang))
+            outer = (cx + radius * math.cos(ang), cy + radius * math.sin(ang))
+            pygame.draw.line(self.surface, color, inner, outer, 3)
+        if age < 12:
+            pygame.draw.circle(self.surface, WHITE, (int(cx), int(cy)), 14 - age)
+
+    def draw_minimap(self, fighters: list[Fighter]) -> None:
+        """The whole blast-zone box, small: the camera, the stage and where both fighters are."""
+        bz, cam, g = self.stage.blast_zones, self.stage.camera, self.stage.ground
+        box = MINIMAP
+        shade = pygame.Surface(box.size, pygame.SRCALPHA)
+        shade.fill((0, 0, 0, 110))
+        self.surface.blit(shade, box)
+        pygame.draw.rect(self.surface, (220, 80, 80), box, 1)  # the blast zones
+
+        def pt(x, y):
+            px = box.left + (max(bz.left, min(bz.right, x)) - bz.left) / bz.width * (box.width - 1)
+            py = box.top + (bz.top - max(bz.bottom, min(bz.top, y))) / bz.height * (box.height - 1)
+            return int(px), int(py)
+        c0, c1 = pt(cam.left, cam.top), pt(cam.right, cam.bottom)
+        pygame.draw.rect(self.surface, (90, 90, 120), pygame.Rect(c0, (c1[0] - c0[0], c1[1] - c0[1])), 1)
+        pygame.draw.line(self.surface, self.stage.colors.get("edge", WHITE), pt(g.left, g.y), pt(g.right, g.y), 2)
+        for p in self.stage.platforms:
+            pygame.draw.line(self.surface, GREY, pt(p.left, p.y), pt(p.right, p.y), 1)
+        for p, f in enumerate(fighters):
+            if not f.dead and f.action_name != "dead":
+                pygame.draw.circle(self.surface, PLAYER_COLORS[p], pt(f.x, f.y + 6), 2)
+
+    def draw_timer(self, frame: int) -> None:
+        from .match import timer_text
+        label = self.font.render(timer_text(frame), True, WHITE)
+        rect = label.get_rect(midtop=(LOGICAL[0] // 2, 4))
+        pygame.draw.rect(self.surface, (10, 10, 18), rect.inflate(12, 4), border_radius=4)
+        self.surface.blit(label, rect)
+
     def draw_offscreen(self, f: Fighter, player: int) -> None:
         """A marker on the picture's edge pointing at a fighter outside the camera."""
-        if f.dead or self.stage.camera.contains(f.x, f.y + 6):
+        if f.dead or f.action_name == "dead" or self.stage.camera.contains(f.x, f.y + 6):
             return
         sx, sy = self.to_screen(f.x, f.y + 6)
         m = 16
@@ -217,7 +298,8 @@ class Renderer:
                 text = f"{f.percent_shown}%"
             label = self.font_big.render(text, True, color)
             self.surface.blit(label, label.get_rect(midright=(box.right - 8, box.centery + 2)))
-            tag = self.font_small.render(f"P{p + 1}", True, PLAYER_COLORS[p])
+            who = f"P{p + 1} {self.match.label(p)}" if self.match else f"P{p + 1}"
+            tag = self.font_small.render(who, True, PLAYER_COLORS[p])
             self.surface.blit(tag, (box.left + 6, box.top + 4))
             for k in range(f.stocks_shown):
                 pygame.draw.circle(self.surface, PLAYER_COLORS[p], (box.left + 10 + 9 * k, box.bottom - 9), 3)
@@ -293,6 +375,8 @@ class Renderer:
             self.surface.blit(self.overlay, (0, 0))
         for p, f in enumerate(fighters):
             self.draw_offscreen(f, p)
+            self.draw_burst(self.effects[p], p)
+        self.draw_minimap(fighters)
         self.draw_status(fighters)
         return self.surface
 

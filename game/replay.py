@@ -76,6 +76,15 @@ class ReplaySession(LocalSession):
              for p in (0, 1)]
         return sum(d) / 2
 
+    def match(self):
+        """The replay's own stage and characters (None for a stage without a table: the
+        configured stage is drawn)."""
+        from .match import Match
+        try:
+            return Match.of(self.replay.stage, self.replay.characters[:2])
+        except (ValueError, TypeError, IndexError):
+            return None
+
     def hud_lines(self) -> tuple[str, ...]:
         err = self.errors[-1] if self.errors else 0.0
         return (f"replay frame {self.t}/{len(self.replay.state) - 1}", f"position error {err:.1f} units",

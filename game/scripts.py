@@ -2,7 +2,7 @@
 
 `demo` walks the fighters at each other and cycles through jumps, attacks, shields and
 specials so every pose family shows up; `idle` holds neutral; `random` mashes with a fixed
-seed. All are deterministic.
+seed; `ko` runs player 1 off the stage again and again. All are deterministic.
 """
 from __future__ import annotations
 
@@ -68,7 +68,22 @@ def make_random(seed: int = 0) -> Script:
     return script
 
 
-SCRIPTS: dict[str, Callable[[], Script]] = {"demo": lambda: demo, "idle": lambda: idle, "random": make_random}
+KO_PERIOD, KO_RUN = 1200, 300
+
+
+def ko(frame: int) -> tuple[ControllerInput, ControllerInput]:
+    """Every 20 s player 1 runs right for 5 s (off the stage, into the blast zone), jumping now
+    and then, then stands still; player 2 stands still. With the rules layer player 1 is KO'd
+    about once a period and respawns, so a 3,600-frame run shows KOs and both fighters."""
+    t = frame % KO_PERIOD
+    if t >= KO_RUN:
+        return NEUTRAL, NEUTRAL
+    jump = t % 90 < 4
+    return mapping.controller((127, 0), buttons={"X": True} if jump else {}), NEUTRAL
+
+
+SCRIPTS: dict[str, Callable[[], Script]] = {"demo": lambda: demo, "idle": lambda: idle, "random": make_random,
+                                            "ko": lambda: ko}
 
 
 def get(name: str) -> Script:

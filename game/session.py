@@ -50,6 +50,18 @@ class Session:
     def close(self) -> None:
         pass
 
+    # The match and the rules' state, when the session knows them (game/match.py): the chain's
+    # SessionView carries them once SessionState stores them; None draws the configured stage
+    # and characters without rules.
+    def match(self):
+        from .match import from_view
+        view = self.view()
+        return from_view(view) if view is not None else None
+
+    def rules(self) -> bytes | None:
+        view = self.view()
+        return getattr(view, "rules", None) if view is not None else None
+
 
 def _check(outcome, what: str) -> None:
     if not outcome.ok:

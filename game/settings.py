@@ -27,7 +27,13 @@ KEY_CONTROLS = STICK_CONTROLS + BUTTONS
 PAD_BUTTONS = ("a", "b", "x", "y", "back", "guide", "start", "leftstick", "rightstick",
                "leftshoulder", "rightshoulder", "dpup", "dpdown", "dpleft", "dpright")
 PAD_AXES = ("leftx", "lefty", "rightx", "righty", "lefttrigger", "righttrigger")
-STAGES = ("final_destination", "battlefield")
+# Stages and characters: worldmodel.stages (Slippi ids, the rules' table) names them.
+STAGES = ("final_destination", "battlefield", "dream_land", "fountain_of_dreams", "pokemon_stadium", "yoshis_story")
+CHARACTERS = (
+    "captain_falcon", "donkey_kong", "fox", "game_and_watch", "kirby", "bowser", "link", "luigi",
+    "mario", "marth", "mewtwo", "ness", "peach", "pikachu", "ice_climbers", "jigglypuff", "samus",
+    "yoshi", "zelda", "sheik", "falco", "young_link", "dr_mario", "roy", "pichu", "ganondorf",
+)
 
 
 class SettingsError(ValueError):
@@ -68,7 +74,9 @@ def _schema() -> list[Option]:
     o = [
         Option("backend.kind", "embedded", "choice",
                "local mode: embedded = the compiled program in an in-process LiteSVM (no validator); "
-               "remote = a validator or MagicBlock ER at backend.url", ("embedded", "remote")),
+               "remote = a validator or MagicBlock ER at backend.url; sim = no chain: the integer reference "
+               "plus the rules layer in Python (worldmodel.sim), KOs and game end included",
+               ("embedded", "remote", "sim")),
         Option("backend.url", "http://127.0.0.1:8899", "str",
                "RPC endpoint for remote backends (online, spectate, local with backend.kind=remote)"),
         Option("backend.ws_url", "", "str", "WebSocket endpoint; empty = derived from backend.url (port + 1)"),
@@ -95,7 +103,12 @@ def _schema() -> list[Option]:
         Option("model", "auto", "str",
                "model directory, or a name under assets/models/; auto = the first shipped model, "
                "or a random micro cartridge (seed 0) when assets/models/ holds none"),
-        Option("stage", "final_destination", "choice", "stage drawn behind the fighters", STAGES),
+        Option("stage", "final_destination", "choice", "stage of a local game (also picked on the select screen)",
+               STAGES),
+        Option("characters", "fox,fox", "characters",
+               "player 1's and player 2's characters, comma-separated (names as in worldmodel/stages.py)"),
+        Option("select_screen", True, "bool",
+               "show the stage and character select screen before an interactive local game"),
         Option("session_id", 1, "int", "session id used by local mode (online/spectate take --session)",
                minimum=0),
         Option("window.width", 1280, "int", "window width in pixels", minimum=320),
@@ -173,6 +186,11 @@ def check(opt: Option, value: Any, where: str) -> Any:
             raise fail("unknown key name (use pygame's names, e.g. 'a', 'left shift', 'up', '[8]')") from None
     if opt.kind == "pad_button" and value and value not in PAD_BUTTONS:
         raise fail(f"expected one of {', '.join(PAD_BUTTONS)} or empty")
+    if opt.kind == "characters":
+        names = [n.strip() for n in value.split(",")]
+        if len(names) != 2 or any(n not in CHARACTERS for n in names):
+            raise fail(f"expected two of {', '.join(CHARACTERS)}, comma-separated")
+        return ",".join(names)
     if opt.kind == "pad_axis" and value not in PAD_AXES:
         raise fail(f"expected one of {', '.join(PAD_AXES)}")
     return value

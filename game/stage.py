@@ -19,6 +19,7 @@ class Surface:
     left: float
     right: float
     y: float
+    moving: bool = False  # drawn at a typical height; the rules leave it out (Fountain of Dreams)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +51,12 @@ class Stage:
     camera: Box
     underside: tuple[tuple[float, float], ...]
     colors: dict[str, tuple[int, int, int]]
+    respawn: tuple[tuple[float, float], tuple[float, float]] = ((0.0, 0.0), (0.0, 0.0))  # revival platforms
 
 
 def _surface(d: dict, where: str) -> Surface:
     try:
-        s = Surface(float(d["left"]), float(d["right"]), float(d["y"]))
+        s = Surface(float(d["left"]), float(d["right"]), float(d["y"]), bool(d.get("moving", False)))
     except (KeyError, TypeError, ValueError) as e:
         raise StageError(f"{where}: needs numeric left, right, y ({e})") from None
     if s.left >= s.right:
@@ -89,7 +91,18 @@ def load(key: str, directory: Path = STAGE_DIR) -> Stage:
         camera=camera,
         underside=tuple((float(x), float(y)) for x, y in d.get("underside") or []),
         colors={k: tuple(int(c) for c in v) for k, v in (d.get("colors") or {}).items()},
+        respawn=_respawn(key),
     )
+
+
+def _respawn(key: str):
+    """The revival platforms' points from the rules' stage table (measured from the replays)."""
+    try:
+        from worldmodel.stages import STAGE_BY_KEY
+    except ImportError:
+        return ((0.0, 0.0), (0.0, 0.0))
+    s = STAGE_BY_KEY.get(key)
+    return ((s.respawn_x[0], s.respawn_y), (s.respawn_x[1], s.respawn_y)) if s else ((0.0, 0.0), (0.0, 0.0))
 
 
 def available(directory: Path = STAGE_DIR) -> list[str]:

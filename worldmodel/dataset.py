@@ -82,6 +82,8 @@ class Game:
     state: np.ndarray  # (T, 2, 16) int16
     ctrl: np.ndarray  # (T, 2, 8) int16
     has_vel: bool
+    stage: int | None = None  # Slippi stage id (read_replay only; not cached)
+    characters: tuple[int, ...] = ()  # Slippi external character ids, port order (read_replay only)
 
     def __len__(self) -> int:
         return len(self.state)
@@ -196,7 +198,8 @@ def read_replay(path: str | Path) -> Game:
     parts = [_player_arrays(p, keep) for p in ports]
     state = np.stack([p[0] for p in parts], axis=1)
     ctrl = np.stack([p[1] for p in parts], axis=1)
-    return Game(path.name, state, ctrl, all(p[2] for p in parts))
+    chars = tuple(int(p.character) for p in game.start.players)
+    return Game(path.name, state, ctrl, all(p[2] for p in parts), int(game.start.stage), chars)
 
 
 # -- folder + cache ----------------------------------------------------------------

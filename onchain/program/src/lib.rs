@@ -10,6 +10,7 @@ pub mod forward;
 pub mod instructions;
 pub mod kernels;
 pub mod model;
+pub mod rules;
 pub mod state;
 pub mod sha256;
 pub mod sys;
