@@ -160,7 +160,10 @@ def build_session(settings: S.Settings, args):
         else:
             backend = remote(settings)
         session_id = args.session if args.session is not None else settings["session_id"]
-        return LocalSession(backend, model.cartridge, session_id, (p1, Keypair())), model.name, backend.name, where
+        from .match import Match
+        match = Match.of(settings["stage"], settings["characters"].split(","))  # the program's rules use it
+        return (LocalSession(backend, model.cartridge, session_id, (p1, Keypair()), match=match), model.name,
+                backend.name, where)
     if args.session is None:
         raise backends.GameSetupError(f"--mode {mode} needs --session ID")
     if mode == "online" and args.player is None:

@@ -46,6 +46,7 @@ class ReplaySession(LocalSession):
     def __init__(self, backend, cartridge, session_id, keys, replay):
         super().__init__(backend, cartridge, session_id, keys, start_state=replay.state[0])
         self.replay = replay
+        self.match_ = self.match()  # the session is created on the replay's stage with its characters
         self.t = 0  # replay row of the session's current state
         self.errors: list[float] = []
 
@@ -82,7 +83,7 @@ class ReplaySession(LocalSession):
         from .match import Match
         try:
             return Match.of(self.replay.stage, self.replay.characters[:2])
-        except (ValueError, TypeError, IndexError):
+        except (ValueError, TypeError, IndexError, AttributeError):
             return None
 
     def hud_lines(self) -> tuple[str, ...]:

@@ -72,9 +72,10 @@ class LocalSession(Session):
     local_players = (0, 1)
 
     def __init__(self, backend: Backend, cartridge, session_id: int, keys: tuple[Keypair, Keypair],
-                 start_state=None):
+                 start_state=None, match=None):
         self.backend, self.cartridge, self.session_id, self.keys = backend, cartridge, session_id, keys
         self.start_state = start_state  # (2, 16) fighters to start from; None = the program's default
+        self.match_ = match  # game.match.Match: the session's stage and characters (None: the program's default)
         self.model_id: int | None = None
         self._view: SessionView | None = None
 
@@ -84,12 +85,17 @@ class LocalSession(Session):
             if upload is None:
                 raise GameSetupError(f"backend {self.backend.name} cannot upload a model")
             self.model_id = upload(self.cartridge)
+        context = {}
+        if self.match_ is not None:
+            from worldmodel import stages as WS
+            context = {"stage": WS.stage(self.match_.stage).slippi_id,
+                       "characters": tuple(WS.character_id(c) for c in self.match_.characters)}
         if self.start_state is None:
-            created = self.backend.create_session(self.session_id, self.model_id, self.keys[0])
+            created = self.backend.create_session(self.session_id, self.model_id, self.keys[0], **context)
         else:
             try:  # the embedded backend can start a session from any state (replays)
                 created = self.backend.create_session(self.session_id, self.model_id, self.keys[0],
-                                                      fighters=self.start_state)
+                                                      fighters=self.start_state, **context)
             except TypeError:
                 raise GameSetupError(f"backend {self.backend.name} cannot start a session from a given state") from None
         _check(created, "create_session")

@@ -16,7 +16,7 @@ VERSION = 2
 DISC_MANIFEST, DISC_WEIGHTS, DISC_SESSION, DISC_HIDDEN, DISC_INPUT = 1, 2, 3, 4, 5
 ACCOUNT_HEADER = 64
 HASH_PROGRESS_LEN = 48  # after the manifest bytes: a multi-transaction finalize's progress
-SESSION_LEN = 248
+SESSION_LEN = 296
 INPUT_LEN = 48
 FIGHTER_OFFSET = (120, 152)
 CONTROLLER_OFFSET = (16, 24)
@@ -27,6 +27,15 @@ HIDDEN_BUMP_OFFSET, INPUT_BUMP_OFFSET = 5, 6  # SessionState: bumps of the sessi
 LAST_ACTIVE_OFFSET = 112  # SessionState: i64 unix seconds of the last create / join / frame
 VALIDATOR_OFFSET = 184  # SessionState: the ER validator the session may be delegated to
 CRANK_KEY_OFFSET = 216  # SessionState: who may crank besides the players
+STAGE_OFFSET = 248  # SessionState: u8 Slippi stage id, then u8 x 2 Slippi character ids
+CHARACTER_OFFSET = (249, 250)
+RULES_OFFSET, RULES_LEN = 256, 40  # SessionState: the rules' state (worldmodel/rules.py)
+# create_session's defaults: Final Destination, Fox vs Fox (Slippi ids; worldmodel/stages.py)
+DEFAULT_STAGE, DEFAULT_CHARACTERS = 32, (2, 2)
+NO_STAGE = 0  # SessionState stage byte: the model alone, no rules (only placed directly, never created)
+# ModelManifest: the context byte and the supported sets (onchain/program/src/instructions/create_session.rs)
+CONTEXT_FLAGS, SUPPORTED_STAGES, SUPPORTED_CHARACTERS = 136, 137, 140
+CONTEXT_DECLARES_SUPPORT = 1
 OPEN_SESSIONS_OFFSET = 48  # ModelManifest: u32 sessions of the model not closed yet
 # Protocol constants (state.rs): an input stays in force this many frames, may be sent
 # this far ahead, and a session idle this many seconds (Clock unix_timestamp) may be ended or
@@ -56,14 +65,23 @@ def weights_account(model_id: int, shard: bytes, weights_len: int | None = None,
 def session_account(session_id: int, model_id: int, frame: int, fighters: np.ndarray,
                     players: tuple[bytes, bytes] = (bytes(32), bytes(32)), status: int = 1,
                     bumps: tuple[int, int, int] = (0, 0, 0), validator: bytes = bytes(32),
-                    crank_key: bytes = bytes(32)) -> bytes:
-    """A SessionState; `bumps` (session, hidden, input) must be the PDAs' (pda.session_bumps)."""
+                    crank_key: bytes = bytes(32), stage: int = NO_STAGE,
+                    characters: tuple[int, int] = DEFAULT_CHARACTERS) -> bytes:
+    """A SessionState; `bumps` (session, hidden, input) must be the PDAs' (pda.session_bumps).
+    `stage` NO_STAGE runs the model alone (placed directly: create_session always names a stage);
+    a stage's rules start from `fighters`, as create_session starts them."""
     b = bytearray(SESSION_LEN)
     struct.pack_into("<BBBBBBBBQQQ", b, 0, DISC_SESSION, VERSION, status, bumps[0], 0, bumps[1], bumps[2], 0,
                      session_id, model_id, frame)
     b[32:64], b[64:96] = players
     b[VALIDATOR_OFFSET:VALIDATOR_OFFSET + 32] = bytes(validator)
     b[CRANK_KEY_OFFSET:CRANK_KEY_OFFSET + 32] = bytes(crank_key)
+    b[STAGE_OFFSET], b[CHARACTER_OFFSET[0]], b[CHARACTER_OFFSET[1]] = stage, *characters
+    if stage != NO_STAGE:
+        from worldmodel import rules as R
+        st = R.new_state()
+        R.init_state(np.asarray(fighters, dtype=np.int16), st)
+        b[RULES_OFFSET:RULES_OFFSET + RULES_LEN] = bytes(st)
     for p in range(2):
         b[FIGHTER_OFFSET[p]:FIGHTER_OFFSET[p] + 32] = np.asarray(fighters[p], dtype="<i2").tobytes()
     return bytes(b)
@@ -200,7 +218,9 @@ def decode_session(data: bytes) -> SessionView | None:
     fighters = tuple(tuple(int(v) for v in struct.unpack_from("<16h", data, FIGHTER_OFFSET[p])) for p in range(2))
     return SessionView(session_id, model_id, status, frame, players, (lif0, lif1), last_active, fighters,
                        Pubkey.from_bytes(data[VALIDATOR_OFFSET:VALIDATOR_OFFSET + 32]),
-                       Pubkey.from_bytes(data[CRANK_KEY_OFFSET:CRANK_KEY_OFFSET + 32]))
+                       Pubkey.from_bytes(data[CRANK_KEY_OFFSET:CRANK_KEY_OFFSET + 32]),
+                       data[STAGE_OFFSET], (data[CHARACTER_OFFSET[0]], data[CHARACTER_OFFSET[1]]),
+                       bytes(data[RULES_OFFSET:RULES_OFFSET + RULES_LEN]))
 
 
 def decode_hidden(data: bytes) -> Hidden | None:
@@ -216,3 +236,16 @@ def decode_inputs(data: bytes) -> Inputs | None:
     (session_id,) = struct.unpack_from("<Q", data, 8)
     ctrls = tuple(ControllerInput.decode(data[o:o + 8]) for o in CONTROLLER_OFFSET)
     return Inputs(session_id, ctrls, struct.unpack_from("<QQ", data, 32))
+
+
+def with_supported(manifest: bytes, stages: list[int] | None = None, characters: list[int] | None = None) -> bytes:
+    """A cartridge manifest that declares the stages (Slippi ids) and characters it supports;
+    create_session then refuses any other (UnsupportedContext). None: every stage / character."""
+    from worldmodel.stages import CHARACTERS, STAGES
+    order = [st.slippi_id for st in STAGES]  # the order of rules.rs's STAGES
+    m = bytearray(manifest)
+    m[CONTEXT_FLAGS] = CONTEXT_DECLARES_SUPPORT
+    m[SUPPORTED_STAGES] = sum(1 << order.index(s) for s in (order if stages is None else stages))
+    chars = range(len(CHARACTERS)) if characters is None else characters
+    struct.pack_into("<I", m, SUPPORTED_CHARACTERS, sum(1 << c for c in chars))
+    return bytes(m)

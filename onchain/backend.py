@@ -93,6 +93,9 @@ class SessionView:
     fighters: tuple[tuple[int, ...], tuple[int, ...]]  # (2, 16) i16, worldmodel.cartridge.FIELDS
     validator: Pubkey = Pubkey.default()  # the ER validator it may be delegated to (default: none)
     crank_key: Pubkey = Pubkey.default()  # who may crank besides the players (default: nobody)
+    stage_id: int = 32  # Slippi stage id (worldmodel/stages.py)
+    characters: tuple[int, int] = (2, 2)  # Slippi character ids
+    rules: bytes = bytes(40)  # the rules' state (worldmodel/rules.py; game/match.decode_rules)
 
     def field(self, player: int, name: str) -> int:
         from worldmodel.cartridge import FIELDS

@@ -60,7 +60,8 @@ def combine(outcomes: list[TxOutcome]) -> TxOutcome:
 
 def create_session_grown(chain, session_id: int, model_id: int, creator: Keypair, fighters=None,
                          validator: Pubkey | None = None, crank_key: Pubkey | None = None,
-                         invite: Pubkey | None = None) -> TxOutcome:
+                         invite: Pubkey | None = None, stage: int = 32,
+                         characters: tuple[int, int] = (2, 2)) -> TxOutcome:
     """Create the session accounts, then grow HiddenState to the model's size (the same
     instruction repeated, GROW_IX_PER_TX per transaction: an account a program creates grows
     at most 10,240 bytes per instruction). `chain` is any backend with `program_id`, `payer`,
@@ -69,7 +70,8 @@ def create_session_grown(chain, session_id: int, model_id: int, creator: Keypair
     state = default_start_state() if fighters is None else np.asarray(fighters)
     crank_key = chain.payer.pubkey() if crank_key is None else crank_key
     ix = I.create_session(chain.program_id, creator.pubkey(), session_id, model_id, state,
-                          validator=validator, crank_key=crank_key, invite=invite)
+                          validator=validator, crank_key=crank_key, invite=invite, stage=stage,
+                          characters=tuple(characters))
     outs = [chain.send([ix], [creator])]
     while outs[-1].ok:
         h = A.decode_hidden(chain.account_data(pda.hidden(chain.program_id, session_id)) or b"")
@@ -184,8 +186,9 @@ class EmbeddedBackend(Backend):
 
     def create_session(self, session_id: int, model_id: int, creator: Keypair, fighters=None,
                        validator: Pubkey | None = None, crank_key: Pubkey | None = None,
-                       invite: Pubkey | None = None) -> TxOutcome:
-        return create_session_grown(self, session_id, model_id, creator, fighters, validator, crank_key, invite)
+                       invite: Pubkey | None = None, stage: int = 32, characters: tuple[int, int] = (2, 2)) -> TxOutcome:
+        return create_session_grown(self, session_id, model_id, creator, fighters, validator, crank_key, invite,
+                                    stage, characters)
 
     def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
         out = self.send([I.join_session(self.program_id, player.pubkey(), session_id)], [player])

@@ -12,6 +12,7 @@ CODES = {
     17: "UploadOutOfRange", 18: "WeightsTooLargeToHash", 19: "InvalidInput", 20: "SessionNotActive",
     21: "SessionNotJoinable", 22: "StaleInput", 23: "CloseTooEarly", 24: "HiddenNotReady", 25: "HashingInProgress",
     26: "SessionNotDelegatable", 27: "CrankNotScheduled", 28: "ModelInUse",
+    29: "GameOver", 30: "UnsupportedContext",
 }
 globals().update({name: code for code, name in CODES.items()})
 

@@ -65,16 +65,18 @@ def finalize_weights(program_id: Pubkey, authority: Pubkey, model_id: int, shard
 
 def create_session(program_id: Pubkey, creator: Pubkey, session_id: int, model_id: int, fighters,
                    validator: Pubkey | None = None, crank_key: Pubkey | None = None,
-                   invite: Pubkey | None = None) -> Instruction:
+                   invite: Pubkey | None = None, stage: int = 32, characters: tuple[int, int] = (2, 2)) -> Instruction:
     """Also the instruction that grows HiddenState: repeat it (same data) until the
     hidden account has its full size (accounts.Hidden.ready).
 
     Fixed here for the session's life: `validator`, the ER identity it may be delegated to
     (None: never delegated); `crank_key`, who may crank besides the players (None: the players
-    only); `invite`, the only key that may join as player 2 (None: anyone)."""
+    only); `invite`, the only key that may join as player 2 (None: anyone); the `stage` and both
+    `characters` (Slippi ids; default Final Destination, Fox vs Fox), which the rules use."""
     state = np.asarray(fighters, dtype="<i2").reshape(2, 16)
     keys = b"".join(bytes(k) if k is not None else bytes(32) for k in (validator, crank_key, invite))
     data = struct.pack("<BQQ", CREATE_SESSION, session_id, model_id) + state.tobytes() + keys
+    data += bytes([stage, *characters])
     s, h, i = pda.session_accounts(program_id, session_id)
     return Instruction(program_id, data, [
         _w(creator, True), _w(pda.manifest(program_id, model_id)), _w(s), _w(h), _w(i), _r(SYSTEM_PROGRAM)])

@@ -348,10 +348,11 @@ class RemoteBackend(Backend):
 
     def create_session(self, session_id: int, model_id: int, creator: Keypair, fighters=None,
                        validator: Pubkey | None = None, crank_key: Pubkey | None = None,
-                       invite: Pubkey | None = None) -> TxOutcome:
+                       invite: Pubkey | None = None, stage: int = 32, characters: tuple[int, int] = (2, 2)) -> TxOutcome:
         """`validator`: the ER identity the session may later be delegated to (fixed now);
         `crank_key`: who may crank besides the players (default: this backend's payer)."""
-        return create_session_grown(self, session_id, model_id, creator, fighters, validator, crank_key, invite)
+        return create_session_grown(self, session_id, model_id, creator, fighters, validator, crank_key, invite,
+                                    stage, characters)
 
     def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
         return self.send([I.join_session(self.program_id, player.pubkey(), session_id)], [player])

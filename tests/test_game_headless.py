@@ -18,6 +18,7 @@ from game.session import LocalSession  # noqa: E402
 from onchain.backend import NEUTRAL, ControllerInput  # noqa: E402
 from onchain.embedded import EmbeddedBackend, default_start_state  # noqa: E402
 from worldmodel import intref  # noqa: E402
+from worldmodel.sim import FrameRef
 
 
 def test_headless_demo_run(repo_root, so_path, tmp_path):
@@ -48,13 +49,14 @@ def test_client_inputs_reach_the_program_bit_exact(so_path):
     state = np.asarray(session.view().fighters, dtype=np.int16)
     assert np.array_equal(state, default_start_state())
     hidden = intref.new_hidden(model.cartridge)
+    ref = FrameRef(model.cartridge, state)  # the model, then the rules (Final Destination, the default)
     script = scripts.get("random")
     for frame in range(6):
         c1, c2 = script(frame)
         result = session.tick({0: c1, 1: c2})
         assert result.advanced and result.error is None and result.cu > 0
         ctrl = np.array([c1.as_row(), c2.as_row()], dtype=np.int64)
-        state, _, hidden = intref.step(model.cartridge, state, ctrl, hidden)
+        state, _, hidden = ref.step(state, ctrl, hidden)
         got = np.asarray(session.view().fighters, dtype=np.int16)
         assert np.array_equal(got, state), f"frame {frame + 1}: program {got} != reference {state}"
     assert session.view().frame == 6
@@ -104,6 +106,7 @@ def test_online_players_and_spectator_over_the_backend_interface(so_path):
     watcher.start()
     state = np.asarray(watcher.view().fighters, dtype=np.int16)
     hidden = intref.new_hidden(model.cartridge)
+    ref = FrameRef(model.cartridge, state)
     script = scripts.get("demo")
     for frame in range(4):
         c1, c2 = script(frame * 7)
@@ -111,7 +114,7 @@ def test_online_players_and_spectator_over_the_backend_interface(so_path):
         p2.tick({0: NEUTRAL, 1: c2})
         assert p1.flush() and p2.flush() and p1.last_error is None and p2.last_error is None
         assert shared.run_inference(11, frame).ok  # the crank
-        state, _, hidden = intref.step(model.cartridge, state, np.array([c1.as_row(), c2.as_row()]), hidden)
+        state, _, hidden = ref.step(state, np.array([c1.as_row(), c2.as_row()]), hidden)
         for s in (p1, p2, watcher):
             view = s.view()  # pushed by subscription, never fetched by the render path
             assert view.frame == frame + 1 and np.array_equal(np.asarray(view.fighters, np.int16), state)
@@ -184,10 +187,11 @@ def test_replay_session_feeds_recorded_inputs_from_the_recorded_start(so_path):
     session.start()
     assert np.array_equal(np.asarray(session.view().fighters, np.int16), start)
     state, hidden = start.copy(), intref.new_hidden(model.cartridge)
+    ref = FrameRef(model.cartridge, start)
     for t in range(1, 6):
         assert session.tick({}).advanced
         rows = np.array([controller(ctrl[t][p]).as_row() for p in (0, 1)])
-        state, _, hidden = intref.step(model.cartridge, state, rows, hidden)
+        state, _, hidden = ref.step(state, rows, hidden)
         assert np.array_equal(np.asarray(session.view().fighters, np.int16), state)
         assert session.ghosts() == [tuple(int(v) for v in states[t][p]) for p in (0, 1)]
     assert not session.tick({}).advanced, "the replay has ended"

@@ -107,6 +107,7 @@ def test_real_window_takes_real_key_presses(xserver, tmp_path):
     env.update(DISPLAY=xserver, SDL_AUDIODRIVER="dummy")
     game = subprocess.Popen([sys.executable, "-m", "game", "--settings", str(settings), "--windowed",
                              "--width", str(W), "--height", str(H), "--no-gamepad", "--keypair", "ephemeral",
+                             "--stage", "final_destination", "--characters", "fox,marth",  # (no select screen)
                              "--status-json", str(status)],
                             cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -11,6 +11,7 @@ from onchain import pda
 from onchain.backend import STATUS_ACTIVE, STATUS_WAITING, ControllerInput
 from onchain.embedded import EmbeddedBackend, default_start_state
 from worldmodel import intref as IR
+from worldmodel.sim import FrameRef
 from worldmodel import randmodel as R
 
 
@@ -42,6 +43,7 @@ def test_full_lifecycle_bit_exact(so_path, cart):
     unsubscribe = be.subscribe_session(42, seen.append)
     rng = np.random.default_rng(3)
     state, hidden = default_start_state(), IR.new_hidden(cart)
+    ref = FrameRef(cart, state)  # the model, then the rules of the session's stage (FD)
     held = [ControllerInput(), ControllerInput()]
     sent_at = [0, 0]
     for frame in range(40):
@@ -58,7 +60,7 @@ def test_full_lifecycle_bit_exact(so_path, cart):
         out = be.run_inference(42, frame)
         assert out.ok, out.error
         assert out.cu > 0
-        state, _, hidden = IR.step(cart, state, ctrl, hidden)
+        state, _, hidden = ref.step(state, ctrl, hidden)
         view = be.session(42)
         assert view.frame == frame + 1
         assert np.array_equal(np.array(view.fighters), state), f"frame {frame}"
@@ -84,11 +86,12 @@ def test_frames_spanning_several_transactions(so_path):
     p1, p2 = Keypair(), Keypair()
     assert be.create_session(1, model_id, p1).ok and be.join_session(1, p2).ok
     state, hidden = default_start_state(), IR.new_hidden(cart)
+    ref = FrameRef(cart, state)
     for frame in range(2):
         out = be.run_inference(1, frame)
         assert out.ok, out.error
         assert out.cu > 1_400_000  # more than one transaction's worth
-        state, _, hidden = IR.step(cart, state, np.zeros((2, 8), np.int64), hidden)
+        state, _, hidden = ref.step(state, np.zeros((2, 8), np.int64), hidden)
         assert be.session(1).frame == frame + 1
         assert np.array_equal(np.array(be.session(1).fighters), state)
     assert E.custom_code(be.run_inference(1, 1).error) == E.StaleFrame  # a duplicate crank

@@ -196,3 +196,25 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+class FrameRef:
+    """One run_inference frame of a created session in the reference: the model
+    (worldmodel.intref.step), then the rules of `stage` (create_session's default: Final
+    Destination), their state started from the session's start fighters as create_session starts
+    it. For tests that step the reference beside the program frame by frame."""
+
+    def __init__(self, cart, start_state, stage=32):
+        from . import intref
+        self._step, self.cart, self.stage = intref.step, cart, R.Stage.of(stage)
+        self.rules_state = R.new_state()
+        R.init_state(np.asarray(start_state, dtype=np.int16), self.rules_state)
+        self.frame = 0
+
+    def step(self, state, ctrl, hidden):
+        """(state, ctrl, hidden) -> (next state after the rules, model outputs, hidden)."""
+        nxt, out, hidden = self._step(self.cart, state, ctrl, hidden)
+        fighters = np.asarray(nxt, dtype=np.int16).copy()
+        R.step_rules(self.stage, self.frame, fighters, self.rules_state)
+        self.frame += 1
+        return fighters, out, hidden

@@ -65,6 +65,11 @@ pub enum WorldError {
     CrankNotScheduled = 27,
     /// close_model while sessions of the model are still open (close them first).
     ModelInUse = 28,
+    /// run_inference on a game the rules have ended (last stock lost or the 8:00 timer).
+    GameOver = 29,
+    /// create_session with a stage or character the rules table or the model's manifest does not
+    /// support.
+    UnsupportedContext = 30,
 }
 
 impl From<WorldError> for ProgramError {

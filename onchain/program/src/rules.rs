@@ -158,7 +158,9 @@ fn wr32(st: &mut [u8; RULES_LEN], o: usize, v: u32) {
     st[o..o + 4].copy_from_slice(&v.to_le_bytes());
 }
 
-fn init_state(fighters: &[[i16; 16]; 2], st: &mut [u8; RULES_LEN]) {
+/// Start the rules' state from the start fighters (stocks, percent): create_session does it, as the
+/// reference does before its first frame.
+pub fn init_state(fighters: &[[i16; 16]; 2], st: &mut [u8; RULES_LEN]) {
     *st = [0; RULES_LEN];
     st[0] = RULES_VERSION;
     st[2] = 2;

@@ -22,7 +22,7 @@
 //!   16 u32 weights_len (whole blob) | 20 u16 shard index | 22..64 0
 //!   64.. this shard's bytes of the weights blob
 //!
-//! SessionState (`[b"session", session_id u64 LE]`), 248 bytes:
+//! SessionState (`[b"session", session_id u64 LE]`), 296 bytes:
 //!   0 u8 disc=3 | 1 u8 version | 2 u8 status (0 waiting, 1 active, 2 ended) | 3 u8 bump
 //!   4 u8 crank (0: none, 1: the ER's scheduler runs it, see schedule_crank.rs)
 //!   5 u8 HiddenState's bump | 6 u8 InputBuffer's bump | 7 u8 0
@@ -37,6 +37,9 @@
 //!            of the scheduled crank's run_inference(NEXT_FRAME) (zero: the session stays on the
 //!            chain it was created on)
 //!   216 [32] crank key: who may crank besides the players (zero: the players only)
+//!   248 u8 stage (Slippi stage id, rules::STAGES) | 249 u8 character 1 | 250 u8 character 2
+//!            (Slippi external character ids) | 251..256 0
+//!   256 [40] the rules' state (rules.rs: phases, stocks, end frame, winner, interventions)
 //!
 //! HiddenState (`[b"hidden", session_id u64 LE]`), grown by create_session to
 //! `full_len` = Dims::hidden_len():
@@ -68,7 +71,8 @@
 use crate::error::WorldError;
 use crate::model::rd_u16;
 
-/// 2: SessionState gained the bumps, the ER validator and the crank key (security review).
+/// 2: SessionState gained the bumps, the ER validator, the crank key (security review), the
+/// stage, the characters and the rules' state.
 pub const VERSION: u8 = 2;
 pub const DISC_MANIFEST: u8 = 1;
 pub const DISC_WEIGHTS: u8 = 2;
@@ -79,7 +83,7 @@ pub const DISC_INPUT: u8 = 5;
 pub const ACCOUNT_HEADER: usize = 64;
 /// Bytes after the manifest for the progress of a multi-transaction finalize.
 pub const HASH_PROGRESS_LEN: usize = 48;
-pub const SESSION_LEN: usize = 248;
+pub const SESSION_LEN: usize = 296;
 pub const INPUT_LEN: usize = 48;
 pub const INPUT_FRAME_OFFSET: [usize; 2] = [32, 40];
 pub const PLAYER_OFFSET: [usize; 2] = [32, 64];
@@ -89,6 +93,13 @@ pub const HIDDEN_BUMP_OFFSET: usize = 5;
 pub const INPUT_BUMP_OFFSET: usize = 6;
 pub const VALIDATOR_OFFSET: usize = 184;
 pub const CRANK_KEY_OFFSET: usize = 216;
+pub const STAGE_OFFSET: usize = 248;
+pub const CHARACTER_OFFSET: [usize; 2] = [249, 250];
+pub const RULES_OFFSET: usize = 256;
+/// Stage byte 0: no stage, the model alone (never made by create_session; see run_inference.rs).
+pub const NO_STAGE: u8 = 0;
+/// Slippi's external character ids of the 26 playable characters are 0..=25.
+pub const MAX_CHARACTER: u8 = 25;
 
 /// SessionState byte: whether a scheduled crank (a task of the ER's scheduler) drives the session.
 pub const CRANK_OFFSET: usize = 4;

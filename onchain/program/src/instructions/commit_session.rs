@@ -38,5 +38,9 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     check_session(a.session, program_id)?;
     // SAFETY: read-only peek at the session.
     check_input(a.input, unsafe { a.session.borrow_unchecked() }, program_id)?;
-    er::schedule_commit(a.payer, a.magic_context, a.magic_program, &[a.session, a.input], false)
+    // One request per account: a base transaction carrying SessionState (296 bytes) and InputBuffer
+    // together would outgrow 1,232 bytes, and the ER would fall back to its committor program
+    // (end_session.rs).
+    er::schedule_commit(a.payer, a.magic_context, a.magic_program, &[a.session], false)?;
+    er::schedule_commit(a.payer, a.magic_context, a.magic_program, &[a.input], false)
 }

@@ -19,7 +19,38 @@ use crate::state::*;
 use crate::sys;
 
 pub const DISCRIMINATOR: u8 = 3;
-pub const DATA_LEN: usize = 176;
+pub const DATA_LEN: usize = 179;
+/// Manifest bytes (in the global quant block's spare bytes, cartridge.py): 136 u8 context flags
+/// (bit 0: the supported sets below apply; other bits: how the model is fed the context, none
+/// defined yet, so they must be 0) | 137 u8 supported stages (bit i: rules::STAGES[i]) |
+/// 140 u32 supported characters (bit c: Slippi character id c).
+pub const CONTEXT_FLAGS: usize = 136;
+pub const SUPPORTED_STAGES: usize = 137;
+pub const SUPPORTED_CHARACTERS: usize = 140;
+pub const CONTEXT_DECLARES_SUPPORT: u8 = 1;
+
+/// Whether the session's stage and characters are playable and the manifest `m` (the account's
+/// bytes) supports them.
+pub fn context_supported(m: &[u8], stage: u8, characters: [u8; 2]) -> Result<(), WorldError> {
+    let Some(index) = crate::rules::STAGES.iter().position(|s| s.id == stage) else {
+        return Err(WorldError::UnsupportedContext);
+    };
+    if characters.iter().any(|&c| c > MAX_CHARACTER) {
+        return Err(WorldError::UnsupportedContext);
+    }
+    let flags = m[ACCOUNT_HEADER + CONTEXT_FLAGS];
+    if flags & !CONTEXT_DECLARES_SUPPORT != 0 {
+        return Err(WorldError::InvalidManifest); // a context input this program cannot feed
+    }
+    if flags & CONTEXT_DECLARES_SUPPORT != 0 {
+        let stages = m[ACCOUNT_HEADER + SUPPORTED_STAGES];
+        let chars = rd_u32(m, ACCOUNT_HEADER + SUPPORTED_CHARACTERS);
+        if stages & (1 << index) == 0 || characters.iter().any(|&c| chars & (1 << c) == 0) {
+            return Err(WorldError::UnsupportedContext);
+        }
+    }
+    Ok(())
+}
 /// ModelManifest bytes 48..52: the number of sessions of this model not yet closed.
 pub const OPEN_SESSIONS_OFFSET: usize = 48;
 
@@ -35,6 +66,11 @@ pub const OPEN_SESSIONS_OFFSET: usize = 48;
 ///   0 u64 session_id | 8 u64 model_id | 16 [i16; 16] fighter 1 | 48 [i16; 16] fighter 2
 ///   80 [32] ER validator identity (zero: never delegated) | 112 [32] crank key (zero: none)
 ///   144 [32] invited player 2 (zero: anyone but player 1 may join)
+///   176 u8 stage (Slippi stage id) | 177 u8 character 1 | 178 u8 character 2 (Slippi external ids)
+///
+/// The stage must be in the rules' table (rules::STAGES) and both characters playable (0..=25);
+/// a manifest that declares its supported stages and characters (its context byte, below) limits
+/// them further. A manifest without (every cartridge before this) supports all of them.
 pub struct CreateSession<'a> {
     pub creator: &'a AccountView,
     pub manifest: &'a mut AccountView,
@@ -78,6 +114,11 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     if m[2] != 1 {
         return Err(WorldError::NotFinalized.into());
     }
+    let (stage, characters) = (data[176], [data[177], data[178]]);
+    if m.len() < ACCOUNT_HEADER + SUPPORTED_CHARACTERS + 4 {
+        return Err(WorldError::InvalidManifest.into());
+    }
+    context_supported(m, stage, characters)?;
     let full_len = manifest_dims(m).hidden_len();
     let id = session_id.to_le_bytes();
 
@@ -113,6 +154,14 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
         s[FIGHTER_OFFSET[0]..FIGHTER_OFFSET[0] + 64].copy_from_slice(&data[16..80]);
         s[VALIDATOR_OFFSET..VALIDATOR_OFFSET + 32].copy_from_slice(&data[80..112]);
         s[CRANK_KEY_OFFSET..CRANK_KEY_OFFSET + 32].copy_from_slice(&data[112..144]);
+        s[STAGE_OFFSET] = stage;
+        s[CHARACTER_OFFSET[0]] = characters[0];
+        s[CHARACTER_OFFSET[1]] = characters[1];
+        // the rules start from the start fighters (stocks, percent), as worldmodel.sim does
+        let mut rules = [0u8; crate::rules::RULES_LEN];
+        let start = [read_fighter(s, 0), read_fighter(s, 1)];
+        crate::rules::init_state(&start, &mut rules);
+        s[RULES_OFFSET..RULES_OFFSET + crate::rules::RULES_LEN].copy_from_slice(&rules);
         h[0] = DISC_HIDDEN;
         h[1] = VERSION;
         wr_u32(h, 4, full_len as u32);

@@ -73,10 +73,11 @@ pub fn process(program_id: &Address, accounts: &mut [AccountView], data: &[u8]) 
     }
     // SAFETY: shrinking only (the runtime allows any decrease); no borrow of hidden is alive.
     unsafe { (*a.hidden.account_mut_ptr()).data_len = HIDDEN_HEADER as u64 };
-    // Two requests, not one: the ER sends each request as one base-chain transaction carrying the
-    // accounts' bytes and, per account, the delegation program's records; with SessionState (248
-    // bytes) and the other two in one, that transaction outgrows 1,232 bytes and the ER falls back
-    // to its committor program, which the local base chain does not have (NOTES §4).
+    // One request per account: the ER sends each request as one base-chain transaction carrying
+    // the accounts' bytes and, per account, the delegation program's records; with SessionState
+    // (296 bytes) and another account in one, that transaction outgrows 1,232 bytes and the ER
+    // falls back to its committor program, which the local base chain does not have (NOTES §4).
     er::schedule_commit(a.payer, a.magic_context, a.magic_program, &[&*a.session], true)?;
-    er::schedule_commit(a.payer, a.magic_context, a.magic_program, &[&*a.hidden, a.input], true)
+    er::schedule_commit(a.payer, a.magic_context, a.magic_program, &[&*a.hidden], true)?;
+    er::schedule_commit(a.payer, a.magic_context, a.magic_program, &[a.input], true)
 }

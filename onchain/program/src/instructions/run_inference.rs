@@ -12,9 +12,14 @@
 //! twice. A scheduled crank (the ER's task scheduler, schedule_crank.rs) sends
 //! `expected_frame = NEXT_FRAME` instead, signed by the session's ER validator (the scheduler
 //! signs its task transactions with the validator's identity): it runs the next `step_count`
-//! steps of whatever frame is in flight (state.rs, "Frames and cranks"). The session must be active and its model finalized. The encoder step reads each
-//! player's controller under the input rule (state.rs: neutral after INPUT_HOLD_FRAMES frames
-//! without an input).
+//! steps of whatever frame is in flight (state.rs, "Frames and cranks"). The session must be
+//! active and its model finalized. The encoder step reads each player's controller under the
+//! input rule (state.rs: neutral after INPUT_HOLD_FRAMES frames without an input).
+//!
+//! After the model's head, Melee's rules (rules.rs) run on the new fighter state: KOs at the
+//! session's stage's blast zones, the revival platform, stocks, the timer, the end of the game.
+//! Their state lives in SessionState (bytes 256..296); once they have ended the game every
+//! run_inference fails with GameOver.
 use pinocchio::{AccountView, Address, ProgramResult};
 
 use crate::error::WorldError;
@@ -119,6 +124,16 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
     if ses[2] != STATUS_ACTIVE {
         return Err(WorldError::SessionNotActive.into());
     }
+    if ses[RULES_OFFSET + 1] != 0 {
+        return Err(WorldError::GameOver.into());
+    }
+    // NO_STAGE (0) runs the model alone: create_session never makes such a session (it requires a
+    // stage of the rules' table); the forward pass's bit-exactness harness (onchain/direct.py)
+    // places one directly in LiteSVM.
+    let stage = match ses[STAGE_OFFSET] {
+        NO_STAGE => None,
+        id => Some(crate::rules::stage_by_id(id).ok_or(WorldError::InvalidAccount)?),
+    };
     let man_len = crate::model::rd_u32(man, 52) as usize;
     if ACCOUNT_HEADER + man_len > man.len() {
         return Err(WorldError::InvalidManifest.into());
@@ -181,6 +196,12 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
                 forward::head(&model, s, f.r);
                 let mut fighters = [read_fighter(ses, 0), read_fighter(ses, 1)];
                 forward::decode_outputs(&model, &mut fighters, &s.out[..dims.out_dim]);
+                if let Some(stage) = stage {
+                    let mut rules = [0u8; crate::rules::RULES_LEN];
+                    rules.copy_from_slice(&ses[RULES_OFFSET..RULES_OFFSET + crate::rules::RULES_LEN]);
+                    crate::rules::step_rules(stage, frame, &mut fighters, &mut rules);
+                    ses[RULES_OFFSET..RULES_OFFSET + crate::rules::RULES_LEN].copy_from_slice(&rules);
+                }
                 write_fighter(ses, 0, &fighters[0]);
                 write_fighter(ses, 1, &fighters[1]);
                 wr_u64(ses, 24, frame + 1);
