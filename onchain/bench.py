@@ -50,6 +50,7 @@ PRESET_NAMES: tuple[str, ...] = ("micro", "tiny", "small", "target")
 PACK_MARGIN = 5_000  # CU kept free in each packed transaction
 MAX_ACCOUNT_LEN = 10 * 1024 * 1024  # Solana's MAX_PERMITTED_DATA_LENGTH (larger accounts: InvalidRealloc)
 DEFAULT_OUT = DEFAULT_SO.parent / "bench.json"
+RULES_STAGE = 32  # the stage of the benchmarked sessions (Final Destination, create_session's default)
 
 
 # -- kernel operand layouts -------------------------------------------------------
@@ -209,18 +210,29 @@ def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED,
     cart = preset_cartridge(name, layout, seed)
     rng = np.random.default_rng(seed)
     vm = ProgramVM(so_path)
-    sess = DirectSession(vm, cart, randmodel.random_state(rng))
+    start = randmodel.random_state(rng)
+    start[:, C.FIELDS.index("stocks")] = 4  # a game the rules keep running for these frames
+    # A session as create_session makes it (Final Destination: the rules run after the head), and
+    # a twin of the model alone (no stage), for the rules' own cost.
+    sess = DirectSession(vm, cart, start, stage=RULES_STAGE)
+    twin = DirectSession(ProgramVM(so_path), cart, start, stage=0)
     infos = frame_steps(cart.preset, layout)
     assert len(infos) == sess.steps
 
     single = [1] * sess.steps
-    sess.set_controls(randmodel.random_controls(rng))
-    _run_frame(sess, single, "warm-up")
-    sess.set_controls(randmodel.random_controls(rng))
-    step_cu = [int(r.cu) for r in _run_frame(sess, single, "measured")]
+    controls = [randmodel.random_controls(rng) for _ in range(3)]
+    heads = []  # the head step's CU with and without the rules
+    for s in (sess, twin):
+        s.set_controls(controls[0])
+        _run_frame(s, single, "warm-up")
+        s.set_controls(controls[1])
+        measured = [int(r.cu) for r in _run_frame(s, single, "measured")]
+        heads.append(measured[-1])
+        step_cu = measured if s is sess else step_cu
+    rules_cu = heads[0] - heads[1]
 
     plan = pack_plan(step_cu)
-    sess.set_controls(randmodel.random_controls(rng))
+    sess.set_controls(controls[2])
     packed = _run_frame(sess, plan, "packed")
     packed_cu = int(sum(r.cu for r in packed))
     steps_cu = sum(step_cu)
@@ -230,7 +242,7 @@ def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED,
     tx_cu = round((steps_cu - packed_cu) / (len(step_cu) - len(plan))) if len(step_cu) > len(plan) else 0
     net = [max(0, cu - tx_cu) for cu in step_cu]
     layer_parts = [{"layer": i, "in_proj": 0, "ssm": 0, "out_proj": 0} for i in range(cart.preset.n_layers)]
-    encoder_cu = head_cu = 0
+    encoder_cu = head_cu = 0  # (head_cu: the head step's net CU, the rules included)
     for info, cu in zip(infos, net):
         if info.kind == "encode":
             encoder_cu += cu
@@ -261,6 +273,7 @@ def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED,
         "layers": layer_parts,
         "encoder_cu": encoder_cu,
         "head_cu": head_cu,
+        "rules_cu": rules_cu,  # of head_cu: the rules layer on Final Destination (head with - without)
     }
 
 
@@ -370,7 +383,7 @@ def _tables(result: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     k_rows = [[k["name"], f'{k["rows"]}x{k["cols"]}', _fmt(k["cu"]), f'{k["cu_per_mac"]:.3f}',
                str(k.get("txs", 1)), "yes" if k["exact"] else "NO"] for k in result["kernels"]]
     p_head = ["preset", "layout", "params", "MACs/frame", "CU/frame", "CU/MAC", "txs/frame", "ms/frame", "1 tx"]
-    b_head = ["preset", "layout", "steps", "tx CU", "encoder", "in_proj", "ssm", "out_proj", "head",
+    b_head = ["preset", "layout", "steps", "tx CU", "encoder", "in_proj", "ssm", "out_proj", "head", "of it rules",
               "layer (min-max)", "plan"]
     p_rows, b_rows = [], []
     for p in result["presets"]:
@@ -388,7 +401,7 @@ def _tables(result: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         tot = {k: sum(x[k] for x in p["layers"]) for k in ("in_proj", "ssm", "out_proj")}
         b_rows.append([p["name"], lay, str(p["steps"]), _fmt(p["tx_overhead_cu"]), _fmt(p["encoder_cu"]),
                        _fmt(tot["in_proj"]), _fmt(tot["ssm"]), _fmt(tot["out_proj"]), _fmt(p["head_cu"]),
-                       f"{min(lc):,}-{max(lc):,}" if lc else "-", plan_s])
+                       _fmt(p.get("rules_cu", 0)), f"{min(lc):,}-{max(lc):,}" if lc else "-", plan_s])
     out = [("Mat-vec kernels (bench_matvec, CU net of the empty transaction)", k_head, k_rows)]
     if p_rows:
         out.append(("Presets (run_inference, random weights; CU and txs of the greedily packed frame)",
