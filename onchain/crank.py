@@ -60,6 +60,7 @@ class CrankStats:
     stale: int = 0
     errors: int = 0
     input_timeouts: int = 0
+    game_over: bool = False  # the rules ended the game (run_inference answers GameOver): the crank stops
     last_error: str | None = None
     plan: list[int] = dataclasses.field(default_factory=list)
     jitter_ms: list[float] = dataclasses.field(default_factory=list)
@@ -71,7 +72,7 @@ class CrankStats:
         return {"hz": self.hz, "seconds": round(self.seconds, 3), "ticks": self.ticks, "frames": self.frames,
                 "ticks_per_s": round(self.frames / self.seconds, 2) if self.seconds else 0.0,
                 "frames_missed": self.frames_missed, "stale": self.stale, "errors": self.errors,
-                "input_timeouts": self.input_timeouts,
+                "input_timeouts": self.input_timeouts, "game_over": self.game_over,
                 "last_error": self.last_error, "plan": self.plan,
                 "tick_jitter_ms_p50": pct(self.jitter_ms, 50), "tick_jitter_ms_p99": pct(self.jitter_ms, 99),
                 "frame_ms_p50": pct(self.frame_ms, 50), "frame_ms_p99": pct(self.frame_ms, 99),
@@ -99,6 +100,7 @@ class Crank:
         # The program lets only the players and the session's crank key crank (run_inference.rs).
         self.refused = not (view.players[0] == backend.payer.pubkey() or view.players[1] == backend.payer.pubkey()
                             or view.crank_key == backend.payer.pubkey())
+        self.game_over = len(view.rules) > 1 and view.rules[1] != 0  # the rules ended it (GameOver)
 
     def _resync(self):
         view = self.b.session(self.session_id)
@@ -131,6 +133,8 @@ class Crank:
             if code == errors.StaleFrame:
                 self.stats.stale += 1
                 self._resync()
+            elif code == errors.GameOver:  # the rules ended the game: nothing left to crank
+                self.game_over = self.stats.game_over = True
             elif code == errors.Unauthorized:  # this key may not crank the session: it never will
                 self.refused = True
                 self.stats.errors += 1
@@ -156,6 +160,9 @@ class Crank:
         last_report = t0
         while True:
             if stop is not None and stop.is_set():
+                break
+            if self.game_over:
+                print(f"[crank] session {self.session_id}: the game is over at frame {self.frame}", flush=True)
                 break
             if self.refused:
                 if not self.stats.last_error:

@@ -1,6 +1,7 @@
 """`demo-session`: the whole lifecycle on the embedded backend with scripted inputs:
-upload + finalize a cartridge, create, join, N frames of inputs and inference, close;
-reports CU per frame, a hash of the final fighter state, and whether the rent came back."""
+upload + finalize a cartridge, create, join, N frames of inputs and inference (or until the
+rules end the game), close; reports CU per frame, KOs, the winner, a hash of the final fighter
+state, and whether the rent came back."""
 from __future__ import annotations
 
 import hashlib
@@ -11,7 +12,7 @@ from solders.keypair import Keypair
 
 from worldmodel import randmodel as R
 
-from . import pda
+from . import errors, pda
 from .backend import BUTTON_BIT, ControllerInput
 from .embedded import EmbeddedBackend
 from .svm import DEFAULT_SO
@@ -49,10 +50,14 @@ def run(frames: int, model_dir: str | Path | None = None, seed: int = 0, so_path
             if not out.ok:
                 raise RuntimeError(f"submit_input frame {frame}: {out.error}")
         out = be.run_inference(SESSION_ID, frame)
+        if not out.ok and errors.custom_code(out.error) == errors.GameOver:
+            break  # the rules ended the game (the last stock lost, or 8:00)
         if not out.ok:
             raise RuntimeError(f"run_inference frame {frame}: {out.error}")
         cu.append(out.cu)
     view = be.session(SESSION_ID)
+    from worldmodel import rules as RU
+    st = view.rules
     fighters = np.array(view.fighters, dtype="<i2")
     rent = sum(be.lamports(k) for k in pda.session_accounts(be.program_id, SESSION_ID))
     out = be.close_session(SESSION_ID, p1)
@@ -60,6 +65,9 @@ def run(frames: int, model_dir: str | Path | None = None, seed: int = 0, so_path
     refunded = out.ok and gone and rent > 0 and be.lamports(p1.pubkey()) == balance_before
     return {
         "frames": view.frame,
+        "game_over": bool(st[1]),
+        "winner": (None if not st[1] or st[2] > 1 else int(st[2]) + 1),  # player 1 or 2; None: running or a tie
+        "stocks": [RU.stocks(st, p) for p in (0, 1)],
         "cu_per_frame_p50": int(np.median(cu)) if cu else 0,
         "cu_per_frame_max": max(cu, default=0),
         "final_state_sha256": hashlib.sha256(fighters.tobytes()).hexdigest(),

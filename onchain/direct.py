@@ -15,9 +15,10 @@ from .svm import ProgramVM, TxResult
 
 class DirectSession:
     def __init__(self, vm: ProgramVM, cart: C.Cartridge, fighters: np.ndarray,
-                 model_id: int = 1, session_id: int = 1, stage: int = A.NO_STAGE):
+                 model_id: int = 1, session_id: int = 1, stage: int = A.NO_STAGE, frame: int = 0):
         """`stage` NO_STAGE: run_inference runs the model alone (what worldmodel.intref.step
-        computes); a Slippi stage id adds the rules, as in every created session."""
+        computes); a Slippi stage id adds the rules, as in every created session. `frame`: the
+        session's first frame (a session placed late in a game, e.g. near the 8:00 timer)."""
         self.vm, self.cart = vm, cart
         p = cart.preset
         self.shape = (p.n_layers, p.d_inner, p.d_state)
@@ -33,9 +34,9 @@ class DirectSession:
         bumps = pda.session_bumps(pid, session_id)
         s, h, i = pda.session_accounts(pid, session_id)
         # The VM's payer sends every crank: it is the session's crank key.
-        self.session = vm.put(A.session_account(session_id, model_id, 0, fighters, bumps=bumps,
+        self.session = vm.put(A.session_account(session_id, model_id, frame, fighters, bumps=bumps,
                                                 crank_key=bytes(vm.payer.pubkey()), stage=stage), key=s)
-        self.hidden = vm.put(A.hidden_account(session_id, model_id, 0, p, np.zeros(self.shape, np.int32)), key=h)
+        self.hidden = vm.put(A.hidden_account(session_id, model_id, frame, p, np.zeros(self.shape, np.int32)), key=h)
         self.input = vm.put(A.input_account(session_id, np.zeros((2, 8), np.int64), bump=bumps[2]), key=i)
         self.input_bump = bumps[2]
         self.session_id = session_id

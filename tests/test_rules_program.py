@@ -172,3 +172,31 @@ def test_context_cannot_change_after_create(chain):
     assert be.join_session(1, p2).ok
     view = be.session(1)
     assert (view.stage_id, view.characters) == (31, (20, 9))
+
+
+def test_the_timer_ends_the_game_in_the_program(so_path, cart):
+    """8:00 (frame 28,799): a session placed 5 frames before it (the program's own run_inference
+    from there on) ends on that frame like the reference, the winner by stocks, and refuses the
+    next frame."""
+    from onchain.direct import DirectSession
+    from onchain.svm import ProgramVM
+    from worldmodel import intref as IR
+    start = default_start_state(4).astype(np.int16)
+    start[1, R.STOCKS] = 3  # player 1 is a stock ahead
+    first = R.TIME_LIMIT_FRAMES - 5
+    ds = DirectSession(ProgramVM(so_path), cart, start, stage=31, frame=first)
+    st = R.new_state()
+    R.init_state(start, st)
+    state, hidden = start.copy(), IR.new_hidden(cart)
+    ctrl = np.zeros((2, 8), np.int64)
+    ds.set_controls(ctrl)
+    for f in range(first, R.TIME_LIMIT_FRAMES):
+        assert all(r.ok for r in ds.step([ds.steps])), f
+        nxt, _, hidden = IR.step(cart, state, ctrl, hidden)
+        state = np.asarray(nxt, dtype=np.int16).copy()
+        out = R.step_rules(R.Stage.of(31), f, state, st)
+        assert np.array_equal(ds.fighters(), state), f
+        assert A.decode_session(ds.vm.data(ds.session)).rules == bytes(st), f
+    assert out.ended and out.winner == 0 and R.end_frame(st) == R.TIME_LIMIT_FRAMES - 1
+    res = ds.vm.send(ds.run_ix(R.TIME_LIMIT_FRAMES))
+    assert not res.ok and E.custom_code(res.error) == E.GameOver, res.error
