@@ -11,21 +11,23 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
-@pytest.fixture(scope="session")
-def so_path() -> Path:
-    p = REPO_ROOT / "build" / "world_model.so"
+def _built(name: str) -> Path:
+    p = REPO_ROOT / "build" / name
     if not p.is_file():
         pytest.fail(f"{p} is missing: run `make build` first", pytrace=False)
     return p
+
+
+@pytest.fixture(scope="session")
+def so_path() -> Path:
+    """The deployed program."""
+    return _built("world_model.so")
 
 
 @pytest.fixture(scope="session")
 def bench_so_path() -> Path:
     """The benchmark build (bench_matvec): `make build` builds it next to the deployed program."""
-    p = REPO_ROOT / "build" / "world_model_bench.so"
-    if not p.is_file():
-        pytest.fail(f"{p} is missing: run `make build` first", pytrace=False)
-    return p
+    return _built("world_model_bench.so")
 
 
 # shared fixtures below
