@@ -188,3 +188,37 @@ def test_program_refuses_the_bit_on_a_model_without_context(so_path):
     with pytest.raises(BackendError) as err:
         U.upload(be, a, 8, bytes(manifest[:136]) + bytes([C.CONTEXT_ONEHOT]) + manifest[137:], weights)
     assert E.custom_code(str(err.value)) == E.InvalidManifest, err.value
+
+
+def test_training_with_context_exports_a_context_cartridge(tmp_path):
+    """`train --context onehot` trains the float twin on each game's stage and characters (from
+    the replays) and quantize exports them into the manifest; the float twin, intref and the
+    batched reference build the same features from the game's context."""
+    from pathlib import Path
+
+    from worldmodel import dataset as ds
+    from worldmodel import quantize as Q
+    from worldmodel import train as T
+
+    fixtures = Path(__file__).parent / "fixtures" / "replays"
+    args = ["--preset", "micro", "--replays", str(fixtures), "--batch", "4", "--seq", "16", "--val-fraction",
+            "0.5", "--no-progress", "--threads", "1", "--max-steps", "20", "--context", "onehot",
+            "--out", str(tmp_path / "run"), "--cache", str(tmp_path / "cache")]
+    model = T.load_checkpoint(T.train(T.parse_args(args)))
+    assert model.fs.context == C.CONTEXT_ONEHOT and model.fs.in_dim == 200
+    games = ds.load_folder(fixtures, tmp_path / "cache")  # from the cache the run wrote: context kept
+    assert [list(g.context()) for g in games] == [[14, 0, 9], [31, 2, 15]]  # stage 14: off the table
+    state, ctrl = Q.calibration_windows(games, 4, 64)
+    cx = Q.calibration_context(games, 4, 64)
+    cart = Q.export(model, Q.calibrate(model, state, ctrl, context=cx))
+    cart = C.load(cart.save(tmp_path / "model"))
+    assert cart.context == C.CONTEXT_ONEHOT and cart.in_dim == 200
+    g = games[1]  # Battlefield
+    s = torch.from_numpy(g.state[100:130].astype(np.int64))
+    c = torch.from_numpy(g.ctrl[101:131].astype(np.int64))
+    ctx = torch.from_numpy(g.context())
+    uf = build_features(model.fs, s[None], c[None], ctx[None])[0].numpy().astype(np.int64)
+    ui = np.stack([intref.build_features(cart, g.state[100 + t], g.ctrl[101 + t], g.context()) for t in range(30)])
+    ub = BatchRef(cart).build_features(g.state[100:130], g.ctrl[101:131], np.repeat(g.context()[None], 30, 0))
+    assert np.array_equal(uf, ui) and np.array_equal(ub, ui)
+    assert np.count_nonzero(ui[:, 140:]) == 3 * 30  # the stage and both characters, every frame
