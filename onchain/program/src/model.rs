@@ -30,6 +30,7 @@ pub const CONTEXT_ONEHOT: u8 = 2;
 pub const CONTEXT_KNOWN: u8 = CONTEXT_DECLARES_SUPPORT | CONTEXT_ONEHOT;
 /// Playable characters: Slippi external ids 0..N_CHARACTERS.
 pub const N_CHARACTERS: usize = 26;
+const _: () = assert!(N_CHARACTERS == crate::state::MAX_CHARACTER as usize + 1);
 /// CONTEXT_ONEHOT's features: the stage's index in rules::STAGES, then both characters.
 pub const CONTEXT_FEATURES: usize = crate::rules::STAGES.len() + 2 * N_CHARACTERS;
 
