@@ -23,7 +23,9 @@ Manifest, layout version 1 (offsets in bytes)::
     28   u32 weights_len
     32   32  sha256(weights)
     64   16 x 4  field spec: enc_kind, enc_arg, dec_kind, dec_arg   (see FIELDS)
-    128  32  global quant: u8 s_enc, u8 s_head, u8 s_norm_f, u8 0, u32 eps_f, 24 x 0
+    128  32  global quant: u8 s_enc, u8 s_head, u8 s_norm_f, u8 0, u32 eps_f,
+             136 u8 context flags, 137 u8 supported stages, 138 2 x 0,
+             140 u32 supported characters, 144 16 x 0   (see "Session context")
     160  L x 32 layer quant:
              0  u32 eps          RMSNorm epsilon in residual units^2 (>= 1)
              4  u8  s_norm       xn = r * inv_rms * gain >> s_norm
@@ -62,6 +64,22 @@ weight layouts, only the Linear sections differ)::
                (signed int8 weights; rows past the end are 0)
         bias   rows x i32 | mult rows x i32
     Each part of a Linear is one section (no section straddles a shard).
+
+Session context (byte 136, flags; any other bit is refused, here and by the program):
+
+    bit 0  CONTEXT_SUPPORT  the model supports only the stages in byte 137 (bit i:
+                            CONTEXT_STAGES[i], the order of rules.STAGES) and the characters
+                            in bytes 140..144 (bit c: Slippi character id c); without it, all.
+    bit 1  CONTEXT_ONEHOT   the model is fed the session's stage and characters: after the 36
+                            controller features come CONTEXT_FEATURES = 6 + 26 + 26 one-hot
+                            features (127 for the hot one, as ENC_ONEHOT): the stage's index in
+                            CONTEXT_STAGES, then player 1's and player 2's character id (a stage or
+                            character outside the table, e.g. the harness's stage 0, is all 0),
+                            and in_dim = in_dim_for(fields, context) counts them.
+
+One-hot because it is exact and free in integers (no table to look up, no geometry to
+compute) and the encoder's extra columns cost D x 58 MACs a frame: a trained encoder column
+per stage and per character is the same as an embedding row added to the residual.
 
 All presets below keep D, E multiples of 8 so rows of W stay 8-byte aligned. Layout 2
 costs 8 bytes per 3 weights (2.67x layout 1 for the matrices) and runs ~7x faster.
@@ -113,6 +131,29 @@ DEC_KEEP, DEC_ABSOLUTE, DEC_DELTA, DEC_ARGMAX, DEC_SIGN = 0, 1, 2, 3, 4
 CONTROLLER_FEATURES = 18
 N_BUTTONS = 12
 
+# Session context (manifest byte 136 and the masks after it; see the module doc).
+CONTEXT_OFFSET, STAGE_MASK_OFFSET, CHARACTER_MASK_OFFSET = 136, 137, 140
+CONTEXT_SUPPORT = 1
+CONTEXT_ONEHOT = 2
+CONTEXT_KNOWN = CONTEXT_SUPPORT | CONTEXT_ONEHOT
+# Slippi stage ids in the order of rules.STAGES / rules.rs STAGES (tests check it).
+CONTEXT_STAGES = (32, 31, 28, 2, 3, 8)
+N_CHARACTERS = 26  # Slippi external ids 0..25 (stages.CHARACTERS)
+CONTEXT_FEATURES = len(CONTEXT_STAGES) + 2 * N_CHARACTERS
+
+
+def context_features(context: int) -> int:
+    """Features the context flags add after the controllers."""
+    return CONTEXT_FEATURES if context & CONTEXT_ONEHOT else 0
+
+
+def context_onehot(stage: int, characters) -> list[int]:
+    """The CONTEXT_ONEHOT features of a session (int8 values)."""
+    u = [127 if stage == s else 0 for s in CONTEXT_STAGES]
+    for c in characters:
+        u += [127 if int(c) == k else 0 for k in range(N_CHARACTERS)]
+    return u
+
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
@@ -152,8 +193,8 @@ class FieldSpec:
         return self.dec_arg if self.dec_kind == DEC_ARGMAX else 1
 
 
-def in_dim_for(fields: tuple[FieldSpec, ...]) -> int:
-    raw = 2 * sum(f.enc_width() for f in fields) + 2 * CONTROLLER_FEATURES
+def in_dim_for(fields: tuple[FieldSpec, ...], context: int = 0) -> int:
+    raw = 2 * sum(f.enc_width() for f in fields) + 2 * CONTROLLER_FEATURES + context_features(context)
     return (raw + 7) // 8 * 8
 
 
@@ -213,10 +254,20 @@ class Cartridge:
     # How the matrices are laid out in the weights blob (the int8 values above do not
     # depend on it): new cartridges get the fast lane layout.
     weight_layout: int = WEIGHT_LAYOUT_LANES
+    # Session context (manifest bytes 136..144): flags (CONTEXT_*), and the supported stages
+    # (bit i: CONTEXT_STAGES[i]) and characters (bit c: id c) that CONTEXT_SUPPORT declares.
+    context: int = 0
+    stage_mask: int = 0
+    character_mask: int = 0
 
     @property
     def in_dim(self) -> int:
-        return in_dim_for(self.fields)
+        return in_dim_for(self.fields, self.context)
+
+    @property
+    def feeds_context(self) -> bool:
+        """Whether the model takes the session's stage and characters as features."""
+        return bool(self.context & CONTEXT_ONEHOT)
 
     @property
     def out_dim(self) -> int:
@@ -288,7 +339,8 @@ class Cartridge:
         for f in self.fields:
             out += struct.pack("<BBBB", f.enc_kind, f.enc_arg, f.dec_kind, f.dec_arg)
         out += struct.pack("<BBBBI", self.s_enc, self.s_head, self.s_norm_f, 0, self.eps_f)
-        out += bytes(24)
+        out += struct.pack("<BBHI", self.context, self.stage_mask, 0, self.character_mask)
+        out += bytes(16)
         for lay in self.layers:
             q = lay.quant
             out += struct.pack(
@@ -311,7 +363,7 @@ class Cartridge:
             "preset": self.preset.name, "params": self.param_count(),
             "macs_per_frame": self.macs_per_frame(), "weights_len": len(weights),
             "weights_sha256": hashlib.sha256(weights).hexdigest(),
-            "layout_version": LAYOUT_VERSION, "weight_layout": layout,
+            "layout_version": LAYOUT_VERSION, "weight_layout": layout, "context": self.context,
         }
         (d / "model.json").write_text(json.dumps(info, indent=2) + "\n")
         return d
@@ -404,7 +456,10 @@ def from_bytes(manifest: bytes, weights: bytes) -> Cartridge:
     if hashlib.sha256(weights).digest() != manifest[32:64]:
         raise CartridgeError("weights sha256 does not match the manifest")
     fields = tuple(FieldSpec(*struct.unpack_from("<BBBB", manifest, 64 + 4 * i)) for i in range(N_FIELDS))
-    if in_dim_for(fields) != in_dim or out_dim_for(fields) != out_dim:
+    context, stage_mask, _, character_mask = struct.unpack_from("<BBHI", manifest, CONTEXT_OFFSET)
+    if context & ~CONTEXT_KNOWN:
+        raise CartridgeError(f"unknown context flags {context:#04x} (this build reads {CONTEXT_KNOWN:#04x})")
+    if in_dim_for(fields, context) != in_dim or out_dim_for(fields) != out_dim:
         raise CartridgeError("in_dim/out_dim do not match the field spec")
     s_enc, s_head, s_norm_f, _, eps_f = struct.unpack_from("<BBBBI", manifest, 128)
     preset = next((pr for pr in PRESETS.values()
@@ -436,7 +491,8 @@ def from_bytes(manifest: bytes, weights: bytes) -> Cartridge:
     if r.pos != len(weights):
         raise CartridgeError(f"weights blob has {len(weights) - r.pos} trailing bytes")
     cart = Cartridge(preset, fields, softplus_lut, exp_lut, encoder, layers, final_gain, head,
-                     s_enc, s_head, s_norm_f, eps_f, weight_layout=wlayout)
+                     s_enc, s_head, s_norm_f, eps_f, weight_layout=wlayout, context=context,
+                     stage_mask=stage_mask, character_mask=character_mask)
     validate(cart)
     return cart
 

@@ -82,11 +82,17 @@ class Game:
     state: np.ndarray  # (T, 2, 16) int16
     ctrl: np.ndarray  # (T, 2, 8) int16
     has_vel: bool
-    stage: int | None = None  # Slippi stage id (read_replay only; not cached)
-    characters: tuple[int, ...] = ()  # Slippi external character ids, port order (read_replay only)
+    stage: int | None = None  # Slippi stage id
+    characters: tuple[int, ...] = ()  # Slippi external character ids, port order
 
     def __len__(self) -> int:
         return len(self.state)
+
+    def context(self) -> np.ndarray:
+        """(3,) int64: stage, character 1, character 2 (Slippi ids), the session context a
+        model may be fed (cartridge.CONTEXT_ONEHOT); unknown ones are 0 / 255 (no feature)."""
+        chars = (tuple(self.characters) + (255, 255))[:2]
+        return np.array([self.stage if self.stage is not None else 0, *chars], dtype=np.int64)
 
 
 # -- parsing -------------------------------------------------------------------------
@@ -221,12 +227,15 @@ def load_game(path: Path, cache_dir: Path | None) -> Game:
         cp = _cache_path(cache_dir, path)
         if cp.exists():
             z = np.load(cp)
-            return Game(path.name, z["state"], z["ctrl"], bool(z["has_vel"]))
+            if "stage" in z:  # older cache files lack the context: read the replay again
+                return Game(path.name, z["state"], z["ctrl"], bool(z["has_vel"]), int(z["stage"]),
+                            tuple(int(c) for c in z["characters"]))
     game = read_replay(path)
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cp.with_suffix(".tmp.npz")
-        np.savez(tmp, state=game.state, ctrl=game.ctrl, has_vel=game.has_vel)
+        np.savez(tmp, state=game.state, ctrl=game.ctrl, has_vel=game.has_vel, stage=game.stage,
+                 characters=np.array(game.characters, dtype=np.int64))
         tmp.replace(cp)
     return game
 

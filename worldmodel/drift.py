@@ -41,19 +41,24 @@ def start_state() -> np.ndarray:
     return default_start_state().astype(np.int16)
 
 
-def rollout_int8(cart: C.Cartridge, start: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
+# The session context a model fed it gets here: create_session's default, FD, Fox vs Fox.
+CONTEXT = (32, 2, 2)
+
+
+def rollout_int8(cart: C.Cartridge, start: np.ndarray, ctrl: np.ndarray, context=CONTEXT) -> np.ndarray:
     """-> states (frames, 2, 16) after each frame."""
     br = BatchRef(cart)
     hid = br.new_hidden(1)
     cur = start[None]
+    cx = np.array([context], dtype=np.int64)
     out = []
     for t in range(len(ctrl)):
-        cur, _, hid = br.step(cur, ctrl[t][None], hid)
+        cur, _, hid = br.step(cur, ctrl[t][None], hid, cx)
         out.append(cur[0])
     return np.stack(out)
 
 
-def rollout_float(model, start: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
+def rollout_float(model, start: np.ndarray, ctrl: np.ndarray, context=CONTEXT) -> np.ndarray:
     import torch
 
     from .model import build_features, decode
@@ -62,9 +67,10 @@ def rollout_float(model, start: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
         cur = torch.from_numpy(start.astype(np.int64))[None, None]
         c = torch.from_numpy(ctrl.astype(np.int64))
         hid = model.new_hidden(1)
+        cx = torch.tensor([context])
         out = []
         for t in range(len(ctrl)):
-            o, hid = model(build_features(model.fs, cur, c[t][None, None]), hid)
+            o, hid = model(build_features(model.fs, cur, c[t][None, None], cx), hid)
             cur = decode(model.fs, cur, o)
             out.append(cur[0, 0].numpy())
     return np.stack(out).astype(np.int16)

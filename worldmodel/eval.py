@@ -68,27 +68,28 @@ def windows(games: list[ds.Game], n_games: int, per_game: int, warmup: int, hori
     return np.stack(st), np.stack(ct), np.array(hv), used
 
 
-def run_int8(cart: C.Cartridge, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: int):
-    """-> rollout states (w, horizon, 2, 16), teacher-forced states (w, horizon, 2, 16)."""
+def run_int8(cart: C.Cartridge, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: int, cx=None):
+    """-> rollout states (w, horizon, 2, 16), teacher-forced states (w, horizon, 2, 16).
+    cx (w, 3): each window's stage and characters, for a cartridge fed them."""
     br = BatchRef(cart)
     hid = br.new_hidden(st.shape[0])
     # index k of the window: frame t0 - warmup - 1 + k; t0 is at k = warmup + 1
     for k in range(1, warmup + 2):
-        _, _, hid = br.step(st[:, k - 1], ct[:, k], hid)
+        _, _, hid = br.step(st[:, k - 1], ct[:, k], hid, cx)
     h0 = hid.copy()
     tf = []
     for j in range(horizon):
         k = warmup + 2 + j
-        nxt, _, hid = br.step(st[:, k - 1], ct[:, k], hid)
+        nxt, _, hid = br.step(st[:, k - 1], ct[:, k], hid, cx)
         tf.append(nxt)
     roll, cur, hid = [], st[:, warmup + 1], h0
     for j in range(horizon):
-        cur, _, hid = br.step(cur, ct[:, warmup + 2 + j], hid)
+        cur, _, hid = br.step(cur, ct[:, warmup + 2 + j], hid, cx)
         roll.append(cur)
     return np.stack(roll, 1), np.stack(tf, 1)
 
 
-def run_float(ckpt: Path, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: int):
+def run_float(ckpt: Path, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: int, cx=None):
     import torch
 
     from .model import build_features, decode
@@ -99,15 +100,16 @@ def run_float(ckpt: Path, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: 
     fs = model.fs
     s = torch.from_numpy(st.astype(np.int64))
     c = torch.from_numpy(ct.astype(np.int64))
+    cx = None if cx is None else torch.from_numpy(np.asarray(cx, dtype=np.int64))
     with torch.no_grad():
         hid = model.new_hidden(s.shape[0])
-        _, h0 = model(build_features(fs, s[:, :warmup + 1], c[:, 1:warmup + 2]), hid)
+        _, h0 = model(build_features(fs, s[:, :warmup + 1], c[:, 1:warmup + 2], cx), hid)
         base = s[:, warmup + 1:-1]
-        out, _ = model(build_features(fs, base, c[:, warmup + 2:]), h0)
+        out, _ = model(build_features(fs, base, c[:, warmup + 2:], cx), h0)
         tf = decode(fs, base, out)
         roll, cur, hid = [], s[:, warmup + 1:warmup + 2], h0
         for j in range(horizon):
-            out, hid = model(build_features(fs, cur, c[:, warmup + 2 + j:warmup + 3 + j]), hid)
+            out, hid = model(build_features(fs, cur, c[:, warmup + 2 + j:warmup + 3 + j], cx), hid)
             cur = decode(fs, cur, out)
             roll.append(cur)
     return torch.cat(roll, 1).numpy().astype(np.int16), tf.numpy().astype(np.int16)
@@ -139,15 +141,16 @@ def evaluate(model_dir: Path, replays: str, n_games: int, per_game: int, warmup:
         _, games = ds.split_games(games, info.get("val_fraction", 0.05), info.get("seed", 0))
     st, ct, hv, used = windows(games, n_games, per_game, warmup, horizon)
     truth = st[:, warmup + 2:]
+    cx = np.repeat(np.stack([g.context() for g in used]), per_game, axis=0)  # windows() takes per_game a game
     results, teacher, timing = {}, {}, {}
     ckpt = model_dir / "float.pt"
     if ckpt.exists():
         t = time.monotonic()
-        roll, tf = run_float(ckpt, st, ct, warmup, horizon)
+        roll, tf = run_float(ckpt, st, ct, warmup, horizon, cx)
         timing["float"] = round(time.monotonic() - t, 2)
         results["float"], teacher["float"] = by_horizon(roll, truth, hv), by_horizon(tf, truth, hv)
     t = time.monotonic()
-    roll, tf = run_int8(C.load(model_dir), st, ct, warmup, horizon)
+    roll, tf = run_int8(C.load(model_dir), st, ct, warmup, horizon, cx)
     timing["int8"] = round(time.monotonic() - t, 2)
     results["int8"], teacher["int8"] = by_horizon(roll, truth, hv), by_horizon(tf, truth, hv)
     persist, cv = baselines(st, warmup, horizon)

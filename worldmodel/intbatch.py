@@ -42,8 +42,9 @@ class BatchRef:
         p = self.cart.preset
         return np.zeros((batch, p.n_layers, p.d_inner, p.d_state), dtype=np.int32)
 
-    def build_features(self, state: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
-        """state (B, 2, 16), ctrl (B, 2, 8) -> (B, in_dim) int64."""
+    def build_features(self, state: np.ndarray, ctrl: np.ndarray, context=None) -> np.ndarray:
+        """state (B, 2, 16), ctrl (B, 2, 8), context (B, 3) stage, character 1, character 2
+        (needed when the cartridge feeds it) -> (B, in_dim) int64."""
         b = state.shape[0]
         u = np.zeros((b, self.cart.in_dim), dtype=I64)
         st = state.astype(I64)
@@ -61,6 +62,16 @@ class BatchRef:
             bits = (ct[:, p, 6:7] >> np.arange(C.N_BUTTONS)) & 1
             u[:, col + 6:col + 6 + C.N_BUTTONS] = bits * 64
             col += 6 + C.N_BUTTONS
+        if self.cart.feeds_context:
+            if context is None:
+                raise ValueError("this cartridge is fed the session's context: pass (B, 3) stage, characters")
+            cx = np.asarray(context, dtype=I64).reshape(b, 3)
+            n_st = len(C.CONTEXT_STAGES)
+            u[:, col:col + n_st] = np.where(cx[:, :1] == np.array(C.CONTEXT_STAGES), 127, 0)
+            col += n_st
+            for p in range(2):
+                u[:, col:col + C.N_CHARACTERS] = np.where(cx[:, 1 + p, None] == np.arange(C.N_CHARACTERS), 127, 0)
+                col += C.N_CHARACTERS
         return u
 
     def decode_outputs(self, state: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -127,10 +138,11 @@ class BatchRef:
         r_new = sat16(r.astype(I64) + self.linear(lay.out_proj, self.out_w[i], gy, q.s_out))
         return r_new.astype(np.int16), h_new.astype(np.int32)
 
-    def step(self, state: np.ndarray, ctrl: np.ndarray, hidden: np.ndarray):
-        """state (B, 2, 16), ctrl (B, 2, 8), hidden (B, L, E, N) -> next state, out, hidden."""
+    def step(self, state: np.ndarray, ctrl: np.ndarray, hidden: np.ndarray, context=None):
+        """state (B, 2, 16), ctrl (B, 2, 8), hidden (B, L, E, N), context (B, 3) when the
+        cartridge feeds it -> next state, out, hidden."""
         cart = self.cart
-        u = self.build_features(state, ctrl)
+        u = self.build_features(state, ctrl, context)
         r = sat16(self.linear(cart.encoder, self.enc_w, u, cart.s_enc)).astype(np.int16)
         hidden = hidden.copy()
         for i in range(len(cart.layers)):

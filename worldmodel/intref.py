@@ -5,6 +5,7 @@ Rust program's `wrapping_*` ops (numpy int64 arrays wrap silently). Shapes:
 
     state   (2, 16)  int16   both fighters' fields (cartridge.FIELDS)
     ctrl    (2, 8)   int64   stick x, y, c-stick x, y (i8), l, r (u8), buttons (u16), 0
+    context (3,)             stage (Slippi id), character 1, character 2 (Slippi ids)
     u       (in_dim,)        int8 features
     r       (D,)     int16   residual stream
     hidden  (L, E, N) int32  selective-scan state h
@@ -45,8 +46,9 @@ def sat32(v):
 
 # -- features in, state out --------------------------------------------------------
 
-def build_features(cart: C.Cartridge, state: np.ndarray, ctrl: np.ndarray) -> np.ndarray:
-    """Both players' state fields and controllers -> int8 features (in_dim,)."""
+def build_features(cart: C.Cartridge, state: np.ndarray, ctrl: np.ndarray, context=None) -> np.ndarray:
+    """Both players' state fields and controllers (and the session's context, when the
+    cartridge feeds it: (stage, character 1, character 2)) -> int8 features (in_dim,)."""
     u: list[int] = []
     for p in range(2):
         for f, spec in enumerate(cart.fields):
@@ -59,6 +61,10 @@ def build_features(cart: C.Cartridge, state: np.ndarray, ctrl: np.ndarray) -> np
         sx, sy, cx, cy, l, r, buttons = (int(c) for c in ctrl[p, :7])
         u += [sx, sy, cx, cy, l >> 1, r >> 1]
         u += [64 if buttons >> b & 1 else 0 for b in range(C.N_BUTTONS)]
+    if cart.feeds_context:
+        if context is None:
+            raise ValueError("this cartridge is fed the session's context: pass (stage, character 1, character 2)")
+        u += C.context_onehot(int(context[0]), context[1:3])
     u += [0] * (cart.in_dim - len(u))
     return np.array(u, dtype=I64)
 
@@ -151,9 +157,10 @@ def new_hidden(cart: C.Cartridge) -> np.ndarray:
     return np.zeros((p.n_layers, p.d_inner, p.d_state), dtype=np.int32)
 
 
-def step(cart: C.Cartridge, state: np.ndarray, ctrl: np.ndarray, hidden: np.ndarray):
-    """One frame: (state, controllers, hidden) -> (next state, head outputs, next hidden)."""
-    u = build_features(cart, state, ctrl)
+def step(cart: C.Cartridge, state: np.ndarray, ctrl: np.ndarray, hidden: np.ndarray, context=None):
+    """One frame: (state, controllers, hidden) -> (next state, head outputs, next hidden).
+    `context` (stage, character 1, character 2) is needed when the cartridge feeds it."""
+    u = build_features(cart, state, ctrl, context)
     r = encode(cart, u)
     hidden = hidden.copy()
     for i, lay in enumerate(cart.layers):

@@ -74,9 +74,10 @@ FIELD_OUT_SCALE = {
 class FeatureSpec:
     """Column bookkeeping for features and head outputs of one field spec."""
 
-    def __init__(self, fields: tuple[C.FieldSpec, ...]):
+    def __init__(self, fields: tuple[C.FieldSpec, ...], context: int = 0):
         self.fields = fields
-        self.in_dim = C.in_dim_for(fields)
+        self.context = context  # the manifest's context flags (C.CONTEXT_ONEHOT: fed stage, characters)
+        self.in_dim = C.in_dim_for(fields, context)
         self.out_dim = C.out_dim_for(fields)
         scale = []
         self.out_slices: list[tuple[int, int, int, C.FieldSpec]] = []  # (player, field, start, spec)
@@ -91,9 +92,12 @@ class FeatureSpec:
         self.out_scale = torch.tensor(scale, dtype=torch.float32)
 
 
-def build_features(fs: FeatureSpec, state: torch.Tensor, ctrl: torch.Tensor) -> torch.Tensor:
-    """state (..., 2, 16) int64, ctrl (..., 2, 8) int64 -> features (..., in_dim) float
-    holding exactly the int8 values of intref.build_features."""
+def build_features(fs: FeatureSpec, state: torch.Tensor, ctrl: torch.Tensor,
+                   context: torch.Tensor | None = None) -> torch.Tensor:
+    """state (..., 2, 16) int64, ctrl (..., 2, 8) int64, context (..., 3) int64 (stage,
+    character 1, character 2 Slippi ids: needed when fs feeds it; a per-game context (b, 3)
+    broadcasts over a window (b, l, ...)) -> features (..., in_dim) float holding exactly the
+    int8 values of intref.build_features."""
     cols = []
     for p in range(2):
         for f, spec in enumerate(fs.fields):
@@ -109,6 +113,18 @@ def build_features(fs: FeatureSpec, state: torch.Tensor, ctrl: torch.Tensor) -> 
         cols.append(c[..., 4:6] >> 1)
         bits = torch.arange(C.N_BUTTONS, device=c.device)
         cols.append(((c[..., 6:7] >> bits) & 1) * 64)
+    if fs.context & C.CONTEXT_ONEHOT:
+        if context is None:
+            raise ValueError("this model is fed the session's context: pass (..., 3) stage, characters")
+        cx = context.to(state.device)
+        while cx.dim() < state.dim() - 1:  # per game -> per frame of the window
+            cx = cx.unsqueeze(-2)
+        cx = cx.expand(*state.shape[:-2], 3)
+        stages = torch.tensor(C.CONTEXT_STAGES, device=cx.device)
+        cols.append((cx[..., 0:1] == stages).long() * 127)
+        chars = torch.arange(C.N_CHARACTERS, device=cx.device)
+        for p in range(2):
+            cols.append((cx[..., 1 + p:2 + p] == chars).long() * 127)
     u = torch.cat(cols, dim=-1)
     pad = fs.in_dim - u.shape[-1]
     if pad:
@@ -204,10 +220,10 @@ class Mamba2Layer(nn.Module):
 
 
 class WorldModel(nn.Module):
-    def __init__(self, preset: str | C.Preset, fields: tuple[C.FieldSpec, ...] = MODEL_FIELDS):
+    def __init__(self, preset: str | C.Preset, fields: tuple[C.FieldSpec, ...] = MODEL_FIELDS, context: int = 0):
         super().__init__()
         self.p = C.PRESETS[preset] if isinstance(preset, str) else preset
-        self.fs = FeatureSpec(fields)
+        self.fs = FeatureSpec(fields, context)
         d = self.p.d_model
         self.encoder = nn.Linear(self.fs.in_dim, d)
         self.layers = nn.ModuleList(Mamba2Layer(self.p) for _ in range(self.p.n_layers))
@@ -238,10 +254,11 @@ class WorldModel(nn.Module):
             taps["xn_final"] = xn
         return self.head(xn), torch.stack(hs)
 
-    def step_states(self, state: torch.Tensor, ctrl: torch.Tensor, hidden: torch.Tensor):
-        """Predict next states for a window: state (b, l, 2, 16) inputs, ctrl (b, l, 2, 8)
-        -> (normalised outputs, decoded next states, hidden)."""
-        out, hidden = self(build_features(self.fs, state, ctrl), hidden)
+    def step_states(self, state: torch.Tensor, ctrl: torch.Tensor, hidden: torch.Tensor,
+                    context: torch.Tensor | None = None):
+        """Predict next states for a window: state (b, l, 2, 16) inputs, ctrl (b, l, 2, 8),
+        context (b, 3) when fed -> (normalised outputs, decoded next states, hidden)."""
+        out, hidden = self(build_features(self.fs, state, ctrl, context), hidden)
         return out, decode(self.fs, state, out), hidden
 
 

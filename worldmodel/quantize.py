@@ -39,11 +39,13 @@ INT8_TAPS = ("xn", "z", "x", "B", "C", "y", "gy")  # tensors stored as int8 on c
 
 
 @torch.no_grad()
-def calibrate(model: WorldModel, state: np.ndarray, ctrl: np.ndarray, percentile: float = 100.0) -> dict:
+def calibrate(model: WorldModel, state: np.ndarray, ctrl: np.ndarray, percentile: float = 100.0,
+              context: np.ndarray | None = None) -> dict:
     """Magnitudes of every activation over windows state (b, l+1, 2, 16), ctrl (b, l+1, 2, 8),
     run one frame at a time with the hidden state carried. int8 tensors get the given
     percentile of |value| (100 = the maximum; a little lower trades rare clipping for
-    resolution); the int16 residual and int32 hidden state always get the maximum."""
+    resolution); the int16 residual and int32 hidden state always get the maximum.
+    `context` (b, 3): each window's stage and characters, for a model fed them."""
     stats: dict = {"layers": [dict() for _ in model.layers]}
     seen: list[dict] = [{k: [] for k in INT8_TAPS} for _ in model.layers]
     final: list[np.ndarray] = []
@@ -57,10 +59,11 @@ def calibrate(model: WorldModel, state: np.ndarray, ctrl: np.ndarray, percentile
 
     s = torch.from_numpy(state.astype(np.int64))
     c = torch.from_numpy(ctrl.astype(np.int64))
+    cx = None if context is None else torch.from_numpy(np.asarray(context, dtype=np.int64))
     hid = model.new_hidden(s.shape[0])
     for t in range(s.shape[1] - 1):
         taps: dict = {}
-        u = build_features(model.fs, s[:, t:t + 1], c[:, t + 1:t + 2])
+        u = build_features(model.fs, s[:, t:t + 1], c[:, t + 1:t + 2], cx)
         _, hid = model(u, hid, taps)
         upd(stats, "r", taps["r0"])
         upd(stats, "r", taps["r_final"])
@@ -192,13 +195,14 @@ def export(model: WorldModel, stats: dict, channel_scales: bool = False) -> C.Ca
     cart = C.Cartridge(
         preset=p, fields=model.fs.fields, softplus_lut=C.softplus_lut(), exp_lut=C.exp_lut(),
         encoder=encoder, layers=layers, final_norm_gain=final_gain, head=head,
-        s_enc=s_enc, s_head=s_head, s_norm_f=s_norm_f, eps_f=1)
+        s_enc=s_enc, s_head=s_head, s_norm_f=s_norm_f, eps_f=1, context=model.fs.context)
     C.validate(cart)
     return cart
 
 
 @torch.no_grad()
-def correct_head_bias(cart: C.Cartridge, model: WorldModel, state: np.ndarray, ctrl: np.ndarray) -> dict:
+def correct_head_bias(cart: C.Cartridge, model: WorldModel, state: np.ndarray, ctrl: np.ndarray,
+                      context: np.ndarray | None = None) -> dict:
     """Bias correction: shift each regression row of the head so that the mean error of the
     INT8 output against the float output is zero on the calibration windows.
 
@@ -215,7 +219,7 @@ def correct_head_bias(cart: C.Cartridge, model: WorldModel, state: np.ndarray, c
     hid = br.new_hidden(state.shape[0])
     xns = []  # the head's int8 inputs; the head bias changes nothing before them
     for t in range(state.shape[1] - 1):
-        u = br.build_features(state[:, t], ctrl[:, t + 1])
+        u = br.build_features(state[:, t], ctrl[:, t + 1], context)
         r = sat16(br.linear(cart.encoder, br.enc_w, u, cart.s_enc)).astype(np.int16)
         for i in range(len(cart.layers)):
             r, hid[:, i] = br.layer(i, r, hid[:, i])
@@ -223,7 +227,8 @@ def correct_head_bias(cart: C.Cartridge, model: WorldModel, state: np.ndarray, c
     xn = np.concatenate(xns)
     s = torch.from_numpy(state.astype(np.int64))
     c = torch.from_numpy(ctrl.astype(np.int64))
-    out, _ = model(build_features(model.fs, s[:, :-1], c[:, 1:]), model.new_hidden(state.shape[0]))
+    cx = None if context is None else torch.from_numpy(np.asarray(context, dtype=np.int64))
+    out, _ = model(build_features(model.fs, s[:, :-1], c[:, 1:], cx), model.new_hidden(state.shape[0]))
     ref = (out * model.fs.out_scale).double().numpy().transpose(1, 0, 2).reshape(-1, out.shape[-1])
     head = cart.head
     unit = head.mult.astype(np.float64) / 2.0 ** cart.s_head  # output units per accumulator unit
@@ -259,6 +264,12 @@ def calibration_windows(games, n_windows: int = 16, length: int = 256, seed: int
     return np.stack(st), np.stack(ct)
 
 
+def calibration_context(games, n_windows: int = 16, length: int = 256) -> np.ndarray:
+    """(n_windows, 3) stage and characters of calibration_windows' windows (same games)."""
+    games = [g for g in games if len(g) > length + 1]
+    return np.stack([games[i % len(games)].context() for i in range(n_windows)])
+
+
 def main(argv=None) -> None:
     from . import dataset as ds
     from .train import load_checkpoint
@@ -284,14 +295,15 @@ def main(argv=None) -> None:
     games = ds.load_folder(args.replays, args.cache)
     train_games, _ = ds.split_games(games, ck["val_fraction"], ck["seed"])
     state, ctrl = calibration_windows(train_games, args.windows, args.length)
-    cart = export(model, calibrate(model, state, ctrl, args.percentile), args.channel_scales)
-    corrected = correct_head_bias(cart, model, state, ctrl) if args.bias_correction else None
+    context = calibration_context(train_games, args.windows, args.length)
+    cart = export(model, calibrate(model, state, ctrl, args.percentile, context), args.channel_scales)
+    corrected = correct_head_bias(cart, model, state, ctrl, context) if args.bias_correction else None
     if corrected:
         print("head bias correction, mean int8 error before (state units/frame):", corrected)
     out = cart.save(args.out)
     # The float twin travels with the cartridge so eval can compare the two.
-    torch.save({"model": model.state_dict(), "preset": ck["preset"], "fields": ck["fields"]},
-               out / "float.pt")
+    torch.save({"model": model.state_dict(), "preset": ck["preset"], "fields": ck["fields"],
+                "context": ck.get("context", 0)}, out / "float.pt")
     (out / "train.json").write_text(json.dumps({
         "preset": ck["preset"], "seed": ck["seed"], "val_fraction": ck["val_fraction"],
         "steps": ck["step"], "train_minutes": round(ck["elapsed"] / 60, 2),

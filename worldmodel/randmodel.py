@@ -43,12 +43,14 @@ def random_fields(rng) -> tuple[C.FieldSpec, ...]:
     return tuple(out)
 
 
-def random_cartridge(preset: str | C.Preset, seed: int = 0, fields=None) -> C.Cartridge:
+def random_cartridge(preset: str | C.Preset, seed: int = 0, fields=None, context: int = 0) -> C.Cartridge:
+    """`context`: the manifest's context flags (C.CONTEXT_ONEHOT: a model fed the session's
+    stage and characters); 0 gives the same cartridge as before context existed."""
     p = C.PRESETS[preset] if isinstance(preset, str) else preset
     rng = np.random.default_rng(seed)
     fields = C.DEFAULT_FIELDS if fields is None else fields
     d, e, n, h = p.d_model, p.d_inner, p.d_state, p.n_heads
-    in_dim, out_dim = C.in_dim_for(fields), C.out_dim_for(fields)
+    in_dim, out_dim = C.in_dim_for(fields, context), C.out_dim_for(fields)
     r_mag = 1024.0  # typical |residual|
     encoder, s_enc = _linear(rng, d, in_dim, 50.0, r_mag)
     layers = []
@@ -78,7 +80,7 @@ def random_cartridge(preset: str | C.Preset, seed: int = 0, fields=None) -> C.Ca
         preset=p, fields=fields, softplus_lut=C.softplus_lut(), exp_lut=C.exp_lut(),
         encoder=encoder, layers=layers,
         final_norm_gain=rng.integers(1 << 13, 1 << 14, size=d).astype(np.int32),
-        head=head, s_enc=s_enc, s_head=s_head, s_norm_f=38, eps_f=16,
+        head=head, s_enc=s_enc, s_head=s_head, s_norm_f=38, eps_f=16, context=context,
     )
 
 

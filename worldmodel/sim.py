@@ -11,10 +11,10 @@ to worldmodel.intref.step) predicts the next state from the previous one and bot
 then worldmodel.rules.step_rules applies the rules to it. Stepping an ended game raises
 GameEnded, as the program rejects it.
 
-Session context (stage, characters) is not a model input yet: the shipped manifests declare
-none, so the model runs exactly as today and the stage only reaches the rules. A cartridge
-that declares context (`cartridge.context`, a future manifest field) is refused here until its
-features are fed in `_model_input` (the one place that will need it).
+Session context (stage, characters) reaches the model when the cartridge says so
+(`cartridge.CONTEXT_ONEHOT` in its manifest's context byte: one-hot features after the
+controllers, fed in `_model_input` as run_inference feeds them from SessionState); the
+shipped manifests do not, so for them the stage only reaches the rules.
 
     python -m worldmodel.sim --model assets/models/micro-v2 --stage battlefield --characters fox,marth \
         --script demo --frames 3600 [--json]
@@ -91,8 +91,6 @@ class Simulator:
     def __init__(self, model_dir, stage="final_destination", characters=("fox", "fox"), stocks: int = 4,
                  start_state: np.ndarray | None = None):
         self.cart = model_dir if isinstance(model_dir, C.Cartridge) else C.load(Path(model_dir))
-        if getattr(self.cart, "context", None):
-            raise NotImplementedError("this cartridge declares session context; feed it in Simulator._model_input")
         self.stage_data = S.stage(stage)
         self.stage = R.Stage.of(self.stage_data.slippi_id)
         if len(characters) != 2:
@@ -116,15 +114,17 @@ class Simulator:
         self.fired_count = {name: 0 for name in R.RULE_NAMES}
 
     def _model_input(self, state: np.ndarray, ctrl: np.ndarray):
-        """The hook for session context as a model input (none in today's manifests)."""
-        return state[None], ctrl[None]
+        """The model's inputs for one frame: fighters, controllers and the session's context
+        (stage, characters; used only by a cartridge that feeds it)."""
+        context = np.array([[self.stage_data.slippi_id, *self.character_ids]], dtype=np.int64)
+        return state[None], ctrl[None], context
 
     def step(self, ctrl_p1=None, ctrl_p2=None) -> Frame:
         if self.last is not None and self.last.ended:
             raise GameEnded(f"the game ended on frame {self.last.frame}")
         ctrl = np.array([controller_row(ctrl_p1), controller_row(ctrl_p2)], dtype=np.int64)
-        s, c = self._model_input(self.state, ctrl)
-        nxt, _, self.hidden = self.ref.step(s, c, self.hidden)
+        s, c, cx = self._model_input(self.state, ctrl)
+        nxt, _, self.hidden = self.ref.step(s, c, self.hidden, cx)
         fighters = nxt[0].astype(np.int16).copy()
         out = R.step_rules(self.stage, self.frame, fighters, self.rules_state)
         self.state = fighters
@@ -202,18 +202,20 @@ class FrameRef:
     """One run_inference frame of a created session in the reference: the model
     (worldmodel.intref.step), then the rules of `stage` (create_session's default: Final
     Destination), their state started from the session's start fighters as create_session starts
-    it. For tests that step the reference beside the program frame by frame."""
+    it; the model is fed the stage and `characters` (create_session's default: Fox, Fox) when
+    the cartridge takes them. For tests that step the reference beside the program frame by frame."""
 
-    def __init__(self, cart, start_state, stage=32):
+    def __init__(self, cart, start_state, stage=32, characters=(2, 2)):
         from . import intref
         self._step, self.cart, self.stage = intref.step, cart, R.Stage.of(stage)
+        self.context = (stage, *characters)
         self.rules_state = R.new_state()
         R.init_state(np.asarray(start_state, dtype=np.int16), self.rules_state)
         self.frame = 0
 
     def step(self, state, ctrl, hidden):
         """(state, ctrl, hidden) -> (next state after the rules, model outputs, hidden)."""
-        nxt, out, hidden = self._step(self.cart, state, ctrl, hidden)
+        nxt, out, hidden = self._step(self.cart, state, ctrl, hidden, self.context)
         fighters = np.asarray(nxt, dtype=np.int16).copy()
         R.step_rules(self.stage, self.frame, fighters, self.rules_state)
         self.frame += 1

@@ -47,6 +47,8 @@ def parse_args(argv=None):
                     help="rollout passes are 1..this many deep (deeper = trained on longer own-prediction chains)")
     ap.add_argument("--rollout-noise", type=float, default=0.0,
                     help="perturb the trained rollout pass's input states (train.NOISE_SD units)")
+    ap.add_argument("--context", choices=("none", "onehot"), default="none",
+                    help="feed the model each game's stage and characters (cartridge.CONTEXT_ONEHOT)")
     ap.add_argument("--val-fraction", type=float, default=0.05)
     ap.add_argument("--limit-games", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -65,6 +67,7 @@ class Corpus:
         self.state = np.concatenate([g.state for g in games])
         self.ctrl = np.concatenate([g.ctrl for g in games])
         self.has_vel = np.array([g.has_vel for g in games])
+        self.context = np.stack([g.context() for g in games]) if games else np.zeros((0, 3), np.int64)
         self.frames = int(self.lengths.sum())
 
 
@@ -87,7 +90,8 @@ class Streams:
         self.pos[b] = int(self.rng.integers(0, self.c.lengths[g] - self.seq - 1))
 
     def next(self):
-        """-> state (b, seq+1, 2, 16), ctrl (b, seq+1, 2, 8), has_vel (b,), restarted (b,)."""
+        """-> state (b, seq+1, 2, 16), ctrl (b, seq+1, 2, 8), has_vel (b,), restarted (b,),
+        context (b, 3) (each stream's game: stage, characters)."""
         restarted = np.zeros(len(self.game), dtype=bool)
         for b in range(len(self.game)):
             if self.pos[b] + self.seq + 1 > self.c.lengths[self.game[b]]:
@@ -95,7 +99,8 @@ class Streams:
                 restarted[b] = True
         idx = (self.c.offsets[self.game] + self.pos)[:, None] + np.arange(self.seq + 1)
         self.pos += self.seq  # the next window starts at this window's last frame
-        return (self.c.state[idx], self.c.ctrl[idx], self.c.has_vel[self.game], restarted)
+        return (self.c.state[idx], self.c.ctrl[idx], self.c.has_vel[self.game], restarted,
+                self.c.context[self.game])
 
 
 # Continuous fields perturbed by --rollout-noise, and the noise's standard deviation at 1.0
@@ -118,7 +123,8 @@ def perturb(state: torch.Tensor, noise: float) -> torch.Tensor:
 
 
 def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: torch.Tensor,
-                 first_pred: torch.Tensor, has_vel: torch.Tensor, depth: int, noise: float = 0.0):
+                 first_pred: torch.Tensor, has_vel: torch.Tensor, depth: int, noise: float = 0.0,
+                 cx: torch.Tensor | None = None):
     """Re-run the window with predicted states as inputs, `depth` passes deep; the inputs
     of the trained (last) pass are perturbed by `noise` (see perturb)."""
     fs = model.fs
@@ -129,10 +135,10 @@ def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: tor
             base = perturb(base, noise)
         if k < depth - 1:
             with torch.no_grad():
-                out, _ = model(build_features(fs, base, ctl), hid)
+                out, _ = model(build_features(fs, base, ctl, cx), hid)
                 pred = decode(fs, base, out)
         else:
-            out, _ = model(build_features(fs, base, ctl), hid)
+            out, _ = model(build_features(fs, base, ctl, cx), hid)
     return loss_terms(fs, out, base, s[:, 1:], has_vel)
 
 
@@ -147,8 +153,9 @@ def validation_loss(model: WorldModel, corpus: Corpus, seq: int, windows: int = 
     dev = next(model.parameters()).device
     s = torch.from_numpy(corpus.state[idx].astype(np.int64)).to(dev)
     ctl = torch.from_numpy(corpus.ctrl[idx].astype(np.int64)).to(dev)
+    cx = torch.from_numpy(corpus.context[g]).to(dev)
     model.eval()
-    out, _ = model(build_features(model.fs, s[:, :-1], ctl[:, 1:]), model.new_hidden(windows, dev))
+    out, _ = model(build_features(model.fs, s[:, :-1], ctl[:, 1:], cx), model.new_hidden(windows, dev))
     model.train()
     terms = loss_terms(model.fs, out, s[:, :-1], s[:, 1:], torch.from_numpy(corpus.has_vel[g]).to(dev))
     return float(sum(terms.values()))
@@ -204,7 +211,8 @@ def train(args) -> Path:
 
     dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                        else "cpu" if args.device == "auto" else args.device)
-    model = WorldModel(args.preset).to(dev)
+    context = C.CONTEXT_ONEHOT if args.context == "onehot" else 0
+    model = WorldModel(args.preset, context=context).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     ckpt_path = out_dir / "ckpt.pt"
     step, elapsed, history = 0, 0.0, []
@@ -228,7 +236,7 @@ def train(args) -> Path:
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                     "elapsed": elapsed, "history": history, "preset": args.preset,
                     "fields": [list(dataclasses_astuple(f)) for f in model.fs.fields],
-                    "seed": args.seed, "val_fraction": args.val_fraction}, tmp)
+                    "context": model.fs.context, "seed": args.seed, "val_fraction": args.val_fraction}, tmp)
         tmp.replace(ckpt_path)
         (out_dir / "history.json").write_text(json.dumps(history))
         plot_history(history, out_dir / "loss.png")
@@ -240,8 +248,9 @@ def train(args) -> Path:
     last_ckpt = time.monotonic()
     while elapsed < budget and (args.max_steps is None or step < args.max_steps):
         t0 = time.monotonic()
-        s_np, c_np, hv_np, restarted = streams.next()
+        s_np, c_np, hv_np, restarted, cx_np = streams.next()
         s = torch.from_numpy(s_np.astype(np.int64)).to(dev)
+        cx = torch.from_numpy(cx_np).to(dev)
         ctl = torch.from_numpy(c_np[:, 1:].astype(np.int64)).to(dev)
         has_vel = torch.from_numpy(hv_np).to(dev)
         if restarted.any():
@@ -251,14 +260,14 @@ def train(args) -> Path:
             g["lr"] = lr_at(frac, args.lr, step, warmup)
 
         base = s[:, :-1]
-        out, hid_new = model(build_features(model.fs, base, ctl), hid)
+        out, hid_new = model(build_features(model.fs, base, ctl, cx), hid)
         terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel)
         loss_tf = sum(terms.values())
         loss, loss_roll = loss_tf, None
         if rng.random() < args.rollout_max * min(1.0, 2 * frac):
             depth = int(rng.integers(1, args.rollout_depth + 1))
             rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach()), has_vel, depth,
-                                  args.rollout_noise)
+                                  args.rollout_noise, cx)
             loss_roll = sum(rterms.values())
             loss = loss_tf + loss_roll
         opt.zero_grad(set_to_none=True)
@@ -300,7 +309,7 @@ def dataclasses_astuple(f: C.FieldSpec) -> tuple:
 def load_checkpoint(path: str | Path) -> WorldModel:
     ck = torch.load(path, weights_only=False, map_location="cpu")
     fields = tuple(C.FieldSpec(*f) for f in ck["fields"])
-    model = WorldModel(ck["preset"], fields)
+    model = WorldModel(ck["preset"], fields, context=ck.get("context", 0))
     model.load_state_dict(ck["model"])
     model.eval()
     return model

@@ -91,8 +91,9 @@ fn requant(m: &Model, lin: &LinearRef, acc: i32, r: usize, shift: u32) -> i64 {
     rshift_round(v.wrapping_mul(w_i32(m, lin.mult, r)), shift)
 }
 
-/// int8 features from both fighters and controllers (intref.build_features).
-pub fn build_features(m: &Model, fighters: &[[i16; 16]; 2], ctrl: &[ControllerInput; 2], u: &mut [i8; MAX_IN]) {
+/// int8 features from both fighters and controllers, and the session's context
+/// `[stage, character 1, character 2]` (Slippi ids) when the model is fed it (intref.build_features).
+pub fn build_features(m: &Model, fighters: &[[i16; 16]; 2], ctrl: &[ControllerInput; 2], context: [u8; 3], u: &mut [i8; MAX_IN]) {
     let mut k = 0;
     for f in fighters {
         for (spec, &v) in m.fields.iter().zip(f.iter()) {
@@ -120,6 +121,20 @@ pub fn build_features(m: &Model, fighters: &[[i16; 16]; 2], ctrl: &[ControllerIn
         for b in 0..N_BUTTONS {
             u[k] = if (c.buttons >> b) & 1 == 1 { 64 } else { 0 };
             k += 1;
+        }
+    }
+    if m.context & CONTEXT_ONEHOT != 0 {
+        // One-hot stage (index in rules::STAGES), then each character; none hot for an id
+        // outside the table (the harness's stage 0). Model::parse counted these in in_dim.
+        for s in crate::rules::STAGES.iter() {
+            u[k] = if s.id == context[0] { 127 } else { 0 };
+            k += 1;
+        }
+        for &c in &context[1..] {
+            for id in 0..N_CHARACTERS {
+                u[k] = if c as usize == id { 127 } else { 0 };
+                k += 1;
+            }
         }
     }
     while k < m.dims.in_dim {

@@ -18,6 +18,21 @@ pub const LUT_SIZE: usize = 1024;
 pub const SOFTPLUS_ZERO: i64 = 512;
 pub const CONTROLLER_FEATURES: usize = 18;
 pub const N_BUTTONS: usize = 12;
+/// Manifest byte 136: session context flags (cartridge.py "Session context"); 137 u8 supported
+/// stages (bit i: rules::STAGES[i]) | 140 u32 supported characters (bit c: Slippi id c).
+pub const CONTEXT_FLAGS: usize = 136;
+pub const SUPPORTED_STAGES: usize = 137;
+pub const SUPPORTED_CHARACTERS: usize = 140;
+/// Bit 0: only the stages and characters in the masks are supported.
+pub const CONTEXT_DECLARES_SUPPORT: u8 = 1;
+/// Bit 1: the model is fed the session's stage and characters, one-hot after the controllers.
+pub const CONTEXT_ONEHOT: u8 = 2;
+pub const CONTEXT_KNOWN: u8 = CONTEXT_DECLARES_SUPPORT | CONTEXT_ONEHOT;
+/// Playable characters: Slippi external ids 0..N_CHARACTERS.
+pub const N_CHARACTERS: usize = 26;
+const _: () = assert!(N_CHARACTERS == crate::state::MAX_CHARACTER as usize + 1);
+/// CONTEXT_ONEHOT's features: the stage's index in rules::STAGES, then both characters.
+pub const CONTEXT_FEATURES: usize = crate::rules::STAGES.len() + 2 * N_CHARACTERS;
 
 // Limits of the scratch memory (forward::Scratch) and of the feature/output vectors.
 pub const MAX_D: usize = 512;
@@ -274,6 +289,8 @@ pub struct Model<'a> {
     pub shards: [&'a [u8]; MAX_SHARDS],
     pub dims: Dims,
     pub weight_layout: u16,
+    /// Manifest byte 136 (CONTEXT_*): whether build_features appends the session's context.
+    pub context: u8,
     pub fields: [FieldSpec; N_FIELDS],
     pub s_enc: u32,
     pub s_head: u32,
@@ -323,7 +340,13 @@ impl<'a> Model<'a> {
             enc += f.enc_width();
             dec += f.dec_width();
         }
-        if (2 * enc + 2 * CONTROLLER_FEATURES + 7) & !7 != in_dim || 2 * dec != out_dim {
+        // Context bits this program does not know would change what the model expects.
+        let context = manifest[CONTEXT_FLAGS];
+        if context & !CONTEXT_KNOWN != 0 {
+            return Err(InvalidManifest);
+        }
+        let ctx_features = if context & CONTEXT_ONEHOT != 0 { CONTEXT_FEATURES } else { 0 };
+        if (2 * enc + 2 * CONTROLLER_FEATURES + ctx_features + 7) & !7 != in_dim || 2 * dec != out_dim {
             return Err(InvalidManifest);
         }
         let (s_enc, s_head, s_norm_f) = (manifest[128] as u32, manifest[129] as u32, manifest[130] as u32);
@@ -368,6 +391,7 @@ impl<'a> Model<'a> {
             shards: held,
             dims: Dims { d, e, n, p, h, layers, in_dim, out_dim, lanes },
             weight_layout,
+            context,
             fields,
             s_enc,
             s_head,

@@ -20,14 +20,11 @@ use crate::sys;
 
 pub const DISCRIMINATOR: u8 = 3;
 pub const DATA_LEN: usize = 179;
-/// Manifest bytes (in the global quant block's spare bytes, cartridge.py): 136 u8 context flags
-/// (bit 0: the supported sets below apply; other bits: how the model is fed the context, none
-/// defined yet, so they must be 0) | 137 u8 supported stages (bit i: rules::STAGES[i]) |
-/// 140 u32 supported characters (bit c: Slippi character id c).
-pub const CONTEXT_FLAGS: usize = 136;
-pub const SUPPORTED_STAGES: usize = 137;
-pub const SUPPORTED_CHARACTERS: usize = 140;
-pub const CONTEXT_DECLARES_SUPPORT: u8 = 1;
+/// Manifest bytes (in the global quant block's spare bytes, cartridge.py; constants in model.rs):
+/// 136 u8 context flags (bit 0: the supported sets below apply; bit 1: the model is fed the
+/// stage and characters, forward::build_features; other bits are refused) | 137 u8 supported
+/// stages (bit i: rules::STAGES[i]) | 140 u32 supported characters (bit c: Slippi character id c).
+pub use crate::model::{CONTEXT_DECLARES_SUPPORT, CONTEXT_FLAGS, CONTEXT_KNOWN, SUPPORTED_CHARACTERS, SUPPORTED_STAGES};
 
 /// Whether the session's stage and characters are playable and the manifest `m` (the account's
 /// bytes) supports them.
@@ -39,7 +36,7 @@ pub fn context_supported(m: &[u8], stage: u8, characters: [u8; 2]) -> Result<(),
         return Err(WorldError::UnsupportedContext);
     }
     let flags = m[ACCOUNT_HEADER + CONTEXT_FLAGS];
-    if flags & !CONTEXT_DECLARES_SUPPORT != 0 {
+    if flags & !CONTEXT_KNOWN != 0 {
         return Err(WorldError::InvalidManifest); // a context input this program cannot feed
     }
     if flags & CONTEXT_DECLARES_SUPPORT != 0 {

@@ -186,7 +186,8 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
                 let ctrl = [input_for(inp, 0, frame), input_for(inp, 1, frame)];
                 wr_u64(ses, LAST_INPUT_FRAME_OFFSET[0], rd_u64(inp, INPUT_FRAME_OFFSET[0]));
                 wr_u64(ses, LAST_INPUT_FRAME_OFFSET[1], rd_u64(inp, INPUT_FRAME_OFFSET[1]));
-                forward::build_features(&model, &fighters, &ctrl, &mut s.u);
+                let context = [ses[STAGE_OFFSET], ses[CHARACTER_OFFSET[0]], ses[CHARACTER_OFFSET[1]]];
+                forward::build_features(&model, &fighters, &ctrl, context, &mut s.u);
                 forward::encode(&model, s, f.r);
             }
             Step::InProj { layer, row0, row1 } => forward::in_proj_rows(&model, layer, s, &mut f, row0, row1),
