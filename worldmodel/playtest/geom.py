@@ -1,11 +1,14 @@
 """Stage geometry the playtest's checks share, in game units (state fields / 16).
 
-Surfaces are the rules' static layout (worldmodel.stages): the main platform at y 0 over
-|x| <= edge and the table's platforms. Fountain of Dreams' side platforms move and are not
+Surfaces and blast zones are the rules' static layout as the rules see it (their integer table,
+worldmodel.rules.Stage, over 16: so a check here and a rule never disagree by a rounding): the
+main platform at y 0 over |x| <= edge and the table's platforms. Fountain of Dreams' side platforms move and are not
 in the rules' table; a grounded fighter over their x range (stages.FOD_SIDE_PLATFORM_X)
 between FOD_SIDE_Y is taken as standing on one, so the checks do not flag real play there.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -22,10 +25,18 @@ BODY_DEPTH = R.FLOOR_DEPTH / U  # the rules' floor band: the top 16 units of the
 FOD_SIDE_Y = (10.0, 45.0)
 
 
+@functools.lru_cache(maxsize=None)
+def _table(slippi_id: int):
+    t = R.Stage.of(slippi_id)
+    return (t.edge / U, tuple((y / U, left / U, right / U) for y, left, right in t.platforms),
+            (t.blast_left / U, t.blast_right / U, t.blast_top / U, t.blast_bottom / U))
+
+
 def surfaces(st: S.StageData, x: float) -> list[float]:
     """Heights of the surfaces whose x range holds x."""
-    out = [0.0] if -st.edge <= x <= st.edge else []
-    out += [p.y for p in st.platforms if p.left <= x <= p.right]
+    edge, plats, _ = _table(st.slippi_id)
+    out = [0.0] if -edge <= x <= edge else []
+    out += [y for y, left, right in plats if left <= x <= right]
     return out
 
 
@@ -41,11 +52,12 @@ def surface_gap(st: S.StageData, x: float, y: float) -> float:
 def inside_body(st: S.StageData, x: float, y: float) -> bool:
     """Inside the main platform's body: over it and more than ON_SURFACE below its top,
     within the band the rules' FLOOR clamp owns."""
-    return -st.edge <= x <= st.edge and -BODY_DEPTH < y < -ON_SURFACE
+    edge = _table(st.slippi_id)[0]
+    return -edge <= x <= edge and -BODY_DEPTH < y < -ON_SURFACE
 
 
 def beyond_blast(st: S.StageData, x: float, y: float) -> bool:
-    left, right, top, bottom = st.blast
+    left, right, top, bottom = _table(st.slippi_id)[2]
     return x < left or x > right or y > top or y < bottom
 
 

@@ -14,6 +14,10 @@ def _cell(r: dict) -> str:
     return f"{'PASS' if r['pass'] else 'FAIL'} {v}"
 
 
+def _pf(ok) -> str:
+    return "PASS" if ok else "FAIL"
+
+
 UNITS = {"walk_off_left": "frames to KO", "walk_off_right": "frames to KO", "idle": "max drift, units",
          "jump": "landing, units off", "short_hop_fastfall": "landing, units off",
          "drop_through": "landing, units off", "approach_smash": "frames to KO", "bot_game": "frames to the end"}
@@ -36,14 +40,16 @@ def markdown(rep: dict) -> str:
     rp = rep.get("replay")
     if rp:
         lines += ["", "| replay games | games | frames | violations /10k raw (post, replay) | KO/min model (replay) "
-                  "| airborne model (replay) | x W1 units | interventions /10k |", "|---" * 8 + "|"]
+                  "| airborne model (replay) | x W1 units | interventions /10k | < 1 violation /10k | KO/min within 25 % |",
+                  "|---" * 10 + "|"]
         for key, r in list(rp["per_stage"].items()) + [("overall", rp["overall"])]:
             ko = "-" if r["kos_per_min"] is None else f"{r['kos_per_min']:.2f} ({r['kos_per_min_replay']:.2f})"
             air = "-" if r["airborne_share"] is None else \
                 f"{100 * r['airborne_share']:.0f} % ({100 * (r['airborne_share_replay'] or 0):.0f} %)"
             lines.append(f"| {short.get(key, key)} | {r['games']} | {r['frames']} | {r['violations_raw_per_10k']} "
                          f"({r['violations_post_per_10k']}, {r['violations_replay_per_10k']}) | {ko} | {air} "
-                         f"| {r['x_w1']} | {r['interventions_per_10k']} |")
+                         f"| {r['x_w1']} | {r['interventions_per_10k']} | {_pf(r['pass_invariants'])} "
+                         f"| {_pf(r['pass_ko_rate'])} |")
         o = rp["overall"]
         lines += ["", "raw violations by invariant /10k: " + ", ".join(
             f"{k} {v}" for k, v in o["by_invariant_raw_per_10k"].items() if v is not None)]
@@ -58,9 +64,13 @@ def plot(rep: dict, traj: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     stages = rep["stages"]
-    fig, axes = plt.subplots(len(stages), 1, figsize=(11, 3.2 * len(stages)), squeeze=False)
+    cols = 2 if len(stages) > 1 else 1
+    rows = (len(stages) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(8 * cols, 4.2 * rows), squeeze=False)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, key in zip(axes[:, 0], stages):
+    for ax in axes.ravel()[len(stages):]:
+        ax.axis("off")
+    for ax, key in zip(axes.ravel(), stages):
         st = S.stage(key)
         left, right, top, bottom = st.blast
         ax.add_patch(plt.Rectangle((left, bottom), right - left, top - bottom, fill=False, ec="red", lw=0.8))
@@ -81,7 +91,7 @@ def plot(rep: dict, traj: dict, path: Path) -> None:
         ax.set_ylim(bottom - 10, top + 10)
         ax.set_aspect("equal")
         ax.set_title(f"{st.name}: scenario trajectories (P1 solid, P2 faint), after the rules", fontsize=9)
-        ax.legend(fontsize=6, loc="upper left", ncol=2)
+        ax.legend(fontsize=6, loc="upper left", ncol=2, framealpha=0.6)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

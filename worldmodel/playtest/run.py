@@ -60,5 +60,7 @@ def run_scenarios(cart, stages, quick: bool = False, characters=CHARACTERS, name
         res["frames"] = len(rec.raw)
         res["interventions_per_10k"] = round(rec.interventions * 1e4 / max(len(rec.raw), 1), 1)
         results[sc.name][st.key] = res
-        traj[sc.name][st.key] = rec.post[:, :, [R.X, R.Y]] / 16.0
+        xy = rec.post[:, :, [R.X, R.Y]] / 16.0
+        xy[~np.isin(rec.phase, (R.PLAY, R.INVULN))] = np.nan  # break the line from a KO to the respawn
+        traj[sc.name][st.key] = xy
     return results, traj

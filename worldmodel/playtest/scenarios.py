@@ -12,7 +12,7 @@ KOs and the end of the game are the rules' (after them), as a player sees them.
 | jump | P1 holds X 8 frames (full hop), then neutral | rises >= 5 units, lands, raw y on the landing frame within 1 unit of a surface |
 | short_hop_fastfall | P1 X 2 frames, neutral to the apex, then the stick down | rises >= 3 units, apex below the jump's, falls >= 1.1x the jump's top fall speed, lands within 1 unit |
 | drop_through | P1 starts on the stage's first platform, taps down on frame 30 | still on it at the tap, falls below it, lands within 1 unit of the surface under it (n/a without platforms) |
-| approach_smash | P1 walks at P2 and forward-smashes in range; P2 idle | P2 is KO'd within the budget |
+| approach_smash | P1 walks at P2 and forward-smashes in range; P2 idle | P2 is hit (percent > 0) and then KO'd within the budget |
 | bot_game | both players `bots.fighter` (4 stocks, the 8:00 timer on) | the game ends on a last stock with a winner (not the timer, not a tie) |
 """
 from __future__ import annotations
@@ -240,9 +240,12 @@ def smash_policy(t, s, ph, mem, st):
 def smash_score(rec, st, _):
     raw, post, phase, kos = rec.arrays()
     hit = np.flatnonzero(kos[:, 1])
-    pct = float((post[:, 1, R.PERCENT] / 16).max())
-    return result(bool(len(hit)), int(hit[0]) + 1 if len(hit) else None, "frames to KO", {"ko": bool(len(hit))},
-                  p2_max_percent=pct, p1_kos=int(kos[:, 0].sum()))
+    end = int(hit[0]) if len(hit) else len(post)
+    pct = float((post[:end, 1, R.PERCENT] / 16).max()) if end else 0.0
+    # a KO of an opponent that was never hit is its own drift off the stage, not the smash's
+    checks = {"ko": bool(len(hit)), "hit_before_ko": pct > 0}
+    return result(all(checks.values()), end + 1 if len(hit) else None, "frames to KO", checks,
+                  p2_percent_before_ko=pct, p1_kos=int(kos[:, 0].sum()))
 
 
 def bot_policy(t, s, ph, mem, st):
