@@ -328,7 +328,7 @@ def run(settings: S.Settings, args) -> int:
         if args.headless:
             if len(session.local_players) < 2:  # a crank elsewhere drives it: say when we are listening
                 view = session.view()
-                print(f"[game] {args.mode} session {session.session_id} on {settings['backend.url']}: "
+                print(f"[game] {args.mode} session {session.session_id} on {getattr(session.backend, 'url', '')}: "
                       f"listening at frame {view.frame if view else '?'}", file=sys.stderr, flush=True)
             summary = game.run_headless(args.frames, args.timeout, args.duration)
             if args.screenshot:

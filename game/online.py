@@ -312,11 +312,14 @@ class HostSession(OnlineSession):
             return self.settlement
 
     def finish(self, timeout: float = 120.0) -> dict | None:
-        """Headless: the settlement, once the end-of-game watcher has done it."""
+        """Headless, after the loop: the settlement, once the end-of-game watcher has done it; if the
+        loop stopped before the game ended (--duration, --frames), the host leaves: settle now."""
+        if not game_ended(self.follower.view()):
+            self.finish_settlement()
         deadline = time.monotonic() + timeout
         while self.settlement is None and time.monotonic() < deadline:
             time.sleep(0.1)
-        return self.settlement
+        return None if self.settlement is None else {**self.settlement, "crank": self.crank_note}
 
     def result_lines(self) -> list[str]:
         return settlement_lines(self.settlement, host=True)
@@ -416,21 +419,29 @@ class GuestSession(OnlineSession):
             self._stop.wait(0.25)
 
     def finish(self, timeout: float = 150.0) -> dict | None:
+        """Headless, after the loop: leave (end the session) unless the game is over, then wait for
+        the host to settle it on the base chain."""
+        self._leave()
         if self._watch is not None:
             self._watch.join(timeout)
         return self.settlement or {"session": self.session_id, "settled": False}
+
+    def _leave(self) -> None:
+        """Quitting mid-game ends it for both (a player may end_session); the host then settles."""
+        try:
+            view = self.follower.view()
+            if view is not None and not game_ended(view) and view.status == STATUS_ACTIVE:
+                out = self.backend.end_session(self.session_id, self.key)
+                log(f"left the game: session ended in the ER ({'ok' if out.ok else out.error})")
+        except BackendError as e:
+            log(f"could not end the session in the ER: {e}")
 
     def result_lines(self) -> list[str]:
         return settlement_lines(self.settlement, host=False)
 
     def close(self) -> None:
-        try:  # quitting mid-game ends it for both (a player may end_session); the host settles
-            view = self.follower.view()
-            if view is not None and not game_ended(view) and view.status == STATUS_ACTIVE:
-                out = self.backend.end_session(self.session_id, self.key)
-                log(f"left the game: session ended in the ER ({'ok' if out.ok else out.error})")
-        except BackendError:
-            pass
+        try:
+            self._leave()
         finally:
             super().close()
             self.base.close()

@@ -44,7 +44,7 @@ def game(*argv) -> subprocess.Popen:
 def summary(proc: subprocess.Popen, timeout: float) -> dict:
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, f"{proc.args}\n{out[-2000:]}\n{err[-3000:]}"
-    return json.loads(out.strip().splitlines()[-1])
+    return {**json.loads(out.strip().splitlines()[-1]), "stderr": err}
 
 
 def test_host_join_spectate_play_to_a_result_and_settle(stack, tmp_path):
@@ -65,7 +65,7 @@ def test_host_join_spectate_play_to_a_result_and_settle(stack, tmp_path):
         procs.append(spectator)
 
         h, g, s = summary(host, 300), summary(guest, 300), summary(spectator, 300)
-        print({k: h[k] for k in ("stocks", "winner", "end_frame", "characters", "stage")}, h["settlement"])
+        print({k: h[k] for k in ("stocks", "winner", "end_frame", "characters", "stage")}, h["settlement"]["crank"])
         # The rules ended the game: player 1 ran off the stage and lost his only stock.
         for r in (h, g, s):
             assert not r["timed_out"], r
@@ -89,6 +89,36 @@ def test_host_join_spectate_play_to_a_result_and_settle(stack, tmp_path):
             assert base.account_info(host_pub)["lamports"] == settled["host_balance_after"]
         gained = settled["host_balance_after"] - settled["host_balance_before"]
         assert settled["rent_lamports"] > 400_000_000 and 0 <= settled["rent_lamports"] - gained <= 10_000, settled
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
+def test_a_guest_who_quits_ends_the_game_and_the_host_settles(stack, tmp_path):
+    """The guest leaves after 4 s (--duration: a normal quit): its client ends the session in the ER,
+    the host's client sees the game ended, and settles it on the base chain."""
+    k1 = keyfile(tmp_path / "host.json", Keypair())
+    procs: list[subprocess.Popen] = []
+    try:
+        host = game("--host", "--url", stack.er_url, "--base", stack.base_url, "--keypair", k1, "--script", "idle",
+                    "--crank", "python", "--frames", "100000")
+        procs.append(host)
+        code = wait_for_line(host, "join code: ", 240).split("join code: ")[1].strip()
+        guest = game("--join", code, "--keypair", str(tmp_path / "guest-made-here.json"), "--script", "idle",
+                     "--duration", "4", "--frames", "100000")
+        procs.append(guest)
+        g, h = summary(guest, 300), summary(host, 300)
+        assert (tmp_path / "guest-made-here.json").exists()  # a --keypair that did not exist is created
+        assert h["ended"] is False and h["final_state"]["status"] == 2  # ended by a player, not the rules
+        assert h["final_state"]["frame"] >= g["final_state"]["frame"] > 0
+        assert h["settlement"]["settled"] and h["settlement"]["crank"] == "Python crank", h["settlement"]
+        assert g["settlement"]["settled"] and "left the game: session ended in the ER (ok)" in g["stderr"]
+        assert h["settlement"]["final_state"]["frame"] == h["final_state"]["frame"]
+        with RemoteBackend(stack.base_url) as base:
+            sid = int(code.split("@")[0])
+            assert all(base.account_info(k) is None for k in pda.session_accounts(base.program_id, sid))
     finally:
         for p in procs:
             if p.poll() is None:
