@@ -44,3 +44,46 @@ def test_default_key_prefers_the_standard_key_then_a_project_key_per_role(tmp_pa
     # Host and guest on one machine with one standard key: the guest gets its project key.
     assert default_key("guest", avoid=mine.pubkey(), standard=standard, project_dir=keys)[0] == guest
     assert read_keypair(keys / "guest.json") == guest
+
+
+def _game(*argv):
+    import os
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-m", "game", "--headless", *argv], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
+
+
+def test_the_client_refuses_a_bad_code_and_a_dead_host_with_a_message():
+    from onchain.localnet import free_port_block
+    bad = _game("--join", "hello")
+    assert bad.returncode == 2 and "bad join code 'hello'" in bad.stderr and "Traceback" not in bad.stderr
+    port = free_port_block(2, start=45000)  # nothing listens there: a host that is not running
+    dead = _game("--join", f"123@127.0.0.1:{port}:{port + 1}")
+    assert dead.returncode == 2 and "cannot reach the host's base chain" in dead.stderr, dead.stderr
+    watch = _game("--spectate", f"123@127.0.0.1:{port}")
+    assert watch.returncode == 2 and "cannot reach the host's ER" in watch.stderr, watch.stderr
+    both = _game("--host", "--join", "1@h")
+    assert both.returncode == 2 and "exclude each other" in both.stderr
+
+
+def test_the_lobby_waits_for_its_condition_and_esc_leaves(monkeypatch):
+    import os
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    import pygame
+
+    from game import settings as S
+    from game.lobby import Lobby
+    from game.match import Match
+    pygame.display.init()
+    pygame.font.init()
+    try:
+        lobby = Lobby(S.load(), Match.of("battlefield", ("fox", "marth")), headless=False)
+        polls = []
+        assert lobby.wait("Join code: 1@h", ["waiting", "Esc: cancel"], lambda: polls.append(1) or len(polls) >= 3)
+        assert len(polls) == 3
+        pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE))
+        assert not lobby.wait("Join code: 1@h", ["waiting", "Esc: cancel"], lambda: False)
+        assert not lobby.wait("t", ["x"], lambda: False, deadline=0.0)  # a deadline that passed
+    finally:
+        pygame.quit()
