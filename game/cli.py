@@ -270,6 +270,9 @@ def online_session(settings: S.Settings, args):
         raise online.GameSetupError(f"profile {args.profile} has no base chain (base_url): --host needs one")
     key, where = player_key(settings, "host")()
     net = online.ensure_stack(base_url, er_url, args.listen)
+    if net is None and args.listen:
+        online.log(f"the chain stack was already running: --listen {args.listen} applies only to a stack this "
+                   "game starts (python -m onchain.localnet up --listen ADDR)")
     try:
         address = args.address or (online.lan_address() if args.listen in ("0.0.0.0", "::") else
                                    args.listen or urlparse(er_url).hostname)

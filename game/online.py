@@ -201,7 +201,14 @@ def settlement_lines(s: dict | None, host: bool) -> list[str]:
     return ["settled on the base chain (rent back to the host)"]
 
 
-class HostSession(OnlineSession):
+class _Ends:
+    """Online sessions stop sending inputs once the game is over (the frames they would be for never come)."""
+
+    def tick(self, ctrls):
+        return None if game_ended(self.follower.view()) else super().tick(ctrls)
+
+
+class HostSession(_Ends, OnlineSession):
     """Player 1, who also owns the chain side: create, lobby, delegate, crank, settle."""
 
     def __init__(self, er_url: str, base_url: str, key: Keypair, model, match, stocks: int | None,
@@ -342,7 +349,7 @@ class HostSession(OnlineSession):
                 self.net.down()
 
 
-class GuestSession(OnlineSession):
+class GuestSession(_Ends, OnlineSession):
     """Player 2: join on the host's base chain, then play in its ER."""
 
     def __init__(self, code: joincode.JoinCode, key_for, lobby, wait_s: float, playout=None,

@@ -1,5 +1,5 @@
-"""Join codes (game/joincode.py) and the default keys of online play (onchain/keys.py default_key):
-no chain needed."""
+"""Online play without a chain: join codes (game/joincode.py), the default keys (onchain/keys.py
+default_key), the client's refusals (bad code, dead host), the lobby and the results screen."""
 from __future__ import annotations
 
 import pytest
@@ -85,5 +85,51 @@ def test_the_lobby_waits_for_its_condition_and_esc_leaves(monkeypatch):
         pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE))
         assert not lobby.wait("Join code: 1@h", ["waiting", "Esc: cancel"], lambda: False)
         assert not lobby.wait("t", ["x"], lambda: False, deadline=0.0)  # a deadline that passed
+    finally:
+        pygame.quit()
+
+
+def test_the_results_screen_shows_who_left_and_the_settlement():
+    import os
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    import pygame
+    from solders.pubkey import Pubkey
+
+    from game import online, render
+    from game import settings as S
+    from game.app import Game
+    from game.match import Match
+    from game.session import Session
+    from game.stage import load as load_stage
+    from onchain.backend import STATUS_ENDED, SessionView
+
+    view = SessionView(7, 1, STATUS_ENDED, 120, (Pubkey.default(), Pubkey.default()), (119, 119), 0,
+                       (tuple([0] * 16), tuple([0] * 16)))
+
+    class Ended(Session):
+        local_players = (0,)
+        session_id = 7
+        settlement = {"settled": True, "rent_lamports": 471_776_640, "final_state": {"frame": 120}}
+
+        def view(self):
+            return view
+
+        def result_lines(self):
+            return online.settlement_lines(self.settlement, host=True)
+
+    pygame.display.init()
+    pygame.font.init()
+    try:
+        match = Match.of("final_destination", ("fox", "fox"))
+        g = Game(S.load(), Ended(), render.Renderer(load_stage(match.stage), match), model_name="m",
+                 backend_name="b", headless=True)
+        g.draw()
+        assert g._game_over()
+        title, lines = g.results(view)
+        assert title == "Game ended (a player left)"
+        assert lines == ["ended on frame 120", "settled on the base chain at frame 120",
+                         "rent back to the host: 0.4718 SOL"]
+        assert online.settlement_lines(None, host=False) == ["the host is settling on the base chain ..."]
+        assert "failed" in online.settlement_lines({"settled": False, "error": "x"}, host=True)[0]
     finally:
         pygame.quit()
