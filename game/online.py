@@ -455,7 +455,8 @@ class GuestSession(_Ends, OnlineSession):
 
 
 class CodeSpectateSession(SpectateSession):
-    """A spectator who came with a join code."""
+    """A spectator who came with a join code: waits until the game is live in the ER (a spectator
+    may come while the host is still in the lobby), then watches."""
 
     def __init__(self, code: joincode.JoinCode, wait_s: float, playout=None, program_id: Pubkey | None = None):
         from onchain.remote import RemoteBackend
@@ -463,4 +464,21 @@ class CodeSpectateSession(SpectateSession):
         if err is not None:
             raise GameSetupError(f"cannot reach the host's ER at {code.er_url} ({err})")
         extra = {"program_id": program_id} if program_id else {}
+        self.code, self.base_url = code, code.base_url if probe(code.base_url) is None else None
+        self.base_extra = extra
         super().__init__(RemoteBackend(code.er_url, ephemeral=True, **extra), code.session_id, wait_s, playout)
+
+    def start(self) -> None:
+        if self.base_url is not None:  # the base chain says when the session is delegated
+            from onchain.remote import RemoteBackend
+            with RemoteBackend(self.base_url, **self.base_extra) as base:
+                key = pda.session(base.program_id, self.session_id)
+                deadline = time.monotonic() + self.wait_s
+                info = base.account_info(key)
+                # Created but not yet delegated (the host's lobby): wait. Gone or delegated: go on.
+                while info is not None and info["owner"] == base.program_id and time.monotonic() < deadline:
+                    time.sleep(0.5)
+                    info = base.account_info(key)
+            if info is not None and info["owner"] != base.program_id:
+                self.backend.wait_delegated(self.session_id, 30.0)
+        super().start()

@@ -58,11 +58,10 @@ def test_host_join_spectate_play_to_a_result_and_settle(stack, tmp_path):
         code = line.split("join code: ")[1].strip()
         assert re.fullmatch(rf"\d{{5}}@127\.0\.0\.1:{stack.er_port}:{stack.base_port}", code), code
         session_id = int(code.split("@")[0])
+        spectator = game("--spectate", code)  # comes while the host is still in the lobby
+        procs.append(spectator)
         guest = game("--join", code, "--keypair", k2, "--script", "ko")  # ko: player 2 stands still
         procs.append(guest)
-        wait_for_line(guest, "listening at frame", 180)
-        spectator = game("--spectate", code)
-        procs.append(spectator)
 
         h, g, s = summary(host, 300), summary(guest, 300), summary(spectator, 300)
         print({k: h[k] for k in ("stocks", "winner", "end_frame", "characters", "stage")}, h["settlement"]["crank"])
