@@ -253,7 +253,7 @@ class HostSession(_Ends, OnlineSession):
         log(f"join code: {self.code}")  # tests and scripts read this line
         if not self.lobby.wait(f"Join code: {self.code}",
                                ["Player 2 types:", f"python -m game --join {self.code}",
-                                "", f"{self.match_.label(0)} vs {self.match_.label(1)} on {self.match_.stage}",
+                                "", f"{self.match_.label(0)} vs {self.match_.label(1)} on {self.match_.stage.replace('_', ' ').title()}",
                                 "waiting for player 2 ...", "Esc: cancel"], self._joined):
             self._cancel()
             self.cancelled = True
