@@ -164,6 +164,8 @@ class Game:
         v = self.last_view
         if v is None or self.game_over_dismissed:
             return False
+        if v.status == STATUS_ENDED:  # ended by a player (online: one quit) or by the rules
+            return True
         rules = decode_rules(self.session.rules())
         if rules is not None:
             return rules.ended
@@ -174,6 +176,9 @@ class Game:
     def results(self, view: SessionView) -> tuple[str, list[str]] | None:
         """The results screen's title and lines, from the rules' state (None without rules)."""
         rules = decode_rules(self.session.rules())
+        extra = list(getattr(self.session, "result_lines", list)())  # online: the settlement on the base chain
+        if (rules is None or not rules.ended) and view.status == STATUS_ENDED:
+            return "Game ended (a player left)", [f"ended on frame {view.frame}"] + extra
         if rules is None or not rules.ended:
             return None
         match = self.renderer.match
@@ -190,7 +195,7 @@ class Game:
         lines.append(f"ended on frame {end} ({timer_text(end + 1)} left)")
         if end >= 0:
             lines.append(f"rule interventions: {rules.interventions * 10_000 / (end + 1):.0f} per 10,000 frames")
-        return title, lines
+        return title, lines + extra
 
     # -- drawing -------------------------------------------------------------------------
     def presented_view(self, now: float) -> SessionView | None:
@@ -227,7 +232,9 @@ class Game:
             results = self.results(view) if self._game_over() else None
             if results is not None and self.menu is None and self.controls is None:
                 title, lines = results
-                r.draw_panel(title, lines + ([] if self.headless else ["", "Enter: new game", "C: keep watching"]))
+                local = len(self.session.local_players) == 2
+                keys = ["", "Enter: new game", "C: keep watching"] if local else ["", "Esc: menu (Quit)"]
+                r.draw_panel(title, lines + ([] if self.headless else keys))
             elif self._game_over() and self.menu is None and self.controls is None and not self.headless:
                 alive = [p for p, f in enumerate(fighters) if not f.dead]
                 title = f"GAME!  P{alive[0] + 1} wins" if len(alive) == 1 else "GAME!"
@@ -337,7 +344,8 @@ class Game:
                 break
             if not remote and self._game_over() and decode_rules(self.session.rules()) is not None:
                 break  # the rules ended the game: nothing more to step
-            if remote and view is not None and (view.frame >= frames or view.status == STATUS_ENDED):
+            if remote and view is not None and (view.frame >= frames or view.status == STATUS_ENDED
+                                                or self._rules_ended()):
                 break
             if remote and duration is not None and time.perf_counter() - t0 >= duration:
                 break
@@ -377,6 +385,10 @@ class Game:
             **self._rules_summary(view),
             **(self._remote_summary(timed_out) if remote else {}),
         }
+
+    def _rules_ended(self) -> bool:
+        rules = decode_rules(self.session.rules())
+        return rules is not None and rules.ended
 
     def _rules_summary(self, view: SessionView | None) -> dict:
         """Match, KOs, stocks and the result, when the session has the rules' state."""

@@ -24,6 +24,20 @@ def parser() -> argparse.ArgumentParser:
                "settings.yaml options (override for one run with --set KEY=VALUE):\n" + S.describe(),
     )
     p.add_argument("--mode", choices=MODES, default="local", help="what to play (default: local)")
+    o = p.add_argument_group("online play in two commands (README: Playing over the network)")
+    o.add_argument("--host", action="store_true",
+                   help="host an online game: start the local chain stack if needed, upload the model, create the "
+                        "session, show a join code, crank, settle at the end")
+    o.add_argument("--join", metavar="CODE", help="join a hosted game with its code (SESSION@HOST[:ER_PORT[:BASE_PORT]])")
+    o.add_argument("--spectate", metavar="CODE", dest="spectate_code", help="watch a hosted game with its code")
+    o.add_argument("--listen", metavar="ADDR",
+                   help="--host: the address the local stack binds when this game starts it (0.0.0.0: other "
+                        "machines may join; the code then shows this machine's LAN address)")
+    o.add_argument("--address", help="--host: the host address the join code shows (default: from --listen / --url)")
+    o.add_argument("--base", metavar="URL", help="--host: the base chain's RPC (default: the profile's base_url)")
+    o.add_argument("--stocks", type=int, choices=(1, 2, 3, 4), help="stocks each player starts with (default 4)")
+    o.add_argument("--crank", choices=("scheduled", "python"), default="scheduled",
+                   help="--host: the ER's own scheduled crank (default; falls back to python) or the Python crank")
     p.add_argument("replay", nargs="?", metavar="FILE.slp[.xz]", help="the replay for --mode replay")
     p.add_argument("--settings", type=Path, default=S.DEFAULT_PATH, help="settings file (default: settings.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -112,17 +126,26 @@ def apply_args(settings: S.Settings, args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    online = [name for name, on in (("--host", args.host), ("--join", args.join), ("--spectate", args.spectate_code))
+              if on]
+    if len(online) > 1:
+        print(f"error: {' and '.join(online)} exclude each other", file=sys.stderr)
+        return 2
+    if online:
+        args.mode = {"--host": "host", "--join": "join", "--spectate": "watch"}[online[0]]
+        args.profile = args.profile or "local-er"  # the endpoints (host) and the program id
     if args.headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     from .backends import GameSetupError
+    from .joincode import JoinCodeError
     from .model import ModelError
     from .stage import StageError
     try:
         settings = S.load(args.settings)
         apply_args(settings, args)
         return run(settings, args)
-    except (S.SettingsError, GameSetupError, ModelError, StageError) as e:
+    except (S.SettingsError, GameSetupError, ModelError, StageError, JoinCodeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -138,6 +161,8 @@ def build_session(settings: S.Settings, args):
     from . import backends
     from .session import LocalSession, OnlineSession, SpectateSession
     mode = args.mode
+    if mode in ("host", "join", "watch"):
+        return online_session(settings, args)
     if mode in ("local", "replay"):
         from solders.keypair import Keypair
 
@@ -162,8 +187,14 @@ def build_session(settings: S.Settings, args):
         session_id = args.session if args.session is not None else settings["session_id"]
         from .match import Match
         match = Match.of(settings["stage"], settings["characters"].split(","))  # the program's rules use it
-        return (LocalSession(backend, model.cartridge, session_id, (p1, Keypair()), match=match), model.name,
-                backend.name, where)
+        start = None
+        if args.stocks is not None:
+            from onchain.embedded import default_start_state
+            from worldmodel.cartridge import FIELDS
+            start = default_start_state()
+            start[:, FIELDS.index("stocks")] = args.stocks  # the rules start from the fighters' stocks
+        return (LocalSession(backend, model.cartridge, session_id, (p1, Keypair()), start_state=start, match=match),
+                model.name, backend.name, where)
     if args.session is None:
         raise backends.GameSetupError(f"--mode {mode} needs --session ID")
     if mode == "online" and args.player is None:
@@ -176,6 +207,82 @@ def build_session(settings: S.Settings, args):
         return (OnlineSession(backend, args.session, args.player - 1, key, args.model_id, args.wait, playout),
                 f"model {args.model_id}" if args.model_id is not None else "remote", backend.name, where)
     return SpectateSession(backend, args.session, args.wait, playout), "remote", backend.name, "none (spectator)"
+
+
+def player_key(settings: S.Settings, role: str):
+    """(key, where) for --host / --join: --keypair (or settings' keypair) when it names a file other
+    than the standard one (created if missing, so the same player can come back), else the standard
+    Solana key, else a project key made on first use (onchain/keys.py default_key). `avoid`: the
+    other player's key (host and guest on one machine)."""
+    from onchain.keys import SOLANA_DEFAULT, default_key, read_or_create
+
+    from .backends import GameSetupError
+
+    def key_for(avoid=None):
+        setting = settings["keypair"]
+        if setting == "ephemeral":
+            from solders.keypair import Keypair
+            return Keypair(), "ephemeral"
+        path = Path(setting).expanduser()
+        if path != SOLANA_DEFAULT.expanduser():
+            try:
+                kp, made = read_or_create(path)
+            except ValueError as e:
+                raise GameSetupError(str(e)) from None
+            return kp, f"{path}{' (created)' if made else ''}"
+        try:
+            return default_key(role, avoid)
+        except ValueError as e:
+            raise GameSetupError(str(e)) from None
+    return key_for
+
+
+def online_session(settings: S.Settings, args):
+    """--host, --join CODE, --spectate CODE: (session, model name, backend name, key note)."""
+    from urllib.parse import urlparse
+
+    from . import joincode, online
+    from .lobby import Lobby
+    from .match import Match
+    from .playout import PlayoutBuffer, PlayoutConfig
+    playout = PlayoutBuffer(PlayoutConfig(margin=settings["playout.margin"]), enabled=settings["playout.enabled"])
+    program_id = None
+    if settings["backend.program_id"]:
+        from solders.pubkey import Pubkey
+        program_id = Pubkey.from_string(settings["backend.program_id"])
+    match = Match.of(settings["stage"], settings["characters"].split(","))
+    if args.mode == "watch":
+        code = joincode.parse(args.spectate_code)
+        return online.CodeSpectateSession(code, args.wait, playout, program_id), "remote", "remote (ER)", "none (spectator)"
+    lobby = Lobby(settings, match, args.headless)
+    if args.mode == "join":
+        code = joincode.parse(args.join)
+        session = online.GuestSession(code, player_key(settings, "guest"), lobby, args.wait, playout, program_id)
+        return session, "host's model", "remote (ER)", "guest key"
+    from .model import resolve
+    model = resolve(settings["model"])
+    if model.source == "random" and settings["model"] != "random":  # never a random cartridge unless asked
+        raise online.GameSetupError("no model in assets/models/: --model DIR, or --model random to host a random one")
+    profile = settings.section(f"backend.profiles.{args.profile}")
+    er_url = settings["backend.url"]
+    base_url = args.base or profile["base_url"]
+    if not base_url:
+        raise online.GameSetupError(f"profile {args.profile} has no base chain (base_url): --host needs one")
+    key, where = player_key(settings, "host")()
+    net = online.ensure_stack(base_url, er_url, args.listen)
+    if net is None and args.listen:
+        online.log(f"the chain stack was already running: --listen {args.listen} applies only to a stack this "
+                   "game starts (python -m onchain.localnet up --listen ADDR)")
+    try:
+        address = args.address or (online.lan_address() if args.listen in ("0.0.0.0", "::") else
+                                   args.listen or urlparse(er_url).hostname)
+        session = online.HostSession(er_url, base_url, key, model, match, args.stocks, address, args.crank, lobby,
+                                     net, playout, program_id)
+    except BaseException:
+        if net is not None:
+            net.down()
+        raise
+    return session, model.name, "remote (ER)", where
 
 
 def run(settings: S.Settings, args) -> int:
@@ -198,7 +305,7 @@ def run(settings: S.Settings, args) -> int:
     pygame.display.init()
     pygame.font.init()
     pygame.display.set_caption("Melee world model on Solana")
-    if (args.mode == "local" and not args.headless and settings["select_screen"]
+    if (args.mode in ("local", "host") and not args.headless and settings["select_screen"]
             and args.stage is None and args.characters is None):
         from .screens import select_match
         if not select_match(settings):
@@ -207,8 +314,12 @@ def run(settings: S.Settings, args) -> int:
     session, model_name, backend_name, key_note = build_session(settings, args)
     inputs = None
     game = None
+    from .online import Cancelled
     try:
-        session.start()
+        try:
+            session.start()
+        except Cancelled:
+            return 0
         from .match import Match
         match = session.match() or Match.of(settings["stage"], settings["characters"].split(","))
         stage = load_stage(match.stage)
@@ -220,13 +331,16 @@ def run(settings: S.Settings, args) -> int:
         if args.headless:
             if len(session.local_players) < 2:  # a crank elsewhere drives it: say when we are listening
                 view = session.view()
-                print(f"[game] {args.mode} session {session.session_id} on {settings['backend.url']}: "
+                print(f"[game] {args.mode} session {session.session_id} on {getattr(session.backend, 'url', '')}: "
                       f"listening at frame {view.frame if view else '?'}", file=sys.stderr, flush=True)
             summary = game.run_headless(args.frames, args.timeout, args.duration)
             if args.screenshot:
                 args.screenshot.parent.mkdir(parents=True, exist_ok=True)
                 pygame.image.save(game.window, str(args.screenshot))
                 summary["screenshot"] = str(args.screenshot)
+            finish = getattr(session, "finish", None)
+            if finish is not None:  # online: the session settled on the base chain
+                summary["settlement"] = finish()
             print(json.dumps(summary))
             if len(session.local_players) < 2:
                 return 1 if summary["timed_out"] else 0

@@ -1,11 +1,13 @@
 """Run one session through an Ephemeral Rollup from the command line (the host's and the guest's
 steps of README "Playing over the network").
 
-    python -m onchain.er_session host  --session ID --keypair P1.json [--model DIR] [--base URL] [--er URL]
+    python -m onchain.er_session host  --session ID --keypair P1.json [--model auto|random|NAME|DIR] [--base URL] [--er URL]
     python -m onchain.er_session join  --session ID --keypair P2.json [--base URL]
     python -m onchain.er_session end   --session ID --keypair P.json  [--base URL] [--er URL]
 
-host: (funds the key on a local base chain,) uploads the model if it is not there yet, creates the
+host: (funds the key on a local base chain,) uploads the model if it is not there yet (the game's default
+model, the first in assets/models/, unless --model says otherwise; `random` is a random micro cartridge,
+seed 0, and only when asked for), creates the
 session, waits for the guest to join, delegates it to the ER and initializes it there; then anyone
 can crank it (`python -m onchain.crank --url ER --session ID`).
 join: takes the player 2 slot on the base chain (waiting for the host to create the session first).
@@ -21,8 +23,6 @@ import sys
 import time
 
 from solders.keypair import Keypair
-
-from worldmodel.randmodel import random_cartridge
 
 from . import pda, profiles
 from .backend import STATUS_ACTIVE
@@ -51,14 +51,30 @@ def main(argv: list[str] | None = None) -> int:
                     help="chain profile (settings.yaml backend.profiles; default local-er)")
     ap.add_argument("--base", help="base chain RPC (default: the profile's base_url)")
     ap.add_argument("--er", help="ER RPC (default: the profile's url)")
-    ap.add_argument("--model", help="model directory (manifest.bin, weights.bin); default: random micro")
-    ap.add_argument("--model-id", type=int, default=1)
+    ap.add_argument("--model", default="auto",
+                    help="auto (default: the game's model, the first in assets/models/), random (a random micro "
+                         "cartridge, seed 0), a name under assets/models/, or a model directory")
+    ap.add_argument("--model-id", type=int,
+                    help="the model's id on chain (default: from its manifest, as `python -m game --host` does)")
     ap.add_argument("--wait", type=float, default=600.0, help="host: seconds to wait for the guest; join: for the host's session")
     args = ap.parse_args(argv)
     profile = profiles.load(args.profile)
     args.base = args.base or profile["base_url"]
     args.er = args.er or profile["url"]
     me = load_keypair(args.keypair)
+    if args.step == "host":
+        from game.model import ModelError, resolve
+        from game.online import model_id_of
+        from .upload import load_cartridge_bytes
+        try:
+            model = resolve(args.model)
+        except ModelError as e:
+            ap.error(str(e))
+        if model.source == "random" and args.model != "random":
+            ap.error("no model in assets/models/: pass --model DIR, or --model random for a random cartridge")
+        source = model.cartridge if model.source == "random" else model.source
+        if args.model_id is None:
+            args.model_id = model_id_of(load_cartridge_bytes(source)[0])
     with RemoteBackend(args.base, payer=me) as base:
         fund(base, me)
         if args.step == "join":
@@ -71,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         with RemoteBackend(args.er, payer=me, ephemeral=True) as er:
             if args.step == "host":
                 if base.manifest(args.model_id) is None:
-                    base.upload_model(args.model or random_cartridge("micro", seed=0), args.model_id, me)
+                    print(f"uploading model {model.name} as model {args.model_id} ...", flush=True)
+                    base.upload_model(source, args.model_id, me)
                 # Fixed for the session's life: delegated only to this ER; the host's key cranks.
                 out = base.create_session(args.session, args.model_id, me, validator=er.identity())
                 if not out.ok:

@@ -32,3 +32,28 @@ def read_or_create(path: str | Path) -> tuple[Keypair, bool]:
     kp = Keypair()
     write_keypair(p, kp)
     return kp, True
+
+
+# Where a player's key comes from when nobody names one: the Solana CLI's standard key, which a
+# Solana user already has (and funds), else a key of this project's own, made on first use, so
+# nobody has to create a key file by hand. Per role, so that a host and a guest on one machine
+# (two terminals) are two different players.
+SOLANA_DEFAULT = Path("~/.config/solana/id.json")
+PROJECT_KEYS = Path(__file__).resolve().parent.parent / ".keys"
+
+
+def default_key(role: str, avoid=None, standard: Path | None = SOLANA_DEFAULT,
+                project_dir: Path = PROJECT_KEYS) -> tuple[Keypair, str]:
+    """(key, where it came from) for `role` (host, guest): the standard Solana key if that file
+    exists and is not `avoid` (a pubkey already playing, e.g. the host's when both run on one
+    machine), else `project_dir/<role>.json`, created on first use."""
+    if standard is not None and Path(standard).expanduser().exists():
+        kp = read_keypair(standard)
+        if avoid is None or kp.pubkey() != avoid:
+            return kp, str(Path(standard).expanduser())
+    path = Path(project_dir) / f"{role}.json"
+    kp, made = read_or_create(path)
+    if avoid is not None and kp.pubkey() == avoid:  # a copy of the other player's key: use another one
+        path = Path(project_dir) / f"{role}-2.json"
+        kp, made = read_or_create(path)
+    return kp, f"{path} ({'created' if made else 'project key'})"

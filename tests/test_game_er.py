@@ -84,7 +84,7 @@ def test_game_clients_play_and_watch_a_session_in_the_er(stack, tmp_path):
     try:
         # Host and guest, as in README "Playing over the network".
         host = subprocess.Popen([PY, "-m", "onchain.er_session", "host", "--session", str(SESSION_ID),
-                                 "--keypair", k1, *ends], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                 "--keypair", k1, "--model", "random", *ends], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         procs.append(host)
         join = subprocess.run([PY, "-m", "onchain.er_session", "join", "--session", str(SESSION_ID), "--keypair", k2,
                                *ends], capture_output=True, text=True, timeout=180)
@@ -142,7 +142,7 @@ def test_game_clients_play_and_watch_a_session_in_the_er(stack, tmp_path):
 
         # The same inputs on the embedded backend: the same fighters, bit for bit.
         emb = EmbeddedBackend()
-        emb.upload_model(random_cartridge("micro", seed=0), 1)  # what er_session host uploads
+        emb.upload_model(random_cartridge("micro", seed=0), 1)  # what er_session host --model random uploads
         assert emb.create_session(SESSION_ID, 1, p1).ok and emb.join_session(SESSION_ID, p2).ok
         for f in range(FRAMES):
             c1, c2 = script(f)
