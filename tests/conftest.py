@@ -98,3 +98,23 @@ def keyfile(path, kp) -> str:
     """Write `kp` to `path` as a Solana keypair file; the path as a string, for a --keypair flag."""
     from onchain.keys import write_keypair
     return str(write_keypair(path, kp))
+
+
+def headless_game(*argv: str, frames: int, wait: int) -> "subprocess.Popen":
+    """`python -m game --headless ...` as a subprocess (dummy video and audio), its JSON summary on
+    the last line of stdout (game_summary)."""
+    import os
+    import subprocess
+    import sys
+    cmd = [sys.executable, "-m", "game", "--headless", "--width", "640", "--height", "360", "--frames", str(frames),
+           "--timeout", "240", "--wait", str(wait), *argv]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
+
+
+def game_summary(proc, timeout: float) -> dict:
+    """The headless game's JSON summary (it must have exited 0), plus its stderr."""
+    import json
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, f"{proc.args}\n{out[-2000:]}\n{err[-3000:]}"
+    return {**json.loads(out.strip().splitlines()[-1]), "stderr": err}

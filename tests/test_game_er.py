@@ -14,7 +14,6 @@ the same inputs, bit for bit; the spectator must have received every frame, in o
 from __future__ import annotations
 
 import json
-import os
 import select
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import pytest
 from solders.keypair import Keypair
 
 from game import scripts
-from conftest import REAL_ER, keyfile, local_stack
+from conftest import REAL_ER, game_summary, headless_game, keyfile, local_stack
 from onchain import accounts as A
 from onchain import pda
 from onchain.embedded import EmbeddedBackend
@@ -64,16 +63,10 @@ def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> str:
 
 
 def game(*argv) -> subprocess.Popen:
-    cmd = [PY, "-m", "game", "--headless", "--width", "640", "--height", "360", "--frames", str(FRAMES),
-           "--timeout", "240", "--wait", "60", *argv]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
+    return headless_game(*argv, frames=FRAMES, wait=60)
 
 
-def summary(proc: subprocess.Popen, timeout: float) -> dict:
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, f"{proc.args}\n{out[-2000:]}\n{err[-3000:]}"
-    return json.loads(out.strip().splitlines()[-1])
+summary = game_summary
 
 
 def test_game_clients_play_and_watch_a_session_in_the_er(stack, tmp_path):

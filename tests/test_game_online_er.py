@@ -10,23 +10,19 @@ the base and the host must have the rent back.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
-import sys
 
 import pytest
 from solders.keypair import Keypair
 
-from conftest import REAL_ER, keyfile, local_stack
+from conftest import REAL_ER, game_summary, headless_game, keyfile, local_stack
 from onchain import pda
 from onchain.keys import read_keypair
 from onchain.remote import RemoteBackend
 from test_game_er import wait_for_line
 
 pytestmark = REAL_ER
-PY = sys.executable
 
 
 @pytest.fixture
@@ -35,16 +31,10 @@ def stack(tmp_path_factory, so_path):
 
 
 def game(*argv) -> subprocess.Popen:
-    cmd = [PY, "-m", "game", "--headless", "--width", "640", "--height", "360", "--frames", "5000",
-           "--timeout", "240", "--wait", "120", *argv]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"})
+    return headless_game(*argv, frames=5000, wait=120)
 
 
-def summary(proc: subprocess.Popen, timeout: float) -> dict:
-    out, err = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, f"{proc.args}\n{out[-2000:]}\n{err[-3000:]}"
-    return {**json.loads(out.strip().splitlines()[-1]), "stderr": err}
+summary = game_summary
 
 
 def test_host_join_spectate_play_to_a_result_and_settle(stack, tmp_path):
