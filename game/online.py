@@ -14,7 +14,6 @@ Chain and setup steps live here; the lobby screen in game/lobby.py; the join cod
 """
 from __future__ import annotations
 
-import hashlib
 import random
 import socket
 import sys
@@ -97,20 +96,11 @@ def ensure_stack(base_url: str, er_url: str, listen: str | None):
 
 def fund(base, key: Keypair) -> None:
     """Make sure `key` can pay on the base chain: a local faucet tops it up; elsewhere say so."""
-    info = base.account_info(key.pubkey())
-    if info is not None and info["lamports"] >= FUND // 10:
-        return
     try:
-        base.airdrop(key.pubkey(), FUND)
+        base.ensure_funded(key.pubkey(), FUND)
     except Exception as e:  # noqa: BLE001 (devnet's faucet limits, a chain without one)
         raise GameSetupError(f"{key.pubkey()} has no SOL on {base.url} and the faucet refused ({e}): "
                              "fund it and retry") from None
-
-
-def model_id_of(manifest: bytes) -> int:
-    """The model's id on chain: from its manifest (which holds the weights' sha256), so that
-    every host of the same model finds it uploaded, and another model never has its id."""
-    return int.from_bytes(hashlib.sha256(manifest).digest()[:8], "little") >> 1
 
 
 def ensure_model(base, model, key: Keypair, say=log) -> int:
@@ -118,7 +108,7 @@ def ensure_model(base, model, key: Keypair, say=log) -> int:
     from onchain import upload
     src = model.cartridge if model.source == "random" else model.source
     manifest, weights = upload.load_cartridge_bytes(src)
-    model_id = model_id_of(manifest)
+    model_id = upload.model_id_of(manifest)
     have = base.manifest(model_id)
     if have is not None and have.finalized:
         if have.manifest != manifest:

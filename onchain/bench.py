@@ -221,15 +221,14 @@ def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED,
 
     single = [1] * sess.steps
     controls = [randmodel.random_controls(rng) for _ in range(3)]
-    heads = []  # the head step's CU with and without the rules
+    measured = []  # per session: each step's CU of the second frame
     for s in (sess, twin):
         s.set_controls(controls[0])
         _run_frame(s, single, "warm-up")
         s.set_controls(controls[1])
-        measured = [int(r.cu) for r in _run_frame(s, single, "measured")]
-        heads.append(measured[-1])
-        step_cu = measured if s is sess else step_cu
-    rules_cu = heads[0] - heads[1]
+        measured.append([int(r.cu) for r in _run_frame(s, single, "measured")])
+    step_cu = measured[0]
+    rules_cu = measured[0][-1] - measured[1][-1]  # the head step with the rules minus without
 
     plan = pack_plan(step_cu)
     sess.set_controls(controls[2])

@@ -11,6 +11,7 @@ import numpy as np
 from solders.keypair import Keypair
 
 from worldmodel import randmodel as R
+from worldmodel import rules as RU
 
 from . import errors, pda
 from .backend import BUTTON_BIT, ControllerInput
@@ -56,7 +57,6 @@ def run(frames: int, model_dir: str | Path | None = None, seed: int = 0, so_path
             raise RuntimeError(f"run_inference frame {frame}: {out.error}")
         cu.append(out.cu)
     view = be.session(SESSION_ID)
-    from worldmodel import rules as RU
     st = view.rules
     fighters = np.array(view.fighters, dtype="<i2")
     rent = sum(be.lamports(k) for k in pda.session_accounts(be.program_id, SESSION_ID))

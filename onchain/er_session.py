@@ -36,12 +36,6 @@ def load_keypair(path: str) -> Keypair:
     return read_or_create(path)[0]  # a fresh key is saved so that the same player can come back
 
 
-def fund(b: RemoteBackend, kp: Keypair) -> None:
-    info = b.account_info(kp.pubkey())
-    if info is None or info["lamports"] < FUND // 10:
-        b.airdrop(kp.pubkey(), FUND)  # local chains; on devnet fund the key yourself
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("step", choices=["host", "join", "end"])
@@ -64,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     me = load_keypair(args.keypair)
     if args.step == "host":
         from game.model import ModelError, resolve
-        from game.online import model_id_of
-        from .upload import load_cartridge_bytes
+        from .upload import load_cartridge_bytes, model_id_of
         try:
             model = resolve(args.model)
         except ModelError as e:
@@ -76,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.model_id is None:
             args.model_id = model_id_of(load_cartridge_bytes(source)[0])
     with RemoteBackend(args.base, payer=me) as base:
-        fund(base, me)
+        base.ensure_funded(me.pubkey(), FUND)  # local chains; on devnet fund the key yourself
         if args.step == "join":
             end = time.monotonic() + args.wait  # the guest may be quicker than the host
             while base.session(args.session) is None and time.monotonic() < end:

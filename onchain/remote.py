@@ -308,6 +308,12 @@ class RemoteBackend(Backend):
             await asyncio.sleep(0.02)
         return 0, (), None
 
+    def ensure_funded(self, key: Pubkey, lamports: int) -> None:
+        """Top `key` up with `lamports` from the faucet unless it holds a tenth of that already."""
+        info = self.account_info(key)
+        if info is None or info["lamports"] < lamports // 10:
+            self.airdrop(key, lamports)
+
     def airdrop(self, key: Pubkey, lamports: int) -> None:
         """Fund a key (base chains with a faucet; the ER's requestAirdrop funds nothing)."""
         sig = self.rpc("requestAirdrop", [str(key), lamports])

@@ -39,6 +39,13 @@ class UploadReport:
     cu: int
 
 
+def model_id_of(manifest: bytes) -> int:
+    """A model's id on chain taken from its manifest (which holds the weights' sha256): every host
+    of the same model finds it uploaded, and another model never has its id."""
+    import hashlib
+    return int.from_bytes(hashlib.sha256(manifest).digest()[:8], "little") >> 1
+
+
 def load_cartridge_bytes(cart_or_dir) -> tuple[bytes, bytes]:
     """(manifest, weights) from a Cartridge or a model directory (manifest.bin, weights.bin)."""
     if isinstance(cart_or_dir, C.Cartridge):

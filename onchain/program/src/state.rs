@@ -121,15 +121,6 @@ pub const MAX_INPUT_LEAD: u64 = 120;
 /// and 10-50 ms in an ER, and the session moves between the two.
 pub const CLOSE_TIMEOUT_SECS: i64 = 600;
 
-/// The session's three accounts carry the same session id (bytes 8..16 of each).
-pub fn same_session(session: &[u8], hidden: &[u8], input: &[u8]) -> Result<(), WorldError> {
-    let id = rd_u64(session, 8);
-    if rd_u64(hidden, 8) != id || rd_u64(input, 8) != id {
-        return Err(WorldError::AccountMismatch);
-    }
-    Ok(())
-}
-
 /// Whether `key` is a player of the session (player 2 only once joined: while waiting that
 /// slot holds the invited key).
 pub fn is_player(session: &[u8], key: &[u8]) -> bool {

@@ -24,7 +24,7 @@ pub const DATA_LEN: usize = 179;
 /// 136 u8 context flags (bit 0: the supported sets below apply; bit 1: the model is fed the
 /// stage and characters, forward::build_features; other bits are refused) | 137 u8 supported
 /// stages (bit i: rules::STAGES[i]) | 140 u32 supported characters (bit c: Slippi character id c).
-pub use crate::model::{CONTEXT_DECLARES_SUPPORT, CONTEXT_FLAGS, CONTEXT_KNOWN, SUPPORTED_CHARACTERS, SUPPORTED_STAGES};
+pub use crate::model::{CONTEXT_DECLARES_SUPPORT, CONTEXT_FLAGS, SUPPORTED_CHARACTERS, SUPPORTED_STAGES};
 
 /// Whether the session's stage and characters are playable and the manifest `m` (the account's
 /// bytes) supports them.
@@ -35,11 +35,8 @@ pub fn context_supported(m: &[u8], stage: u8, characters: [u8; 2]) -> Result<(),
     if characters.iter().any(|&c| c > MAX_CHARACTER) {
         return Err(WorldError::UnsupportedContext);
     }
-    let flags = m[ACCOUNT_HEADER + CONTEXT_FLAGS];
-    if flags & !CONTEXT_KNOWN != 0 {
-        return Err(WorldError::InvalidManifest); // a context input this program cannot feed
-    }
-    if flags & CONTEXT_DECLARES_SUPPORT != 0 {
+    // (A flag this program does not know never reaches here: Model::parse refuses it at finalize.)
+    if m[ACCOUNT_HEADER + CONTEXT_FLAGS] & CONTEXT_DECLARES_SUPPORT != 0 {
         let stages = m[ACCOUNT_HEADER + SUPPORTED_STAGES];
         let chars = rd_u32(m, ACCOUNT_HEADER + SUPPORTED_CHARACTERS);
         if stages & (1 << index) == 0 || characters.iter().any(|&c| chars & (1 << c) == 0) {
@@ -59,7 +56,7 @@ pub const OPEN_SESSIONS_OFFSET: usize = 48;
 ///   4. `[WRITE]`         InputBuffer PDA `[b"input", session_id]`
 ///   5. `[]`              system program
 ///
-/// Data (after the discriminator), 176 bytes:
+/// Data (after the discriminator), 179 bytes:
 ///   0 u64 session_id | 8 u64 model_id | 16 [i16; 16] fighter 1 | 48 [i16; 16] fighter 2
 ///   80 [32] ER validator identity (zero: never delegated) | 112 [32] crank key (zero: none)
 ///   144 [32] invited player 2 (zero: anyone but player 1 may join)
