@@ -134,6 +134,7 @@ class RemoteBackend(Backend):
         self._plans: dict[int, list[int]] = {}
         self.last_frame_txs: list[TxOutcome] = []  # model_id -> step counts of a frame's transactions
         self._subs: dict[Pubkey, list[Callable[[bytes, int], None]]] = {}
+        self._last_data: dict[Pubkey, bytes] = {}  # last data delivered per subscribed account
         self._ws_wakeup: asyncio.Event | None = None
         self._ws_task: asyncio.Task | None = None
         self.reconnects = 0
@@ -523,7 +524,8 @@ class RemoteBackend(Backend):
 
     # -- subscriptions ---------------------------------------------------------------------
     def subscribe_account(self, key: Pubkey, callback: Callable[[bytes, int], None]) -> Callable[[], None]:
-        """Call `callback(data, slot)` on every change of `key`, from the backend's notification thread
+        """Call `callback(data, slot)` on every change of `key` (a notification repeating the data
+        already delivered is dropped), from the backend's notification thread
         (one thread, in arrival order; a callback may call the backend's blocking methods)."""
         def add():
             self._subs.setdefault(key, []).append(callback)
@@ -618,6 +620,13 @@ class RemoteBackend(Backend):
             self._dispatch(key, data, -1)
 
     def _dispatch(self, key: Pubkey, data: bytes, slot: int):
+        # MagicBlock's ER (0.8.3) notifies an account's subscribers for every transaction that merely
+        # reads it: each submit_input (SessionState read-only) re-sends the unchanged SessionState, so a
+        # subscriber got about three notifications per frame for one change. Only changes go on to the
+        # callbacks (a fetch after (re)subscribing, slot -1, always does).
+        if slot >= 0 and self._last_data.get(key) == data:
+            return
+        self._last_data[key] = data
         self._notes.put((list(self._subs.get(key, [])), key, data, slot))
 
     def _notifier(self):
