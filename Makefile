@@ -3,7 +3,7 @@ PY    := .venv/bin/python
 CRATE := onchain/program
 SO    := build/world_model.so
 
-.PHONY: setup build test bench bench-er play clean localnet localnet-down localnet-status
+.PHONY: setup build test bench bench-er bench-er-sweep play clean localnet localnet-down localnet-status
 
 setup:
 	bash scripts/setup.sh
@@ -27,6 +27,11 @@ bench: build
 # A 60 s session in the real MagicBlock ER on the local stack; writes build/bench_er.json.
 bench-er: build
 	$(PY) -m onchain.bench_er
+
+# How many sessions one ER holds at 60 Hz: N = 1, 2, 4, ... concurrent sessions, each with its crank, two
+# players and a spectator (onchain/bench_sessions.py); writes build/bench_er_sessions.json and .png.
+bench-er-sweep: build
+	$(PY) -m onchain.bench_er --sweep
 
 play: build
 	$(PY) -m game

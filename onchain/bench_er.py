@@ -2,6 +2,7 @@
 
     python -m onchain.bench_er [--seconds 60] [--model DIR] [--hz 60] [--cranks python,scheduled]
                                [--out build/bench_er.json]
+  python -m onchain.bench_er --sessions N | --sweep [1,2,4,8,16]   concurrent sessions: onchain/bench_sessions.py
 
 Starts the stack (onchain.localnet, fresh ports), uploads the model on the base chain (a model
 directory with manifest.bin + weights.bin; by default the shipped model `make play` loads, the
@@ -306,6 +307,10 @@ def render_clients(r: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args_in = sys.argv[1:] if argv is None else argv
+    if any(a.split("=")[0] in ("--sessions", "--sweep") for a in args_in):  # concurrent sessions (issue 20)
+        from .bench_sessions import main as sessions_main
+        return sessions_main(args_in)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--hz", type=float, default=60.0)

@@ -7,7 +7,9 @@
 own controller for frame F + 1 (F may already be in flight) without waiting for the reply, a
 deterministic pattern from --seed; it records the input-to-state latency: from sending
 submit_input for frame G to the notification of the SessionState that has computed G (frame > G).
-`spectate` records every SessionState frame number it receives, in arrival order.
+`spectate` records every SessionState frame number it receives, in arrival order, and the gaps
+between new frames (p50/p99, and |gap - 1000/--hz|). Both report `cpu_s`, the process's CPU time
+while it ran (the benchmark's share of the machine taken by clients).
 """
 from __future__ import annotations
 
@@ -20,11 +22,12 @@ import time
 import numpy as np
 from solders.keypair import Keypair
 
-from . import profiles
+from . import errors, profiles
 from .backend import ControllerInput, SessionView
 from .keys import read_keypair
 from .measure import pct
 from .remote import RemoteBackend
+from .sched_crank import FrameWatch
 
 
 def pattern(seed: int, frame: int) -> ControllerInput:
@@ -61,9 +64,13 @@ class Player:
     def summary(self) -> dict:
         outs = [f.result(10) for f in self.outcomes]
         ok = [o for o in outs if o.ok]
-        bad = [o.error for o in outs if not o.ok]
+        # StaleInput: the frame was computed before the input arrived (the player saw the state
+        # late); the input is refused and changes nothing. Every other refusal is an error.
+        stale = [o for o in outs if not o.ok and errors.custom_code(o.error) == errors.StaleInput]
+        bad = [o.error for o in outs if not o.ok and errors.custom_code(o.error) != errors.StaleInput]
         lat = self.latency_ms
-        return {"inputs": len(outs), "inputs_ok": len(ok), "errors": bad[:3],
+        return {"inputs": len(outs), "inputs_ok": len(ok), "inputs_stale": len(stale), "errors": bad[:3],
+                "error_count": len(bad),
                 "input_to_state_ms": lat,
                 "input_to_state_ms_p50": pct(lat, 50), "input_to_state_ms_p95": pct(lat, 95)}
 
@@ -77,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keypair")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--hz", type=float, default=60.0, help="spectate: the frame rate its jitter is measured against")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     if not args.url:
@@ -87,16 +95,22 @@ def main(argv: list[str] | None = None) -> int:
                 ap.error("play needs --keypair")
             key = read_keypair(args.keypair)
             player = Player(b, args.session, key, args.seed)
+            cpu0 = time.process_time()
             unsub = b.subscribe_session(args.session, player.on_state)
             time.sleep(args.seconds)
             unsub()
             out = player.summary()
         else:
             frames: list[int] = []
+            view = b.session(args.session)
+            watch = FrameWatch(b, args.session, view.frame if view is not None else -1)
+            cpu0 = time.process_time()
             unsub = b.subscribe_session(args.session, lambda v: frames.append(v.frame))
-            time.sleep(args.seconds)
+            with watch:
+                time.sleep(args.seconds)
             unsub()
-            out = {"frames": frames, "reconnects": b.reconnects}
+            out = {"frames": frames, "reconnects": b.reconnects, **watch.summary(args.hz)}
+        out["cpu_s"] = round(time.process_time() - cpu0, 3)
     text = json.dumps(out)
     if args.json:
         with open(args.json, "w") as f:

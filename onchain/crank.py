@@ -67,6 +67,7 @@ class CrankStats:
     frame_ms: list[float] = dataclasses.field(default_factory=list)
     tx_ms: list[float] = dataclasses.field(default_factory=list)
     cu_per_frame: list[int] = dataclasses.field(default_factory=list)
+    cpu_s: float = 0.0  # this process's CPU time while it cranked (time.process_time)
 
     def summary(self) -> dict:
         return {"hz": self.hz, "seconds": round(self.seconds, 3), "ticks": self.ticks, "frames": self.frames,
@@ -76,7 +77,7 @@ class CrankStats:
                 "last_error": self.last_error, "plan": self.plan,
                 "tick_jitter_ms_p50": pct(self.jitter_ms, 50), "tick_jitter_ms_p99": pct(self.jitter_ms, 99),
                 "frame_ms_p50": pct(self.frame_ms, 50), "frame_ms_p99": pct(self.frame_ms, 99),
-                "tx_ms_p50": pct(self.tx_ms, 50),
+                "tx_ms_p50": pct(self.tx_ms, 50), "cpu_s": round(self.cpu_s, 3),
                 "cu_per_frame_p50": int(np.percentile(self.cu_per_frame, 50)) if self.cu_per_frame else None}
 
 
@@ -156,6 +157,7 @@ class Crank:
             stop: threading.Event | None = None, report_every: float = 0.0) -> CrankStats:
         period = 1.0 / self.hz
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         k = 0
         last_report = t0
         while True:
@@ -197,6 +199,7 @@ class Crank:
                       f"jitter p50 {s['tick_jitter_ms_p50']} ms p99 {s['tick_jitter_ms_p99']} ms "
                       f"frame p50 {s['frame_ms_p50']} ms plan {s['plan']}", flush=True)
         self.stats.seconds = time.perf_counter() - t0
+        self.stats.cpu_s = time.process_time() - cpu0
         return self.stats
 
 
@@ -217,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="lockstep: run a frame only once both players sent their input for it (at most S s)")
     ap.add_argument("--cu-every", type=int, default=0, help="read the compute units of every Nth frame")
     ap.add_argument("--json", help="write the summary here")
+    ap.add_argument("--start-at", type=float, metavar="UNIX_TIME",
+                    help="start ticking at this wall-clock time (several cranks started together, as in bench_er --sessions)")
     ap.add_argument("--scheduled", action="store_true",
                     help="let the ER's task scheduler crank (needs --keypair of a player); falls back to this crank")
     ap.add_argument("--interval-ms", type=int, help="--scheduled: the task's interval (default: from --hz, calibrated)")
@@ -243,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"[crank] session {args.session} at frame {crank.frame}, {crank.total_steps} steps per frame, "
               f"{args.hz:g} Hz on {args.url}", flush=True)
+        if args.start_at:
+            # The first frame measures the model's transaction plan (a transaction per step, each
+            # read back): run it before the common start, so the ticks measured are all alike.
+            crank.step_frame()
+            crank.stats = CrankStats(crank.hz)
+            time.sleep(max(0.0, args.start_at - time.time()))
         try:
             stats = crank.run(args.seconds, args.frames, report_every=1.0)
         except KeyboardInterrupt:
