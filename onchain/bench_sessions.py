@@ -31,7 +31,7 @@ Per level (build/bench_er_sessions.json, "levels"; a PNG of the sweep with --png
                                    `cores`): er, base, proxy, clients (cranks + players + spectators,
                                    from their own process_time), machine (all processes, /proc/stat)
   cpu_pct_by_process               the same window for every process on the machine, by name (the
-                                   module of `python -m`; "tmux: server" draws the ER's terminal UI)
+                                   module of `python -m`; "tmux (ER terminal)" draws the ER's terminal UI)
   er_cpu_ms_per_frame              the ER's CPU time per frame computed (all sessions)
 """
 from __future__ import annotations
@@ -50,6 +50,7 @@ from solders.keypair import Keypair
 from worldmodel.randmodel import random_cartridge
 
 from .bench_er import MODEL_ID, live_session, shipped_model
+from . import instructions as I
 from .backend import ControllerInput
 from .keys import write_keypair
 from .localnet import Localnet, free_port_block
@@ -81,6 +82,8 @@ def process_label(pid: int) -> str:
     except OSError:
         return "?"
     args = [a.decode(errors="replace") for a in argv if a]
+    if comm.startswith("tmux"):  # its server runs the ER's terminal UI (its argv names the ER too)
+        return "tmux (ER terminal)"
     if "-m" in args[:-1]:
         mod = args[args.index("-m") + 1]
         return f"{mod} {args[args.index('-m') + 2]}" if mod == "onchain.bot" and len(args) > args.index("-m") + 2 else mod
@@ -251,6 +254,9 @@ def er_profile(net: Localnet, base: RemoteBackend, er: RemoteBackend, tmp: Path,
                 raise RuntimeError(f"run_inference: {res.error}")
             out.setdefault("cu_per_frame", res.cu)
             frame += 1
+        ix = I.submit_input(b.program_id, p1.pubkey(), first_id, 0, frame + 5, ControllerInput())
+        res = b.send([ix], [p1], fetch_cu=True)
+        out["cu_per_submit_input"] = res.cu if res.ok else None
         out["er_cpu_ms_per_submit_input"] = per_tx(
             lambda k: b.submit_input(first_id, p1, frame + 5, ControllerInput(stick_x=k % 100)))
         out["er_cpu_ms_per_run_inference"] = per_tx(one_frame)
@@ -371,6 +377,11 @@ def render(r: dict) -> None:
     print(f"  largest N holding 60 frames/s and p99 jitter < {r['jitter_limit_ms']:g} ms: {r['largest_holding']}")
     if "er_profile" in r:
         print_profile(r["er_profile"])
+        p = r["er_profile"]
+        if p.get("cu_per_frame") and p.get("cu_per_submit_input"):
+            per_h = (p["cu_per_frame"] + 2 * p["cu_per_submit_input"]) * r["hz"] * 3600
+            print(f"  compute units per session-hour: ({p['cu_per_frame']:,} + 2 x {p['cu_per_submit_input']:,}) x "
+                  f"{r['hz']:g} x 3600 = {per_h:,.0f}")
 
 
 def plot(r: dict, png: Path) -> None:
@@ -379,7 +390,7 @@ def plot(r: dict, png: Path) -> None:
     import matplotlib.pyplot as plt
     lv = r["levels"]
     n = [x["sessions"] for x in lv]
-    fig, ax = plt.subplots(1, 3, figsize=(13, 3.8))
+    fig, ax = plt.subplots(1, 4, figsize=(17, 3.8))
     ax[0].plot(n, [x["fps_min"] for x in lv], "o-", label="slowest session")
     ax[0].plot(n, [x["fps_mean"] for x in lv], "s--", label="mean")
     ax[0].axhline(FPS_SHARE * r["hz"], color="grey", lw=0.8, ls=":", label=f"{100 * FPS_SHARE:.0f} % of {r['hz']:g} Hz")
@@ -396,9 +407,20 @@ def plot(r: dict, png: Path) -> None:
     ax[2].axhline(100 * r["cores"], color="grey", lw=0.8, ls=":", label=f"{r['cores']} cores")
     ax[2].set(title="CPU (% of one core)", xlabel="concurrent sessions")
     ax[2].legend(fontsize=8)
-    for a in ax:
+    for a in ax[:3]:
         a.set_xscale("log", base=2)
         a.set_xticks(n, [str(x) for x in n])
+    prof = r.get("er_profile")
+    if prof:
+        k = [c["cranks"] for c in prof["unpaced_cranks"]]
+        ax[3].bar([str(x) for x in k], [c["frames_per_s"] for c in prof["unpaced_cranks"]], color="tab:blue")
+        for i, c in enumerate(prof["unpaced_cranks"]):
+            ax[3].annotate(f"ER {c['er_cpu_pct']:.0f} %", (i, c["frames_per_s"]), ha="center", va="bottom", fontsize=8)
+        ax[3].axhline(r["hz"], color="grey", lw=0.8, ls=":", label=f"one session ({r['hz']:g} frames/s)")
+        ax[3].set(title="ER ceiling: unpaced cranks, no players", xlabel="cranks", ylabel="frames/s in all")
+        ax[3].legend(fontsize=8)
+    else:
+        ax[3].set_visible(False)
     fig.suptitle(f"Sessions in one local MagicBlock ER ({r['model']}, {r['seconds_per_level']:g} s per level)")
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
