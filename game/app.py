@@ -337,6 +337,18 @@ class Game:
         t0 = time.perf_counter()
         remote = len(self.session.local_players) < 2
         timed_out = False
+        self.tick_late_ms: list[float] = []  # remote: how late each display tick woke (ms)
+        cpu0 = time.process_time()
+        gc_ms: list[float] = []
+        gc_t0 = [0.0]
+
+        def gc_timer(phase, _info):
+            if phase == "start":
+                gc_t0[0] = time.perf_counter()
+            else:
+                gc_ms.append((time.perf_counter() - gc_t0[0]) * 1000)
+        import gc
+        gc.callbacks.append(gc_timer)
         deadline = t0
         while True:
             view = self.session.view()
@@ -362,7 +374,11 @@ class Game:
                 if late > period:  # far behind (the machine stalled us): skip the missed deadlines
                     deadline += int(late / period) * period
                 time.sleep(max(0.0, deadline - time.perf_counter()))
+                self.tick_late_ms.append((time.perf_counter() - deadline) * 1000)
         wall = time.perf_counter() - t0
+        gc.callbacks.remove(gc_timer)
+        self.gc_ms = gc_ms
+        self.cpu_pct = round(100 * (time.process_time() - cpu0) / wall, 1) if wall > 0 else None
         view = self.session.view()
         state = None
         if view is not None:
@@ -414,6 +430,11 @@ class Game:
         playout = getattr(self.session, "playout", None)
         if playout is not None:
             out["playout"] = playout.stats()
+        late = self.tick_late_ms
+        out.update(tick_late_ms_p50=pct(late, 50), tick_late_ms_p99=pct(late, 99),
+                   tick_late_ms_max=round(max(late), 3) if late else None,
+                   gc_pauses=len(self.gc_ms), gc_ms_max=round(max(self.gc_ms), 3) if self.gc_ms else None,
+                   gc_pauses_over_2ms=sum(g > 2 for g in self.gc_ms), cpu_pct=self.cpu_pct)
         if hasattr(self.session, "sent"):
             out.update(inputs_sent=self.session.sent, input_errors=self.session.input_errors,
                        last_input_error=self.session.last_error)
