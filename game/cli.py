@@ -273,7 +273,7 @@ def online_session(settings: S.Settings, args):
     if not base_url:
         raise online.GameSetupError(f"profile {args.profile} has no base chain (base_url): --host needs one")
     key, where = player_key(settings, "host")()
-    net = online.ensure_stack(base_url, er_url, args.listen)
+    net = online.ensure_stack(base_url, er_url, args.listen, profile.get("local_base"))
     if net is None and args.listen:
         online.log(f"the chain stack was already running: --listen {args.listen} applies only to a stack this "
                    "game starts (python -m onchain.localnet up --listen ADDR)")

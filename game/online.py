@@ -72,9 +72,10 @@ def lan_address() -> str:
         return "127.0.0.1"
 
 
-def ensure_stack(base_url: str, er_url: str, listen: str | None):
+def ensure_stack(base_url: str, er_url: str, listen: str | None, local_base: str | None = None):
     """(Localnet we started, or None when both endpoints already answer). Only a stack on this
-    machine is started; a remote chain that does not answer is an error."""
+    machine is started (its base chain: `local_base`, the profile's); a remote chain that does not
+    answer is an error."""
     base_err, er_err = probe(base_url), probe(er_url)
     if base_err is None and er_err is None:
         return None
@@ -85,9 +86,10 @@ def ensure_stack(base_url: str, er_url: str, listen: str | None):
         raise GameSetupError(f"half a local stack answers (base {base_url}: {base_err or 'ok'}, ER {er_url}: "
                              f"{er_err or 'ok'}): stop it with `python -m onchain.localnet down` and retry")
     from onchain.localnet import DEFAULT_RUN_DIR, Localnet, LocalnetError
-    net = Localnet(DEFAULT_RUN_DIR, urlparse(base_url).port, urlparse(er_url).port, listen=listen or "127.0.0.1")
-    log(f"starting the local chain stack (base {base_url}, ER {er_url}, listening on {net.listen}) ...")
     try:
+        net = Localnet(DEFAULT_RUN_DIR, urlparse(base_url).port, urlparse(er_url).port, listen=listen or "127.0.0.1",
+                       base=local_base or None)
+        log(f"starting the local chain stack (base {base_url} ({net.base}), ER {er_url}, listening on {net.listen}) ...")
         net.up()
     except LocalnetError as e:
         raise GameSetupError(f"could not start the local stack: {e}") from None

@@ -65,7 +65,9 @@ PROFILE_HELP = dict(
     ws_url="PubSub endpoint; empty = url with the port + 1",
     base_url="the base chain, where models are uploaded and sessions created, delegated and closed",
     ephemeral="url is an ER (close = end_session: commit + undelegate)",
-    program_id="the world-model program's address there; empty = the SDK's default")
+    program_id="the world-model program's address there; empty = the SDK's default",
+    local_base="the base chain of a stack this machine starts for the profile (onchain.localnet up --profile, "
+               "--host): own (onchain.basenode) or agave (solana-test-validator, make setup-validator)")
 PAD_AXIS_MAP = dict(stick_x="leftx", stick_y="lefty", cstick_x="rightx", cstick_y="righty",
                     l="lefttrigger", r="righttrigger")
 
@@ -93,9 +95,9 @@ def _schema() -> list[Option]:
     # The chain profiles: the one place the game and the onchain tools (onchain/profiles.py) read them.
     for name, profile in chain_profiles.DEFAULTS.items():
         for key in chain_profiles.KEYS:
-            kind = {"kind": "choice", "ephemeral": "bool"}.get(key, "str")
-            o.append(Option(f"backend.profiles.{name}.{key}", profile[key], kind, PROFILE_HELP[key],
-                            ("embedded", "remote") if key == "kind" else ()))
+            kind = {"kind": "choice", "ephemeral": "bool", "local_base": "choice"}.get(key, "str")
+            choices = {"kind": ("embedded", "remote"), "local_base": ("", "own", "agave")}.get(key, ())
+            o.append(Option(f"backend.profiles.{name}.{key}", profile[key], kind, PROFILE_HELP[key], choices))
     o += [
         Option("keypair", "~/.config/solana/id.json", "str",
                "player 1's signing key (Solana CLI JSON); 'ephemeral' = a fresh key every run. "

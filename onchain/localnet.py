@@ -1,14 +1,18 @@
 """A local chain stack on 127.0.0.1: a base chain and MagicBlock's ephemeral validator (the ER).
 
-    python -m onchain.localnet up [--base-port 8899] [--er-port 7799] [--listen 127.0.0.1]
-                                  [--account ID FILE.json]...
+    python -m onchain.localnet up [--base own|agave] [--base-port 8899] [--er-port 7799]
+                                  [--listen 127.0.0.1] [--account ID FILE.json]...
+    python -m onchain.localnet up --profile local-er-agave     (ports and base from settings.yaml)
     python -m onchain.localnet status
     python -m onchain.localnet down
 
-Base chain: `solana-test-validator` when it is on PATH (set MLR_BASE=own to skip it), else the
-project's own `onchain.basenode`; either way loaded with the delegation program and accounts of the
-validator's npm package (bin/local-dumps) and the world-model program (build/world_model.so at
-onchain.svm.PROGRAM_ID). The ER is @magicblock-labs/ephemeral-validator 0.8.3 installed by
+Base chain (`--base`, or the environment's MLR_BASE; default `own`):
+  own    the project's own `onchain.basenode` (JSON-RPC + WebSocket over LiteSVM), always available;
+  agave  Anza's `solana-test-validator`, built by `make setup-validator` into .tools/agave/ (or on
+         PATH): the real validator, 400 ms slots, its own ledger in the run folder.
+Either way loaded at genesis with the delegation program and accounts of the ER's npm package
+(bin/local-dumps, what MagicBlock's mbTestValidator.js loads) and the world-model program
+(build/world_model.so at onchain.svm.PROGRAM_ID). The ER is @magicblock-labs/ephemeral-validator 0.8.3 installed by
 scripts/setup_er.sh, started through Debian 13's loader with the open-files shim, inside a private
 tmux server because its terminal UI exits without a terminal (NOTES §4). Its own HTTP clients go
 through onchain.er_proxy on ER port + 3 (it keeps the UI's block polling from stalling the ER).
@@ -42,6 +46,13 @@ GLIBC = ER_DIR / "glibc/lib"
 SHIM = ER_DIR / "nofile_shim.so"
 DEFAULT_RUN_DIR = ROOT / "build" / "localnet"
 ER_IDENTITY = "mAGicPQYBMvcYveUZA5F5UNNwyHvfYh5xkLS2Fr1mev"  # the ER's default identity, funded in the dumps
+AGAVE_BIN = ROOT / ".tools" / "agave" / "bin" / "solana-test-validator"  # make setup-validator
+BASES = ("own", "agave")
+
+
+def agave_validator() -> str | None:
+    """The solana-test-validator `--base agave` runs: the project's build, else one on PATH."""
+    return str(AGAVE_BIN) if AGAVE_BIN.is_file() else shutil.which("solana-test-validator")
 
 # The ER's own HTTP clients (its terminal UI, its task scheduler) go through onchain.er_proxy, which
 # keeps the UI from JSON-encoding the blocks that clone the model's weights (the cause of the ER's
@@ -114,9 +125,13 @@ class Localnet:
 
     def __init__(self, run_dir: Path | str = DEFAULT_RUN_DIR, base_port: int = 8899, er_port: int = 7799,
                  accounts: list[tuple[str, str]] | None = None, programs: list[tuple[str, str]] | None = None,
-                 so_path: Path | str = DEFAULT_SO, listen: str = "127.0.0.1"):
-        """`listen`: the address both nodes bind (127.0.0.1; 0.0.0.0 to let other machines play)."""
+                 so_path: Path | str = DEFAULT_SO, listen: str = "127.0.0.1", base: str | None = None):
+        """`listen`: the address both nodes bind (127.0.0.1; 0.0.0.0 to let other machines play).
+        `base`: "own" (onchain.basenode) or "agave" (solana-test-validator); default MLR_BASE, else own."""
         self.listen = listen
+        self.base = base or os.environ.get("MLR_BASE") or "own"
+        if self.base not in BASES:
+            raise LocalnetError(f"unknown base {self.base!r}: one of {', '.join(BASES)}")
         self.dir = Path(run_dir).resolve()
         self.base_port, self.er_port = base_port, er_port
         self.accounts = list(accounts or [])
@@ -156,7 +171,7 @@ class Localnet:
     @classmethod
     def from_state(cls, run_dir: Path | str = DEFAULT_RUN_DIR) -> "Localnet":
         state = json.loads((Path(run_dir) / "state.json").read_text())
-        net = cls(run_dir, state["base_port"], state["er_port"])
+        net = cls(run_dir, state["base_port"], state["er_port"], base=state.get("base", "own"))
         net.state = state
         net.tmux = state["tmux"]
         return net
@@ -168,6 +183,8 @@ class Localnet:
                 raise LocalnetError(f"{path} missing: run `bash scripts/setup_er.sh`")
         if not Path(self.programs[0][1]).exists():
             raise LocalnetError(f"{self.programs[0][1]} missing: run `make build`")
+        if self.base == "agave" and agave_validator() is None:
+            raise LocalnetError("--base agave: solana-test-validator not found: run `make setup-validator`")
         if (self.dir / "state.json").exists():
             old = json.loads((self.dir / "state.json").read_text())
             if any(alive(old.get(k)) for k in ("base_pid", "proxy_pid", "er_pid")):
@@ -181,7 +198,7 @@ class Localnet:
         shutil.rmtree(self.dir / "base-ledger", ignore_errors=True)
         self.state = {"base_port": self.base_port, "er_port": self.er_port, "tmux": self.tmux,
                       "base_url": self.base_url, "base_ws": self.base_ws, "er_url": self.er_url, "er_ws": self.er_ws,
-                      "program_id": str(PROGRAM_ID), "er_identity": ER_IDENTITY}
+                      "program_id": str(PROGRAM_ID), "er_identity": ER_IDENTITY, "base": self.base}
         try:
             self._start_base()
             self._normal_priority(self.state["base_pid"])
@@ -223,7 +240,7 @@ class Localnet:
 
     def _start_base(self):
         log = open(self.dir / "base.log", "wb")
-        own = os.environ.get("MLR_BASE") == "own" or not shutil.which("solana-test-validator")
+        own = self.base == "own"
         if own:
             cmd = [sys.executable, "-m", "onchain.basenode", "--host", self.listen, "--port", str(self.base_port),
                    "--dumps", str(DUMPS)]
@@ -234,8 +251,13 @@ class Localnet:
             if os.environ.get("MLR_BASE_DEBUG"):
                 cmd.append("--verbose")
         else:  # the same programs and accounts as MagicBlock's mbTestValidator.js
-            cmd = ["solana-test-validator", "--reset", "--quiet", "--bind-address", self.listen,
-                   "--rpc-port", str(self.base_port), "--ledger", str(self.dir / "base-ledger")]
+            # RPC on base_port, PubSub on base_port + 1 (its convention), the faucet (requestAirdrop)
+            # on base_port + 2; gossip and TPU from a range of their own above the stack's block.
+            cmd = [agave_validator(), "--reset", "--quiet", "--bind-address", self.listen,
+                   "--rpc-port", str(self.base_port), "--faucet-port", str(self.base_port + 2),
+                   "--gossip-port", str(self.base_port + 3),
+                   "--dynamic-port-range", f"{self.base_port + 10}-{self.base_port + 60}",
+                   "--ledger", str(self.dir / "base-ledger")]
             for f in sorted(DUMPS.glob("*.so")):
                 cmd += ["--bpf-program", f.stem, str(f)]
             for f in sorted(DUMPS.glob("*.json")):
@@ -392,9 +414,26 @@ def main(argv: list[str] | None = None):
                     help="address to bind (default 127.0.0.1; 0.0.0.0 lets players on other machines in)")
     ap.add_argument("--account", nargs=2, action="append", default=[], metavar=("ID", "JSON"),
                     help="extra account for the base chain's genesis")
+    ap.add_argument("--base", choices=BASES, help="the base chain: own (onchain.basenode, default) or agave "
+                    "(solana-test-validator from `make setup-validator`); default: MLR_BASE, else own")
+    ap.add_argument("--profile", help="a chain profile of settings.yaml (local-er, local-er-agave): its ports and "
+                    "its local_base; --base, --base-port and --er-port override it")
     args = ap.parse_args(argv)
+    if args.profile:
+        from urllib.parse import urlparse
+
+        from . import profiles
+        try:
+            prof = profiles.load(args.profile)
+        except KeyError as e:
+            ap.error(str(e))
+        if "--base-port" not in (argv if argv is not None else sys.argv[1:]) and prof["base_url"]:
+            args.base_port = urlparse(prof["base_url"]).port or args.base_port
+        if "--er-port" not in (argv if argv is not None else sys.argv[1:]) and prof["url"]:
+            args.er_port = urlparse(prof["url"]).port or args.er_port
+        args.base = args.base or prof.get("local_base") or None
     if args.command == "up":
-        net = Localnet(args.dir, args.base_port, args.er_port, accounts=args.account, listen=args.listen)
+        net = Localnet(args.dir, args.base_port, args.er_port, accounts=args.account, listen=args.listen, base=args.base)
         t0 = time.monotonic()
         net.up()
         print(f"base  {net.base_url}  {net.base_ws}  ({net.state['base_kind']}, pid {net.state['base_pid']})")

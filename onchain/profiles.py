@@ -14,6 +14,9 @@ Keys of a profile:
   base_url   the base chain, where models are uploaded and sessions created, delegated and closed
   ephemeral  true when url is an ER (close_session = end_session: commit + undelegate)
   program_id the world-model program's address there; empty = the SDK's default
+  local_base the base chain of a stack this machine starts for the profile (`python -m onchain.localnet
+             up --profile NAME`, `python -m game --host`): own (onchain.basenode) or agave
+             (solana-test-validator, `make setup-validator`); empty for chains elsewhere
 """
 from __future__ import annotations
 
@@ -23,20 +26,24 @@ import yaml
 
 SETTINGS = Path(__file__).resolve().parent.parent / "settings.yaml"
 
-KEYS = ("kind", "url", "ws_url", "base_url", "ephemeral", "program_id")
+KEYS = ("kind", "url", "ws_url", "base_url", "ephemeral", "program_id", "local_base")
 
 DEFAULTS: dict[str, dict] = {
     # The compiled program in this process (LiteSVM); no validator.
     "embedded": {"kind": "embedded", "url": "", "ws_url": "", "base_url": "", "ephemeral": False,
-                 "program_id": ""},
+                 "program_id": "", "local_base": ""},
     # `python -m onchain.localnet up` (or `make localnet`) on this machine: the base node on 8899/8900 and
     # MagicBlock's ephemeral validator 0.8.3 on 7799/7800 (tests run the same stack on free ports).
     "local-er": {"kind": "remote", "url": "http://127.0.0.1:7799", "ws_url": "ws://127.0.0.1:7800",
-                 "base_url": "http://127.0.0.1:8899", "ephemeral": True, "program_id": ""},
+                 "base_url": "http://127.0.0.1:8899", "ephemeral": True, "program_id": "", "local_base": "own"},
+    # The same stack and ports with Anza's solana-test-validator as the base chain (issue 17).
+    "local-er-agave": {"kind": "remote", "url": "http://127.0.0.1:7799", "ws_url": "ws://127.0.0.1:7800",
+                       "base_url": "http://127.0.0.1:8899", "ephemeral": True, "program_id": "",
+                       "local_base": "agave"},
     # MagicBlock's public devnet ER in front of Solana devnet. Documented, not tested here: the program
     # must be deployed on devnet and its id set in program_id.
     "devnet": {"kind": "remote", "url": "https://devnet.magicblock.app", "ws_url": "wss://devnet.magicblock.app",
-               "base_url": "https://api.devnet.solana.com", "ephemeral": True, "program_id": ""},
+               "base_url": "https://api.devnet.solana.com", "ephemeral": True, "program_id": "", "local_base": ""},
 }
 
 

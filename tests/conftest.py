@@ -1,3 +1,4 @@
+import os
 import time
 from pathlib import Path
 
@@ -49,12 +50,28 @@ def wait_until(pred, timeout: float = 5.0, step: float = 0.02) -> bool:
 # the test needs one, at most twice, and pytest's summary reports every rerun ("R").
 REAL_ER = pytest.mark.flaky(reruns=2, reruns_delay=2)
 
-def local_stack(tmp_path_factory, so_path, name: str, start: int | None = None):
-    """Body of a module-scoped fixture: the real base node + MagicBlock ER on free loopback
-    ports (from `start`), yielded up, then stopped, asserting no process it started is left."""
+def _bases() -> tuple[str, ...]:
+    """The base chains the real-ER tests run on: the project's own base node always, and Anza's
+    solana-test-validator too once `make setup-validator` has built it (issue 17). MLR_TEST_BASES
+    (comma-separated) picks them explicitly, e.g. MLR_TEST_BASES=agave."""
+    from onchain.localnet import agave_validator
+    want = os.environ.get("MLR_TEST_BASES")
+    if want:
+        return tuple(b for b in want.split(",") if b)
+    return ("own", "agave") if agave_validator() else ("own",)
+
+
+BASES = _bases()
+
+
+def local_stack(tmp_path_factory, so_path, name: str, start: int | None = None, base: str = "own"):
+    """Body of a module-scoped fixture: the real base chain (`base`: the project's node or
+    solana-test-validator) + MagicBlock ER on free loopback ports (from `start`), yielded up, then
+    stopped, asserting no process it started is left."""
     from onchain.localnet import Localnet, alive, free_port_block
     port = free_port_block(8) if start is None else free_port_block(8, start=start)
-    net = Localnet(tmp_path_factory.mktemp(name), base_port=port, er_port=port + 4, so_path=so_path)
+    net = Localnet(tmp_path_factory.mktemp(f"{name}-{base}"), base_port=port, er_port=port + 4, so_path=so_path,
+                   base=base)
     net.up()
     yield net
     pids = (net.state["base_pid"], net.state["proxy_pid"], net.state["er_pid"])

@@ -15,7 +15,7 @@ from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 
 import conftest
-from conftest import REAL_ER, keyfile, local_stack, uploaded_chains
+from conftest import BASES, REAL_ER, keyfile, local_stack, uploaded_chains
 from onchain import delegation as D
 from onchain import instructions as I
 from onchain import pda
@@ -34,9 +34,9 @@ SESSION_IDS = itertools.count(21)
 
 # Function scope: each test (and each rerun, REAL_ER) gets a fresh stack, so no task that one test
 # scheduled in the ER's task scheduler (it outlives a session's accounts) can run into the next.
-@pytest.fixture
-def stack(tmp_path_factory, so_path):
-    yield from local_stack(tmp_path_factory, so_path, "localnet-crank", start=37000)
+@pytest.fixture(params=BASES)
+def stack(request, tmp_path_factory, so_path):
+    yield from local_stack(tmp_path_factory, so_path, "localnet-crank", start=37000, base=request.param)
 
 
 @pytest.fixture(scope="module")

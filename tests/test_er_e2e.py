@@ -11,7 +11,7 @@ import time
 import pytest
 from solders.keypair import Keypair
 
-from conftest import REAL_ER, keyfile, local_stack
+from conftest import BASES, REAL_ER, keyfile, local_stack
 from onchain import delegation as D
 from onchain import pda
 from onchain.remote import RemoteBackend
@@ -25,9 +25,9 @@ CRANK_SECONDS = 10
 
 # Function scope (the module has one test): a rerun (REAL_ER) gets a fresh stack, since the
 # session ids of a failed attempt are already taken on the old one.
-@pytest.fixture
-def stack(tmp_path_factory, so_path):
-    yield from local_stack(tmp_path_factory, so_path, "localnet-e2e", start=30000)
+@pytest.fixture(params=BASES)
+def stack(request, tmp_path_factory, so_path):
+    yield from local_stack(tmp_path_factory, so_path, "localnet-e2e", start=30000, base=request.param)
 
 
 def test_session_played_in_the_er_and_settled_on_the_base(stack, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from solders.keypair import Keypair
 
 import conftest
-from conftest import REAL_ER, local_stack, uploaded_chains
+from conftest import BASES, REAL_ER, local_stack, uploaded_chains
 from onchain.backend import ControllerInput
 from onchain.crank import Crank
 from onchain.embedded import EmbeddedBackend
@@ -25,9 +25,9 @@ pytestmark = REAL_ER
 MODEL_ID = 1
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, so_path):
-    yield from local_stack(tmp_path_factory, so_path, "localnet-faults", start=35000)
+@pytest.fixture(params=BASES, scope="module")
+def stack(request, tmp_path_factory, so_path):
+    yield from local_stack(tmp_path_factory, so_path, "localnet-faults", start=35000, base=request.param)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 from solders.account import Account
 from solders.keypair import Keypair
 
-from conftest import REAL_ER, local_stack, wait_until
+from conftest import BASES, REAL_ER, local_stack, wait_until
 from onchain import pda
 from onchain.crank import Crank
 from onchain.embedded import EmbeddedBackend
@@ -25,9 +25,9 @@ pytestmark = REAL_ER
 SESSION_ID = 31
 
 
-@pytest.fixture  # restarted mid-test: a rerun gets a stack of its own
-def stack(tmp_path_factory, so_path):
-    yield from local_stack(tmp_path_factory, so_path, "localnet-restart", start=26000)
+@pytest.fixture(params=BASES)  # restarted mid-test: a rerun gets a stack of its own
+def stack(request, tmp_path_factory, so_path):
+    yield from local_stack(tmp_path_factory, so_path, "localnet-restart", start=26000, base=request.param)
 
 
 def test_session_resumes_from_the_last_commit_after_an_er_restart(stack):

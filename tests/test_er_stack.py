@@ -12,7 +12,7 @@ import pytest
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from conftest import REAL_ER, keyfile, local_stack, wait_until
+from conftest import BASES, REAL_ER, keyfile, local_stack, wait_until
 from onchain import errors
 from onchain.backend import ControllerInput
 from onchain.embedded import EmbeddedBackend
@@ -27,9 +27,9 @@ CLOCK = Pubkey.from_string("SysvarC1ock11111111111111111111111111111111")
 MODEL_ID, SESSION_ID = 1, 7
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory, so_path):
-    yield from local_stack(tmp_path_factory, so_path, "localnet")
+@pytest.fixture(params=BASES, scope="module")
+def stack(request, tmp_path_factory, so_path):
+    yield from local_stack(tmp_path_factory, so_path, "localnet", base=request.param)
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +60,9 @@ def base(stack, cart, players):
 
 
 # The clone test gets a stack of its own: it asserts what the ER does on its very first clone.
-@pytest.fixture
-def fresh_stack(tmp_path_factory, so_path):
-    yield from local_stack(tmp_path_factory, so_path, "localnet-clone")
+@pytest.fixture(params=BASES)
+def fresh_stack(request, tmp_path_factory, so_path):
+    yield from local_stack(tmp_path_factory, so_path, "localnet-clone", base=request.param)
 
 
 @pytest.fixture

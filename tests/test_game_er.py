@@ -23,7 +23,7 @@ import pytest
 from solders.keypair import Keypair
 
 from game import scripts
-from conftest import REAL_ER, game_summary, headless_game, keyfile, local_stack
+from conftest import BASES, REAL_ER, game_summary, headless_game, keyfile, local_stack
 from onchain import accounts as A
 from onchain import pda
 from onchain.embedded import EmbeddedBackend
@@ -39,9 +39,9 @@ PY = sys.executable
 
 # Function scope (the module has one test): a rerun (REAL_ER) gets a fresh stack, since the
 # session ids of a failed attempt are already taken on the old one.
-@pytest.fixture
-def stack(tmp_path_factory, so_path):
-    yield from local_stack(tmp_path_factory, so_path, "localnet-game", start=32000)
+@pytest.fixture(params=BASES)
+def stack(request, tmp_path_factory, so_path):
+    yield from local_stack(tmp_path_factory, so_path, "localnet-game", start=32000, base=request.param)
 
 
 def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> str:

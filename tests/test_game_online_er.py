@@ -16,7 +16,7 @@ import subprocess
 import pytest
 from solders.keypair import Keypair
 
-from conftest import REAL_ER, game_summary, headless_game, keyfile, local_stack
+from conftest import BASES, REAL_ER, game_summary, headless_game, keyfile, local_stack
 from onchain import pda
 from onchain.keys import read_keypair
 from onchain.remote import RemoteBackend
@@ -25,9 +25,9 @@ from test_game_er import wait_for_line
 pytestmark = REAL_ER
 
 
-@pytest.fixture
-def stack(tmp_path_factory, so_path):
-    yield from local_stack(tmp_path_factory, so_path, "localnet-online", start=33000)
+@pytest.fixture(params=BASES)
+def stack(request, tmp_path_factory, so_path):
+    yield from local_stack(tmp_path_factory, so_path, "localnet-online", start=33000, base=request.param)
 
 
 def game(*argv) -> subprocess.Popen:
