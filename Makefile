@@ -3,10 +3,16 @@ PY    := .venv/bin/python
 CRATE := onchain/program
 SO    := build/world_model.so
 
-.PHONY: setup build test bench bench-er bench-er-sweep play clean localnet localnet-down localnet-status
+.PHONY: setup setup-validator build test bench bench-er bench-er-sweep play clean localnet localnet-down localnet-status
 
 setup:
 	bash scripts/setup.sh
+
+# Optional (issue 17): Anza's solana-test-validator, built from the agave-validator crate on crates.io into
+# .tools/agave/ (over an hour on 2 cores); then `python -m onchain.localnet up --base agave` and the real-ER
+# tests also run on it. `make play` and `make test` do not need it.
+setup-validator:
+	bash scripts/setup_validator.sh
 
 # The deployed program (build/world_model.so) and the benchmark build with the kernel benchmark
 # instruction (build/world_model_bench.so, cargo feature `bench`; never deployed).
