@@ -128,3 +128,28 @@ def test_a_slower_source_is_not_taken_for_jitter():
     settled = d[120:]
     assert settled.count(1) == len(settled), {x: settled.count(x) for x in set(settled)}
     assert 1 / buf.display_period() < 58
+def test_display_thread_outranks_the_clients_background_threads():
+    """The display loop lowers the CPU priority of the process's other threads (backend loop,
+    notifier, input sender), so a tick's wake-up does not wait for their slice (issue 15)."""
+    import os
+    import threading
+
+    from game.app import BACKGROUND_NICE, yield_to_display
+
+    ready, stop, tid = threading.Event(), threading.Event(), []
+
+    def background():
+        tid.append(threading.get_native_id())
+        ready.set()
+        stop.wait(10)
+    th = threading.Thread(target=background, daemon=True)
+    th.start()
+    ready.wait(5)
+    try:
+        mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        assert yield_to_display() >= 1
+        assert os.getpriority(os.PRIO_PROCESS, tid[0]) == max(BACKGROUND_NICE, mine)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine  # the display thread keeps its own
+    finally:
+        stop.set()
+        th.join(5)
