@@ -15,20 +15,8 @@ VENV="$ROOT/.venv"
 log() { printf '[setup] %s\n' "$*"; }
 
 # --- 1. Debian packages ---------------------------------------------------------------
-missing=()
-for p in "${APT_PKGS[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-    log "apt: installing ${missing[*]}"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" </dev/null
-else
-    log "apt: packages present"
-fi
+source "$ROOT/scripts/apt_install.sh"
+apt_install "${APT_PKGS[@]}"
 
 # --- 2. sbpf-linker (built against Debian's LLVM 22, same LLVM as /usr/bin/rustc) ---------
 linker_stamp="$TOOLS/.sbpf-linker-$SBPF_LINKER_VERSION"

@@ -24,18 +24,8 @@ if [ -x "$DEST/bin/solana-test-validator" ] && [ -f "$STAMP" ]; then
     exit 0
 fi
 
-missing=()
-for p in "${APT_PKGS[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-    log "apt: installing ${missing[*]}"
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "${missing[@]}" </dev/null
-fi
+source "$ROOT/scripts/apt_install.sh"
+apt_install "${APT_PKGS[@]}"
 
 # The machine's rustup toolchain (not Debian's rustc-web, which builds the sBPF program).
 CARGO="${CARGO:-$HOME/.cargo/bin/cargo}"
