@@ -13,7 +13,9 @@ from typing import Callable
 import numpy as np
 from solders.compute_budget import set_compute_unit_limit
 from solders.instruction import Instruction
+from solders.hash import Hash
 from solders.keypair import Keypair
+from solders.message import Message
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
@@ -31,6 +33,7 @@ FUND_LAMPORTS = 100 * 10**9
 PACK_BUDGET = MAX_CU - 100_000
 # create_session instructions per transaction (each grows HiddenState by 10,240 bytes)
 GROW_IX_PER_TX = 8
+TX_LIMIT = 1232  # bytes of a serialized transaction a real validator accepts (one packet)
 
 
 IDLE_ACTION = 2
@@ -58,13 +61,25 @@ def combine(outcomes: list[TxOutcome]) -> TxOutcome:
                      logs=tuple(itertools.chain.from_iterable(o.logs for o in outcomes)))
 
 
+def repeats_that_fit(ix: Instruction, payer: Pubkey, signers: list[Pubkey], most: int) -> int:
+    """How many copies of `ix` (at most `most`, at least 1) fit in one transaction of TX_LIMIT
+    bytes, with the compute-budget instruction the backends add. LiteSVM and the project's base
+    node take larger transactions; solana-test-validator refuses them (issue 17)."""
+    n_sig = len({payer, *signers})
+    for n in range(most, 1, -1):
+        msg = Message.new_with_blockhash([set_compute_unit_limit(0), *[ix] * n], payer, Hash.default())
+        if 1 + 64 * n_sig + len(bytes(msg)) <= TX_LIMIT:
+            return n
+    return 1
+
+
 def create_session_grown(chain, session_id: int, model_id: int, creator: Keypair, fighters=None,
                          validator: Pubkey | None = None, crank_key: Pubkey | None = None,
                          invite: Pubkey | None = None, stage: int = 32,
                          characters: tuple[int, int] = (2, 2)) -> TxOutcome:
     """Create the session accounts, then grow HiddenState to the model's size (the same
-    instruction repeated, GROW_IX_PER_TX per transaction: an account a program creates grows
-    at most 10,240 bytes per instruction). `chain` is any backend with `program_id`, `payer`,
+    instruction repeated, up to GROW_IX_PER_TX per transaction as long as the transaction stays
+    within TX_LIMIT bytes: an account a program creates grows at most 10,240 bytes per instruction). `chain` is any backend with `program_id`, `payer`,
     `send(ixs, signers)` and `account_data(key)` (embedded and remote). The crank key defaults
     to the backend's payer, the key its run_inference signs with."""
     state = default_start_state() if fighters is None else np.asarray(fighters)
@@ -73,11 +88,12 @@ def create_session_grown(chain, session_id: int, model_id: int, creator: Keypair
                           validator=validator, crank_key=crank_key, invite=invite, stage=stage,
                           characters=tuple(characters))
     outs = [chain.send([ix], [creator])]
+    per_tx = repeats_that_fit(ix, chain.payer.pubkey(), [creator.pubkey()], GROW_IX_PER_TX)
     while outs[-1].ok:
         h = A.decode_hidden(chain.account_data(pda.hidden(chain.program_id, session_id)) or b"")
         if h is None or h.ready:
             break
-        n = min(GROW_IX_PER_TX, -(-(h.full_len - h.length) // 10_240))
+        n = min(per_tx, -(-(h.full_len - h.length) // 10_240))
         outs.append(chain.send([ix] * n, [creator]))
     return combine(outs)
 

@@ -48,6 +48,7 @@ DEFAULT_RUN_DIR = ROOT / "build" / "localnet"
 ER_IDENTITY = "mAGicPQYBMvcYveUZA5F5UNNwyHvfYh5xkLS2Fr1mev"  # the ER's default identity, funded in the dumps
 AGAVE_BIN = ROOT / ".tools" / "agave" / "bin" / "solana-test-validator"  # make setup-validator
 BASES = ("own", "agave")
+AGAVE_PORTS = "61000-61999"
 
 
 def agave_validator() -> str | None:
@@ -204,6 +205,8 @@ class Localnet:
             self._normal_priority(self.state["base_pid"])
             self._save()
             self._wait(self.base_url, "base", self.state["base_pid"], timeout, self.dir / "base.log")
+            if self.base == "agave":
+                self._wait_first_slot(timeout)
             self._start_proxy()
             self._save()
             self._wait_proxy(timeout)
@@ -252,11 +255,12 @@ class Localnet:
                 cmd.append("--verbose")
         else:  # the same programs and accounts as MagicBlock's mbTestValidator.js
             # RPC on base_port, PubSub on base_port + 1 (its convention), the faucet (requestAirdrop)
-            # on base_port + 2; gossip and TPU from a range of their own above the stack's block.
+            # on base_port + 2, gossip on base_port + 3: all in the stack's block. Its other ports
+            # (TPU, TVU, repair, ...) come from AGAVE_PORTS, above the blocks stacks take (20000-60000)
+            # and Linux's ephemeral ports; it skips ports in use, so several stacks share the range.
             cmd = [agave_validator(), "--reset", "--quiet", "--bind-address", self.listen,
                    "--rpc-port", str(self.base_port), "--faucet-port", str(self.base_port + 2),
-                   "--gossip-port", str(self.base_port + 3),
-                   "--dynamic-port-range", f"{self.base_port + 10}-{self.base_port + 60}",
+                   "--gossip-port", str(self.base_port + 3), "--dynamic-port-range", AGAVE_PORTS,
                    "--ledger", str(self.dir / "base-ledger")]
             for f in sorted(DUMPS.glob("*.so")):
                 cmd += ["--bpf-program", f.stem, str(f)]
@@ -276,6 +280,19 @@ class Localnet:
         proc = subprocess.Popen([sys.executable, "-m", "onchain.er_proxy", "--port", str(self.proxy_port)], cwd=ROOT,
                                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.state["proxy_pid"] = proc.pid
+
+    def _wait_first_slot(self, timeout: float) -> None:
+        """solana-test-validator answers RPC at slot 0, a second or two before it makes its first
+        slot; the ER reads the base's Clock at start and every later update must be in a newer slot."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                if rpc(self.base_url, "getSlot") > 0:
+                    return
+            except (OSError, LocalnetError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise LocalnetError(f"base at {self.base_url} made no slot in {timeout:.0f} s; see {self.dir / 'base.log'}")
 
     def _wait_proxy(self, timeout: float):
         end = time.monotonic() + timeout

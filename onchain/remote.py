@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import concurrent.futures
+import dataclasses
 import logging
 import queue
 import re
@@ -117,7 +118,14 @@ class RemoteBackend(Backend):
                  payer: Keypair | None = None, cu_limit: int = MAX_CU, request_timeout: float = 30.0,
                  ephemeral: bool = False):
         """`ephemeral`: the endpoint is a MagicBlock ER holding delegated sessions; close_session then
-        ends the session there (commit + undelegate) instead of deleting accounts."""
+        ends the session there (commit + undelegate) instead of deleting accounts.
+
+        On a base chain (not ephemeral) a transaction's outcome is its execution: each one is
+        awaited until the node reports it processed, so the next one (simulated against the
+        processed state) sees what it did. The project's base node executes at sendTransaction and
+        answers at once; a real validator (solana-test-validator) executes in its banking stage a
+        little later, and an upload's chunks would otherwise be simulated before their account
+        exists. The ER executes at sendTransaction."""
         self.url = url
         self.ephemeral = ephemeral
         self.ws_url = ws_url or _ws_from_http(url)
@@ -212,10 +220,12 @@ class RemoteBackend(Backend):
 
     # -- transactions ----------------------------------------------------------------------
     def send_async(self, ixs: list[Instruction], signers: list[Keypair] = (), lane: str | None = None,
-                   fetch_cu: bool = False, cu_limit: int | None = None) -> concurrent.futures.Future:
+                   fetch_cu: bool = False, cu_limit: int | None = None,
+                   await_processed: bool = True) -> concurrent.futures.Future:
         """Queue a transaction; returns a Future[TxOutcome] at once. The backend's payer pays the fee
         and `signers` co-sign. Transactions of one lane (default: the first signer, else the payer)
-        go out in order; lanes run concurrently."""
+        go out in order; lanes run concurrently. `await_processed=False`: on a base chain the
+        outcome comes once the node accepted it, not once it executed (send_pipelined)."""
         signers = [k for k in signers if k.pubkey() != self.payer.pubkey()]
         lane = lane or str((signers[0] if signers else self.payer).pubkey())
         out: concurrent.futures.Future = concurrent.futures.Future()
@@ -225,7 +235,7 @@ class RemoteBackend(Backend):
             if q is None:
                 q = self._lanes[lane] = asyncio.Queue()
                 self._workers.append(self._loop.create_task(self._lane_worker(q)))
-            q.put_nowait((ixs, [self.payer, *signers], fetch_cu, cu_limit or self.cu_limit, out,
+            q.put_nowait((ixs, [self.payer, *signers], fetch_cu, cu_limit or self.cu_limit, await_processed, out,
                           time.perf_counter()))
         self._loop.call_soon_threadsafe(enqueue)
         return out
@@ -236,11 +246,41 @@ class RemoteBackend(Backend):
         fut = self.send_async(ixs, signers, lane=lane, fetch_cu=fetch_cu, cu_limit=cu_limit)
         return fut.result(self.timeout * 3)
 
+    def send_pipelined(self, txs: list[tuple[list[Instruction], list[Keypair]]],
+                       cu_limit: int | None = None) -> list[TxOutcome]:
+        """Transactions that do not depend on one another (an upload's chunks), sent back to back,
+        then awaited together until the node has executed each: on a real validator one at a time
+        would wait for a slot (~0.44 s) each. Outcomes in order."""
+        futs = [self.send_async(ixs, signers, cu_limit=cu_limit, await_processed=False) for ixs, signers in txs]
+        outs = [f.result(self.timeout * 3) for f in futs]
+        if self.ephemeral:
+            return outs
+        return self._call(self._await_all_processed(outs), timeout=self.timeout * 3 + 5)
+
+    async def _await_all_processed(self, outs: list[TxOutcome], timeout: float = 60.0) -> list[TxOutcome]:
+        outs = list(outs)
+        waiting = {o.signature: i for i, o in enumerate(outs) if o.ok}
+        deadline = time.monotonic() + timeout
+        while waiting:
+            sigs = list(waiting)[:256]
+            for sig, st in zip(sigs, (await self._rpc("getSignatureStatuses", [sigs]))["value"]):
+                if st is not None:
+                    i = waiting.pop(sig)
+                    if st.get("err") is not None:
+                        outs[i] = dataclasses.replace(outs[i], ok=False, error=f"err={st['err']}")
+            if waiting and time.monotonic() > deadline:
+                for sig, i in waiting.items():
+                    outs[i] = dataclasses.replace(outs[i], ok=False, error=f"{sig} not processed within {timeout:.0f} s")
+                break
+            if waiting:
+                await asyncio.sleep(0.05)
+        return outs
+
     async def _lane_worker(self, q: asyncio.Queue):
         while True:
-            ixs, signers, fetch_cu, cu_limit, out, t0 = await q.get()
+            ixs, signers, fetch_cu, cu_limit, await_processed, out, t0 = await q.get()
             try:
-                res = await self._send_now(ixs, signers, fetch_cu, cu_limit, t0)
+                res = await self._send_now(ixs, signers, fetch_cu, cu_limit, t0, await_processed)
             except asyncio.CancelledError:
                 if not out.done():
                     out.set_exception(BackendError("backend closed"))
@@ -252,7 +292,8 @@ class RemoteBackend(Backend):
             if not out.done():
                 out.set_result(res)
 
-    async def _send_now(self, ixs, signers, fetch_cu: bool, cu_limit: int, t0: float) -> TxOutcome:
+    async def _send_now(self, ixs, signers, fetch_cu: bool, cu_limit: int, t0: float,
+                        await_processed: bool = True) -> TxOutcome:
         if self._closed:
             raise BackendError("backend closed")
         # The compute-unit limit doubles as a nonce: identical instructions (a frame's step transactions,
@@ -291,12 +332,31 @@ class RemoteBackend(Backend):
                                      None if err is None else f"err={err}")
             return TxOutcome(False, sig, int(data.get("unitsConsumed") or 0), time.perf_counter() - t0,
                              describe_rpc_error(e), tuple(data.get("logs") or ()))
+        if not self.ephemeral and await_processed:
+            err = await self._await_processed(sig)
+            if err is not None:
+                return TxOutcome(False, sig, 0, time.perf_counter() - t0, str(err))
         cu, logs = 0, ()
         if fetch_cu:
             cu, logs, err = await self._tx_meta(sig)
             if err is not None:
                 return TxOutcome(False, sig, cu, time.perf_counter() - t0, f"err={err}", logs)
         return TxOutcome(True, sig, cu, time.perf_counter() - t0, None, logs)
+
+    async def _await_processed(self, sig: str, timeout: float = 30.0) -> str | None:
+        """Poll the signature until the node has executed it: None when it succeeded, else its
+        error (err=..., or that it was not processed in time)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            st = (await self._rpc("getSignatureStatuses", [[sig]]))["value"][0]
+            if st is not None:
+                err = st.get("err")
+                return None if err is None else f"err={err}"
+            if time.monotonic() > deadline:
+                return f"transaction {sig} not processed within {timeout:.0f} s"
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.05)
 
     async def _tx_meta(self, sig: str, tries: int = 50):
         for _ in range(tries):
@@ -362,7 +422,14 @@ class RemoteBackend(Backend):
                                     stage, characters)
 
     def join_session(self, session_id: int, player: Keypair) -> TxOutcome:
-        return self.send([I.join_session(self.program_id, player.pubkey(), session_id)], [player])
+        """Take player 2's slot. A session whose creator is still growing its HiddenState (several
+        transactions; about a slot each on a real validator) answers HiddenNotReady: wait for it."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            out = self.send([I.join_session(self.program_id, player.pubkey(), session_id)], [player])
+            if out.ok or errors.custom_code(out.error) != errors.HiddenNotReady or time.monotonic() > deadline:
+                return out
+            time.sleep(0.25)
 
     def _player_slot(self, session_id: int, player: Pubkey) -> int:
         key = (session_id, player)

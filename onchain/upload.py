@@ -29,6 +29,29 @@ class Chain(Protocol):
     def send(self, ixs: list[Instruction], signers: list[Keypair], cu_limit: int | None = None) -> TxOutcome: ...
 
 
+MAX_GROWTH = 10_240  # bytes a shard may grow by in one instruction (onchain/program/src/sys.rs)
+
+
+def waves(todo: list[tuple[int, int, Instruction]], lengths: dict[int, int]) -> list[list]:
+    """Split the chunks to send into waves that a chain can take all at once (send_pipelined):
+    a shard grows by at most MAX_GROWTH bytes per instruction, so in one wave every chunk of a
+    shard ends within MAX_GROWTH of what the shard held before the wave; then they execute in
+    any order. On a real validator each wave costs about one slot instead of each chunk."""
+    out: list[list] = []
+    rest = list(todo)
+    frontier = dict(lengths)
+    while rest:
+        wave = [t for t in rest if t[1] <= frontier.get(t[0], 0) + MAX_GROWTH]
+        if not wave:  # a chunk beyond reach (cannot happen with ascending chunks of <= MAX_GROWTH)
+            wave = rest[:1]
+        ids = {id(t) for t in wave}
+        rest = [t for t in rest if id(t) not in ids]
+        for shard, end, _ in wave:
+            frontier[shard] = max(frontier.get(shard, 0), end)
+        out.append(wave)
+    return out
+
+
 @dataclasses.dataclass
 class UploadReport:
     model_id: int
@@ -95,18 +118,29 @@ def upload(chain: Chain, authority: Keypair, model_id: int, manifest: bytes, wei
     n_shards = len(C.shards(weights))
     hashing = have is not None and have.hashed > 0  # an interrupted multi-transaction finalize
     on_chain: dict[int, bytes] = {}
+    todo: list[tuple[int, int, Instruction]] = []  # (shard, end, instruction), in ascending order
     for shard, off, chunk in plan:
         if shard not in on_chain:
             w = A.decode_weights(chain.account_data(pda.weights(pid, model_id, shard)) or b"")
             on_chain[shard] = w.data if w is not None else b""
         if on_chain[shard][off:off + len(chunk)] != chunk:
-            if hashing:  # uploads are refused while hashing is under way: reset it first
-                send(I.finalize_weights(pid, authority.pubkey(), model_id, n_shards, 0))
-                hashing = False
-            send(I.upload_weights(pid, authority.pubkey(), model_id, shard, off, chunk))
-            rep.chunks_sent += 1
-        if progress:
+            todo.append((shard, off + len(chunk), I.upload_weights(pid, authority.pubkey(), model_id, shard, off, chunk)))
+        elif progress:
             progress(1)
+    if todo and hashing:  # uploads are refused while hashing is under way: reset it first
+        send(I.finalize_weights(pid, authority.pubkey(), model_id, n_shards, 0))
+    pipelined = getattr(chain, "send_pipelined", None)
+    for wave in (waves(todo, {k: len(v) for k, v in on_chain.items()}) if pipelined else [[t] for t in todo]):
+        ixs = [ix for _, _, ix in wave]
+        outs = pipelined([([ix], [authority]) for ix in ixs]) if pipelined else [chain.send(ixs, [authority])]
+        for ix, out in zip(ixs, outs):
+            rep.txs += 1
+            rep.cu += out.cu
+            if not out.ok:
+                raise BackendError(f"{ix.data[0]=} failed: {out.error}")
+        rep.chunks_sent += len(ixs)
+        if progress:
+            progress(len(ixs))
     if len(weights) <= I.FINALIZE_MAX_BYTES:
         # the sha256 syscall costs ~1 CU per 2 bytes: ask for the full 1.4M CU
         send(I.finalize_weights(pid, authority.pubkey(), model_id, n_shards), cu_limit=1_400_000)

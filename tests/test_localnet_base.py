@@ -45,3 +45,36 @@ def test_profiles_choose_the_base_and_the_ports(monkeypatch, tmp_path):
     with pytest.raises(SystemExit):
         L.main(["up", "--profile", "local-er-agave", "--base", "own", "--er-port", "7000", "--dir", str(tmp_path)])
     assert seen == {"base": "own", "base_port": 8899, "er_port": 7000}
+
+
+def test_upload_waves_keep_every_chunk_within_one_growth_of_its_shard():
+    """send_pipelined takes a wave at once and the chunks may execute in any order, so each chunk
+    must end within MAX_GROWTH bytes of what its shard held before the wave."""
+    from onchain import upload as U
+    todo = [(s, off + 800, f"{s}:{off}") for s in (0, 1) for off in range(0, 40_000, 800)]
+    lengths = {0: 0, 1: 4_000}
+    ws = U.waves(todo, lengths)
+    assert sorted(t for w in ws for t in w) == sorted(todo)  # each chunk exactly once
+    held = dict(lengths)
+    for w in ws:
+        assert all(end <= held[s] + U.MAX_GROWTH for s, end, _ in w)
+        for s, end, _ in w:
+            held[s] = max(held[s], end)
+    assert len(ws) <= 5  # about MAX_GROWTH / 800 chunks per shard per wave, not one chunk each
+
+
+def test_session_creation_splits_its_growth_into_transactions_a_validator_accepts():
+    from solders.hash import Hash
+    from solders.keypair import Keypair
+    from solders.message import Message
+    from solders.compute_budget import set_compute_unit_limit
+    from onchain import instructions as I
+    from onchain.embedded import TX_LIMIT, default_start_state, repeats_that_fit
+    from onchain.svm import PROGRAM_ID
+    creator, payer = Keypair(), Keypair()
+    ix = I.create_session(PROGRAM_ID, creator.pubkey(), 1, 1, default_start_state(), crank_key=payer.pubkey())
+    n = repeats_that_fit(ix, payer.pubkey(), [creator.pubkey()], 8)
+    size = lambda k: 1 + 64 * 2 + len(bytes(Message.new_with_blockhash(  # noqa: E731
+        [set_compute_unit_limit(0), *[ix] * k], payer.pubkey(), Hash.default())))
+    assert 1 <= n < 8 and size(n) <= TX_LIMIT < size(n + 1)
+    assert repeats_that_fit(ix, creator.pubkey(), [creator.pubkey()], 8) >= n  # one signature less
