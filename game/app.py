@@ -8,6 +8,7 @@ pacing, so their fps is the loop's real throughput.
 from __future__ import annotations
 
 import collections
+import gc
 import os
 import statistics
 import threading
@@ -343,16 +344,7 @@ class Game:
         timed_out = False
         self.tick_late_ms: list[float] = []  # remote: how late each display tick woke (ms)
         cpu0 = time.process_time()
-        gc_ms: list[float] = []
-        gc_t0 = [0.0]
-
-        def gc_timer(phase, _info):
-            if phase == "start":
-                gc_t0[0] = time.perf_counter()
-            else:
-                gc_ms.append((time.perf_counter() - gc_t0[0]) * 1000)
-        import gc
-        gc.callbacks.append(gc_timer)
+        self.gc = GcPauses().start()
         deadline = t0
         while True:
             view = self.session.view()
@@ -380,8 +372,7 @@ class Game:
                 time.sleep(max(0.0, deadline - time.perf_counter()))
                 self.tick_late_ms.append((time.perf_counter() - deadline) * 1000)
         wall = time.perf_counter() - t0
-        gc.callbacks.remove(gc_timer)
-        self.gc_ms = gc_ms
+        self.gc.stop()
         self.cpu_pct = round(100 * (time.process_time() - cpu0) / wall, 1) if wall > 0 else None
         view = self.session.view()
         state = None
@@ -437,12 +428,35 @@ class Game:
         late = self.tick_late_ms
         out.update(tick_late_ms_p50=pct(late, 50), tick_late_ms_p99=pct(late, 99),
                    tick_late_ms_max=round(max(late), 3) if late else None,
-                   gc_pauses=len(self.gc_ms), gc_ms_max=round(max(self.gc_ms), 3) if self.gc_ms else None,
-                   gc_pauses_over_2ms=sum(g > 2 for g in self.gc_ms), cpu_pct=self.cpu_pct)
+                   gc_pauses=len(self.gc.ms), gc_ms_max=round(max(self.gc.ms), 3) if self.gc.ms else None,
+                   gc_pauses_over_2ms=sum(g > 2 for g in self.gc.ms), cpu_pct=self.cpu_pct)
         if hasattr(self.session, "sent"):
             out.update(inputs_sent=self.session.sent, input_errors=self.session.input_errors,
                        last_input_error=self.session.last_error)
         return out
+
+
+class GcPauses:
+    """The interpreter's garbage collections while started, in ms (a headless run reports them:
+    a display tick that a collection made late shows here)."""
+
+    def __init__(self):
+        self.ms: list[float] = []
+        self._t0 = 0.0
+
+    def _on_gc(self, phase: str, _info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.ms.append((time.perf_counter() - self._t0) * 1000)
+
+    def start(self) -> "GcPauses":
+        gc.callbacks.append(self._on_gc)
+        return self
+
+    def stop(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
 
 
 BACKGROUND_NICE = 5
@@ -452,8 +466,8 @@ def yield_to_display(nice: int = BACKGROUND_NICE) -> int:
     """Give every other thread of this process (the chain backend's event loop and notifier, the
     input sender) a lower CPU priority than the calling display thread; returns how many changed.
     When a display tick's sleep ends while one of them runs on the same core, the kernel otherwise
-    lets it finish its slice first: the tick starts late (measured: 2 ms behind a thread that works
-    2 ms at a time, on one core) and the frame shows late. Lowering a thread's priority needs no
+    may let it finish its slice first: the tick starts late and the frame shows late (bench_er's
+    clients report their ticks' lateness: tick_late_ms_p99). Lowering a thread's priority needs no
     privilege; where the system refuses (or has no /proc), nothing changes."""
     try:
         tids = [int(t) for t in os.listdir("/proc/self/task")]
