@@ -57,7 +57,8 @@ def test_upload_resumes_and_sessions_run_over_url(node, tmp_path):
     manifest, weights = upload.load_cartridge_bytes(model_dir)
     total = len(upload.chunk_plan(weights))
 
-    # An upload cut off after 5 chunks (the process died, the network went away).
+    # An upload cut off after 5 progress reports (the process died, the network went away). Over
+    # RPC the chunks go out in waves (upload.waves) and are reported per wave, once landed.
     with RemoteBackend(node, payer=auth) as be:
         be.airdrop(auth.pubkey(), 10 * 10**9)
         done = []
@@ -73,7 +74,9 @@ def test_upload_resumes_and_sessions_run_over_url(node, tmp_path):
     rc, out, err = cli(*base, "upload", "--model", str(model_dir), "--model-id", "9", "--quiet")
     assert rc == 0, out + err
     rep = json.loads(out.strip().splitlines()[-1])
-    assert rep["finalized"] and rep["chunks"] == total and rep["chunks_sent"] == total - 5, rep
+    landed = sum(done)
+    assert 5 <= landed < total
+    assert rep["finalized"] and rep["chunks"] == total and rep["chunks_sent"] == total - landed, rep
     rc, out, err = cli(*base, "upload", "--model", str(model_dir), "--model-id", "9", "--quiet")
     assert rc == 0 and json.loads(out.strip().splitlines()[-1])["chunks_sent"] == 0, out + err
 
