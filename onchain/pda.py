@@ -3,7 +3,7 @@ onchain/program/src/state.rs).
 
 Each address is memoised: find_program_address hashes and checks the curve up to 255 times, and a
 crank or a player derives the same handful of addresses for every transaction of every frame
-(profiled: a fifth of a crank's CPU before the cache)."""
+(it showed up in a profile of the crank)."""
 from __future__ import annotations
 
 import functools
