@@ -191,7 +191,7 @@ def run_level(net: Localnet, base: RemoteBackend, er: RemoteBackend, first_id: i
         "sessions": n, "seconds": round(wall, 2), "hz": hz, "setup_s": round(setup_s, 2),
         "fps_min": min(fps) if fps else 0.0, "fps_mean": round(sum(fps) / len(fps), 2) if fps else 0.0,
         "frames": frames, "ticks_skipped": sum(c["frames_missed"] for c in cranks),
-        "tick_jitter_ms_p50": _median([c["tick_jitter_ms_p50"] for c in cranks]),
+        "tick_jitter_ms_p50": pct([c["tick_jitter_ms_p50"] for c in cranks if c["tick_jitter_ms_p50"] is not None], 50),
         "tick_jitter_ms_p99": max((c["tick_jitter_ms_p99"] or 0.0 for c in cranks), default=None),
         "input_to_state_ms_p50": pct(lat, 50), "input_to_state_ms_p95": pct(lat, 95),
         "spectator_gap_ms_p99": max((s["frame_gap_ms_p99"] or 0.0 for s in specs), default=None),
@@ -203,7 +203,7 @@ def run_level(net: Localnet, base: RemoteBackend, er: RemoteBackend, first_id: i
         "errors": sum(c["errors"] for c in cranks) + sum(p["error_count"] for p in players) + failed,
         "crank_errors": [c["last_error"] for c in cranks if c["last_error"]][:3],
         "input_errors": [e for p in players for e in p["errors"]][:3],
-        "er_ms_per_inference_tx_p50": _median([c["tx_ms_p50"] for c in cranks]),
+        "er_ms_per_inference_tx_p50": pct([c["tx_ms_p50"] for c in cranks if c["tx_ms_p50"] is not None], 50),
         "cpu_pct": {"er": pct1(cpu1["er"] - cpu0["er"]), "base": pct1(cpu1["base"] - cpu0["base"]),
                     "proxy": pct1(cpu1["proxy"] - cpu0["proxy"]), "clients": pct1(clients_cpu),
                     "machine": round(100 * busy, 1)},
@@ -215,11 +215,6 @@ def run_level(net: Localnet, base: RemoteBackend, er: RemoteBackend, first_id: i
     level["holds"] = bool(len(cranks) == n and level["fps_min"] >= FPS_SHARE * hz
                           and (level["tick_jitter_ms_p99"] or 0.0) < JITTER_LIMIT_MS and level["errors"] == 0)
     return level
-
-
-def _median(xs):
-    xs = sorted(x for x in xs if x is not None)
-    return round(xs[len(xs) // 2], 3) if xs else None
 
 
 def er_profile(net: Localnet, base: RemoteBackend, er: RemoteBackend, tmp: Path, first_id: int,

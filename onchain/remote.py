@@ -258,23 +258,10 @@ class RemoteBackend(Backend):
         return self._call(self._await_all_processed(outs), timeout=self.timeout * 3 + 5)
 
     async def _await_all_processed(self, outs: list[TxOutcome], timeout: float = 60.0) -> list[TxOutcome]:
-        outs = list(outs)
-        waiting = {o.signature: i for i, o in enumerate(outs) if o.ok}
-        deadline = time.monotonic() + timeout
-        while waiting:
-            sigs = list(waiting)[:256]
-            for sig, st in zip(sigs, (await self._rpc("getSignatureStatuses", [sigs]))["value"]):
-                if st is not None:
-                    i = waiting.pop(sig)
-                    if st.get("err") is not None:
-                        outs[i] = dataclasses.replace(outs[i], ok=False, error=f"err={st['err']}")
-            if waiting and time.monotonic() > deadline:
-                for sig, i in waiting.items():
-                    outs[i] = dataclasses.replace(outs[i], ok=False, error=f"{sig} not processed within {timeout:.0f} s")
-                break
-            if waiting:
-                await asyncio.sleep(0.05)
-        return outs
+        """The outcomes, each accepted one turned into a failure if it failed or never executed."""
+        errs = await self._await_processed([o.signature for o in outs if o.ok], timeout)
+        return [dataclasses.replace(o, ok=False, error=errs[o.signature]) if o.ok and errs[o.signature] else o
+                for o in outs]
 
     async def _lane_worker(self, q: asyncio.Queue):
         while True:
@@ -333,7 +320,7 @@ class RemoteBackend(Backend):
             return TxOutcome(False, sig, int(data.get("unitsConsumed") or 0), time.perf_counter() - t0,
                              describe_rpc_error(e), tuple(data.get("logs") or ()))
         if not self.ephemeral and await_processed:
-            err = await self._await_processed(sig)
+            err = (await self._await_processed([sig], 30.0))[sig]
             if err is not None:
                 return TxOutcome(False, sig, 0, time.perf_counter() - t0, str(err))
         cu, logs = 0, ()
@@ -343,20 +330,26 @@ class RemoteBackend(Backend):
                 return TxOutcome(False, sig, cu, time.perf_counter() - t0, f"err={err}", logs)
         return TxOutcome(True, sig, cu, time.perf_counter() - t0, None, logs)
 
-    async def _await_processed(self, sig: str, timeout: float = 30.0) -> str | None:
-        """Poll the signature until the node has executed it: None when it succeeded, else its
-        error (err=..., or that it was not processed in time)."""
+    async def _await_processed(self, sigs: list[str], timeout: float) -> dict[str, str | None]:
+        """Poll the signatures until the node has executed each: None for one that succeeded, else
+        its error (err=..., or that it was not processed within `timeout` s)."""
+        out: dict[str, str | None] = {}
+        waiting = list(sigs)
         deadline = time.monotonic() + timeout
         delay = 0.002
-        while True:
-            st = (await self._rpc("getSignatureStatuses", [[sig]]))["value"][0]
-            if st is not None:
-                err = st.get("err")
-                return None if err is None else f"err={err}"
-            if time.monotonic() > deadline:
-                return f"transaction {sig} not processed within {timeout:.0f} s"
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        while waiting:
+            batch = waiting[:256]
+            for sig, st in zip(batch, (await self._rpc("getSignatureStatuses", [batch]))["value"]):
+                if st is not None:
+                    out[sig] = None if st.get("err") is None else f"err={st['err']}"
+            waiting = [sig for sig in waiting if sig not in out]
+            if waiting and time.monotonic() > deadline:
+                out.update({sig: f"transaction {sig} not processed within {timeout:.0f} s" for sig in waiting})
+                break
+            if waiting:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        return out
 
     async def _tx_meta(self, sig: str, tries: int = 50):
         for _ in range(tries):
