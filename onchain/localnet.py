@@ -431,8 +431,8 @@ def main(argv: list[str] | None = None):
     ap = argparse.ArgumentParser(description="Local base chain + MagicBlock ER on 127.0.0.1")
     ap.add_argument("command", choices=["up", "down", "status"])
     ap.add_argument("--dir", default=str(DEFAULT_RUN_DIR), help="run folder (state, logs, ER storage)")
-    ap.add_argument("--base-port", type=int, default=8899)
-    ap.add_argument("--er-port", type=int, default=7799)
+    ap.add_argument("--base-port", type=int, help="default 8899 (or the profile's)")
+    ap.add_argument("--er-port", type=int, help="default 7799 (or the profile's)")
     ap.add_argument("--listen", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1; 0.0.0.0 lets players on other machines in)")
     ap.add_argument("--account", nargs=2, action="append", default=[], metavar=("ID", "JSON"),
@@ -450,11 +450,13 @@ def main(argv: list[str] | None = None):
             prof = profiles.load(args.profile)
         except KeyError as e:
             ap.error(str(e))
-        if "--base-port" not in (argv if argv is not None else sys.argv[1:]) and prof["base_url"]:
-            args.base_port = urlparse(prof["base_url"]).port or args.base_port
-        if "--er-port" not in (argv if argv is not None else sys.argv[1:]) and prof["url"]:
-            args.er_port = urlparse(prof["url"]).port or args.er_port
+        if args.base_port is None and prof["base_url"]:
+            args.base_port = urlparse(prof["base_url"]).port
+        if args.er_port is None and prof["url"]:
+            args.er_port = urlparse(prof["url"]).port
         args.base = args.base or prof.get("local_base") or None
+    args.base_port = args.base_port or 8899
+    args.er_port = args.er_port or 7799
     if args.command == "up":
         net = Localnet(args.dir, args.base_port, args.er_port, accounts=args.account, listen=args.listen, base=args.base)
         t0 = time.monotonic()
