@@ -149,6 +149,16 @@ def test_tiny_bitexact_200_frames(so_path):
     _assert_lively(history, hidden)
 
 
+def test_tiny_wide_bitexact_200_frames_in_one_transaction(so_path):
+    """The 0.87M-parameter shape of issue 16: the whole frame in one transaction (the plan
+    [total] runs every step in one run_inference), bit-exact over 200 frames, with a split
+    frame every few frames."""
+    cart = R.random_cartridge("tiny-wide", 5)
+    assert cart.param_count() >= 800_000
+    history, hidden = _run_and_compare(so_path, cart, 3005, 200, _micro_plan)
+    _assert_lively(history, hidden)
+
+
 def test_tiny_rowmajor_bitexact_30_frames(so_path):
     cart = _cart("tiny", 3, C.WEIGHT_LAYOUT_ROWMAJOR)
     history, hidden = _run_and_compare(so_path, cart, 2003, 30, _tiny_plan_rowmajor)
@@ -210,7 +220,7 @@ def test_micro_mid_frame_state(so_path, layout):
         state, hidden = new_state, new_hidden
 
 
-@pytest.mark.parametrize("preset", ["micro", "tiny", "small", "target"])
+@pytest.mark.parametrize("preset", ["micro", "tiny", "tiny-wide", "small", "target"])
 def test_lane_layout_steps_are_whole_blocks(preset):
     """Layout-2 row chunks start on the lanes kernel's 12-row blocks and cover every row."""
     p = C.PRESETS[preset]

@@ -1,6 +1,6 @@
 //! The forward pass, one stage at a time: features -> encoder -> layers -> head -> decode.
 //! Mirrors `worldmodel/intref.py`; the names match its functions.
-use crate::kernels::{clamp, isqrt, matvec, requant, rshift_round, sat16, sat32, sat8, scan};
+use crate::kernels::{clamp, isqrt, matvec, norm, requant, rshift_round, sat16, sat32, sat8, scan};
 use crate::model::*;
 use crate::state::ControllerInput;
 
@@ -176,25 +176,42 @@ pub fn decode_outputs(m: &Model, fighters: &mut [[i16; 16]; 2], out: &[i16]) {
 pub fn encode(m: &Model, s: &mut Scratch, r: &mut [i16]) {
     let lin = m.encoder;
     matvec(m, &lin, &s.u, 0, lin.rows, &mut s.acc, &mut s.xu);
-    for i in 0..lin.rows {
-        r[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_enc)) as i16;
+    requant_rows_i16(m, &lin, &s.acc, m.s_enc, &mut r[..lin.rows]);
+}
+
+/// out[i] = sat16(requant(acc[i])) for every row of `lin` (kernels::requant::requant_i16).
+#[inline(always)]
+fn requant_rows_i16(m: &Model, lin: &LinearRef, acc: &[i32], shift: u32, out: &mut [i16]) {
+    assert!(acc.len() >= lin.rows && out.len() >= lin.rows);
+    // SAFETY: bias and mult are sections of lin.rows i32 (Model::parse), acc and out hold
+    // >= lin.rows entries (asserted).
+    unsafe {
+        let op = requant::Requant {
+            acc: acc.as_ptr(),
+            bias: m.at(lin.bias) as *const i32,
+            mult: m.at(lin.mult) as *const i32,
+            out: out.as_mut_ptr() as *mut u8,
+            lut: core::ptr::null(),
+            count: lin.rows,
+            shift,
+        };
+        requant::requant_i16(&op)
     }
 }
 
-/// RMSNorm of the residual into s.xn (intref.rms_norm).
+/// RMSNorm of the residual into s.xn (intref.rms_norm; the passes are kernels::norm).
 #[inline(always)]
 fn rms_norm(m: &Model, r: &[i16], gain: usize, eps: u64, shift: u32, xn: &mut [i8]) {
     let d = m.dims.d;
-    let mut ss: u64 = 0;
-    for &v in &r[..d] {
-        let v = v as i64;
-        ss += (v * v) as u64;
-    }
+    assert!(r.len() >= d && xn.len() >= d);
+    // SAFETY: r holds >= d entries (asserted).
+    let ss = unsafe { norm::sum_squares(r.as_ptr(), d) };
     let rms = isqrt(ss / d as u64 + eps);
     let inv = ((1u64 << 30) / rms) as i64;
-    for i in 0..d {
-        let v = (r[i] as i64).wrapping_mul(inv).wrapping_mul(w_i32(m, gain, i));
-        xn[i] = sat8(rshift_round(v, shift)) as i8;
+    // SAFETY: the gain section holds d i32 (Model::parse); r and xn >= d entries (asserted).
+    unsafe {
+        let op = norm::NormScale { r: r.as_ptr(), gain: m.at(gain) as *const i32, xn: xn.as_mut_ptr(), d, inv, shift };
+        norm::scale(&op)
     }
 }
 
@@ -322,16 +339,19 @@ pub fn out_proj_rows(m: &Model, layer: usize, s: &mut Scratch, f: &mut FrameBufs
     let s_out = m.layer_quant(layer).s_out;
     matvec(m, &lin, f.gy, row0, row1, &mut s.acc, &mut s.xu);
     assert!(row1 <= f.r.len());
-    let round = (1i64 << s_out) >> 1;
     // SAFETY: bias and mult hold lin.rows >= row1 i32 (Model::parse); acc holds the
     // row1 - row0 totals just written; r holds >= row1 entries (asserted).
     unsafe {
-        let (bias, mult) = ((m.at(lin.bias) as *const i32).add(row0), (m.at(lin.mult) as *const i32).add(row0));
-        let (acc, r) = (s.acc.as_ptr(), f.r.as_mut_ptr().add(row0));
-        for i in 0..row1 - row0 {
-            let v = (*acc.add(i) as i64).wrapping_add(*bias.add(i) as i64).wrapping_mul(*mult.add(i) as i64);
-            *r.add(i) = sat16((*r.add(i) as i64).wrapping_add(v.wrapping_add(round) >> s_out)) as i16;
-        }
+        let op = requant::Requant {
+            acc: s.acc.as_ptr(),
+            bias: (m.at(lin.bias) as *const i32).add(row0),
+            mult: (m.at(lin.mult) as *const i32).add(row0),
+            out: f.r.as_mut_ptr().add(row0) as *mut u8,
+            lut: core::ptr::null(),
+            count: row1 - row0,
+            shift: s_out,
+        };
+        requant::residual_add(&op)
     }
 }
 
@@ -341,7 +361,5 @@ pub fn head(m: &Model, s: &mut Scratch, r: &[i16]) {
     rms_norm(m, r, m.final_gain, m.eps_f, m.s_norm_f, &mut s.xn);
     let lin = m.head;
     matvec(m, &lin, &s.xn, 0, lin.rows, &mut s.acc, &mut s.xu);
-    for i in 0..lin.rows {
-        s.out[i] = sat16(requant(m, &lin, s.acc[i], i, m.s_head)) as i16;
-    }
+    requant_rows_i16(m, &lin, &s.acc, m.s_head, &mut s.out);
 }

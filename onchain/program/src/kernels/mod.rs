@@ -1,5 +1,6 @@
 //! Integer kernels. Each mirrors a function of `worldmodel/intref.py`.
 pub mod matvec;
+pub mod norm;
 pub mod requant;
 pub mod scan;
 

@@ -27,6 +27,18 @@ pub struct Requant {
 #[cfg(target_arch = "bpf")]
 macro_rules! rq_row {
     () => {
+        rq_row!("127", "-128")
+    };
+    ($hi:literal, $lo:literal) => {
+        concat!(rq_unsat!(), "if r8 s<= ", $hi, " goto 2f\n", "r8 = ", $hi, "\n", "2:\n",
+                "if r8 s>= ", $lo, " goto 3f\n", "r8 = ", $lo, "\n", "3:\n")
+    };
+}
+
+/// The row's value before saturation (r8).
+#[cfg(target_arch = "bpf")]
+macro_rules! rq_unsat {
+    () => {
         concat!(
             "r8 = *(u32 *)(r1 + 0)\n",
             "w8 += 0\n",
@@ -38,26 +50,23 @@ macro_rules! rq_row {
             "r8 *= r9\n",
             "r8 += r6\n",
             "r8 s>>= r7\n",
-            "if r8 s<= 127 goto 2f\n",
-            "r8 = 127\n",
-            "2:\n",
-            "if r8 s>= -128 goto 3f\n",
-            "r8 = -128\n",
-            "3:\n",
         )
     };
 }
 
 #[cfg(target_arch = "bpf")]
 macro_rules! rq_loop {
-    ($store:expr, $op:expr) => {{
+    ($store:expr, $op:expr) => {
+        rq_loop!(rq_row!(), $store, $op)
+    };
+    ($row:expr, $store:expr, $op:expr) => {{
         let op: &Requant = $op;
         // SAFETY: (caller's contract) reads `count` i32 at acc, bias, mult, the table at
         // lut + 0..256, writes `count` destination entries at out; count >= 1. Only the
         // named registers are written.
         core::arch::asm!(
             "1:",
-            rq_row!(),
+            $row,
             $store,
             "r1 += 4",
             "r2 += 4",
@@ -78,11 +87,16 @@ macro_rules! rq_loop {
     }};
 }
 
+/// rshift_round((acc[i] + bias[i]) * mult[i], shift), before any saturation.
+#[inline(always)]
+unsafe fn row_unsat(op: &Requant, i: usize) -> i64 {
+    let v = (*op.acc.add(i) as i64).wrapping_add(*op.bias.add(i) as i64).wrapping_mul(*op.mult.add(i) as i64);
+    v.wrapping_add((1i64 << op.shift) >> 1) >> op.shift
+}
+
 #[inline(always)]
 unsafe fn row(op: &Requant, i: usize) -> i64 {
-    let v = (*op.acc.add(i) as i64).wrapping_add(*op.bias.add(i) as i64).wrapping_mul(*op.mult.add(i) as i64);
-    let v = v.wrapping_add((1i64 << op.shift) >> 1) >> op.shift;
-    v.clamp(-128, 127)
+    row_unsat(op, i).clamp(-128, 127)
 }
 
 /// out as i64[count]: out[i] = v[i].
@@ -148,6 +162,62 @@ pub unsafe fn requant_lut(op: &Requant) {
     }
 }
 
+/// out as i16[count]: out[i] = sat16(rshift_round((acc[i] + bias[i]) * mult[i], shift)), the
+/// encoder's residual and the head's outputs (18 instructions a row on sBPF).
+///
+/// # Safety
+/// acc, bias, mult have `count` readable i32; out has `count` writable i16 (2-aligned).
+#[inline(always)]
+pub unsafe fn requant_i16(op: &Requant) {
+    if op.count == 0 {
+        return;
+    }
+    #[cfg(target_arch = "bpf")]
+    return rq_loop!(rq_row!("32767", "-32768"), concat!("*(u16 *)(r4 + 0) = r8\n", "r4 += 2\n"), op);
+    #[allow(unreachable_code)]
+    for i in 0..op.count {
+        *(op.out as *mut i16).add(i) = row_unsat(op, i).clamp(-32768, 32767) as i16;
+    }
+}
+
+/// The residual update of out_proj: out as i16[count] holding the residual stream r,
+/// r[i] = sat16(r[i] + rshift_round((acc[i] + bias[i]) * mult[i], shift)) (22 instructions a
+/// row on sBPF; the compiler's loop takes about 40).
+///
+/// # Safety
+/// acc, bias, mult have `count` readable i32; out has `count` readable and writable i16
+/// (2-aligned).
+#[inline(always)]
+pub unsafe fn residual_add(op: &Requant) {
+    if op.count == 0 {
+        return;
+    }
+    #[cfg(target_arch = "bpf")]
+    return rq_loop!(
+        rq_unsat!(),
+        concat!(
+            "r9 = *(u16 *)(r4 + 0)\n",
+            "r9 <<= 48\n",
+            "r9 s>>= 48\n",
+            "r8 += r9\n",
+            "if r8 s<= 32767 goto 4f\n",
+            "r8 = 32767\n",
+            "4:\n",
+            "if r8 s>= -32768 goto 5f\n",
+            "r8 = -32768\n",
+            "5:\n",
+            "*(u16 *)(r4 + 0) = r8\n",
+            "r4 += 2\n",
+        ),
+        op
+    );
+    #[allow(unreachable_code)]
+    for i in 0..op.count {
+        let r = (op.out as *mut i16).add(i);
+        *r = ((*r as i64).wrapping_add(row_unsat(op, i))).clamp(-32768, 32767) as i16;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +249,23 @@ mod tests {
                 op.out = ol.as_mut_ptr() as *mut u8;
                 requant_lut(&op);
             }
+            let mut o16 = std::vec![0i16; acc.len()];
+            let r0: Vec<i16> = std::vec![i16::MAX, i16::MIN, -1, 0, 1, 300, -7000, 12345];
+            let mut res = r0.clone();
+            op.out = o16.as_mut_ptr() as *mut u8;
+            // SAFETY: as above, i16 buffers of acc.len() entries.
+            unsafe {
+                requant_i16(&op);
+                op.out = res.as_mut_ptr() as *mut u8;
+                residual_add(&op);
+            }
+            let unsat = |i: usize| {
+                let v = (acc[i] as i64 + bias[i] as i64).wrapping_mul(mult[i] as i64);
+                v.wrapping_add((1i64 << shift) >> 1) >> shift
+            };
+            assert_eq!(o16, (0..acc.len()).map(|i| unsat(i).clamp(-32768, 32767) as i16).collect::<Vec<_>>());
+            let want_res: Vec<i16> = (0..acc.len()).map(|i| (r0[i] as i64).wrapping_add(unsat(i)).clamp(-32768, 32767) as i16).collect();
+            assert_eq!(res, want_res);
             assert_eq!(o64, want);
             assert_eq!(o8, want.iter().map(|&v| lut[(v + 128) as usize]).collect::<Vec<_>>());
             assert_eq!(ol, want.iter().map(|&v| lut[(v + 128) as usize] as i8 as i64).collect::<Vec<_>>());
