@@ -47,7 +47,7 @@ from .svm import BENCH_SO, DEFAULT_SO, MAX_CU, ProgramVM, TxResult
 SEED = 0
 KERNEL_SHAPES: tuple[tuple[int, int], ...] = ((64, 64), (128, 128), (256, 256), (256, 1024))
 PRESET_NAMES: tuple[str, ...] = ("micro", "tiny", "small", "target")
-PACK_MARGIN = 5_000  # CU kept free in each packed transaction
+PACK_MARGIN = S.PACK_MARGIN  # CU kept free in each packed transaction (as the backends do)
 MAX_ACCOUNT_LEN = 10 * 1024 * 1024  # Solana's MAX_PERMITTED_DATA_LENGTH (larger accounts: InvalidRealloc)
 DEFAULT_OUT = DEFAULT_SO.parent / "bench.json"
 RULES_STAGE = 32  # the stage of the benchmarked sessions (Final Destination, create_session's default)
@@ -149,20 +149,9 @@ def frame_steps(preset: C.Preset, weight_layout: int = C.WEIGHT_LAYOUT_LANES) ->
     return out
 
 
-def pack_plan(step_cu: list[int], limit: int = MAX_CU, margin: int = PACK_MARGIN) -> list[int]:
-    """Greedy plan: consecutive steps share a transaction while their measured CU plus
-    `margin` stays within `limit` (a step alone always gets its own transaction)."""
-    plan: list[int] = []
-    count = acc = 0
-    for cu in step_cu:
-        if count and acc + cu + margin > limit:
-            plan.append(count)
-            count = acc = 0
-        count += 1
-        acc += cu
-    if count:
-        plan.append(count)
-    return plan
+def pack_plan(step_cu: list[int], limit: int = MAX_CU, margin: int = PACK_MARGIN, overhead: int = 0) -> list[int]:
+    """The runtime's greedy plan (steps.pack_steps) under `limit` - `margin`."""
+    return S.pack_steps(step_cu, limit - margin, overhead)
 
 
 def _run_frame(sess, plan: list[int], what: str) -> list[TxResult]:
@@ -230,15 +219,22 @@ def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED,
     step_cu = measured[0]
     rules_cu = measured[0][-1] - measured[1][-1]  # the head step with the rules minus without
 
+    # As the backends do: a conservative plan first (the fixed cost of a transaction unknown), then,
+    # once a packed frame has shown that cost, the plan that counts it once per transaction.
     plan = pack_plan(step_cu)
     sess.set_controls(controls[2])
     packed = _run_frame(sess, plan, "packed")
+    overhead = S.tx_overhead(step_cu, plan, [int(r.cu) for r in packed])
+    if overhead is not None and pack_plan(step_cu, overhead=overhead) != plan:
+        plan = pack_plan(step_cu, overhead=overhead)
+        sess.set_controls(controls[0])
+        packed = _run_frame(sess, plan, "packed")
     packed_cu = int(sum(r.cu for r in packed))
     steps_cu = sum(step_cu)
     # Each transaction pays a fixed cost (compute-budget instruction, account checks,
     # manifest parse); the one-step run pays it once per step, the packed run once per
     # transaction, which gives it. The breakdown below is net of it.
-    tx_cu = round((steps_cu - packed_cu) / (len(step_cu) - len(plan))) if len(step_cu) > len(plan) else 0
+    tx_cu = S.tx_overhead(step_cu, plan, [int(r.cu) for r in packed]) or 0
     net = [max(0, cu - tx_cu) for cu in step_cu]
     layer_parts = [{"layer": i, "in_proj": 0, "ssm": 0, "out_proj": 0} for i in range(cart.preset.n_layers)]
     encoder_cu = head_cu = 0  # (head_cu: the head step's net CU, the rules included)

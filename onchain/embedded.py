@@ -30,7 +30,7 @@ from .svm import DEFAULT_SO, MAX_CU, ProgramVM
 FUND_LAMPORTS = 100 * 10**9
 # A packed crank asks for at most this many CU of measured step cost, leaving room for
 # small data-dependent differences under the 1.4M limit.
-PACK_BUDGET = MAX_CU - 100_000
+PACK_BUDGET = steps.PACK_BUDGET
 # create_session instructions per transaction (each grows HiddenState by 10,240 bytes)
 GROW_IX_PER_TX = 8
 TX_LIMIT = 1232  # bytes of a serialized transaction a real validator accepts (one packet)
@@ -109,6 +109,7 @@ class EmbeddedBackend(Backend):
         self.authority = Keypair()  # uploads models
         self._funded: set[Pubkey] = {self.payer.pubkey()}
         self._step_cu: dict[int, list[int]] = {}  # model_id -> measured CU of each step
+        self._tx_overhead: dict[int, int] = {}  # model_id -> fixed CU of a transaction (steps.tx_overhead)
         self._subs: dict[int, list[Callable[[SessionView], None]]] = {}
         self._next_model_id = 1
         self._touched: set[Pubkey] = set()  # every account a transaction named (for save_ledger)
@@ -248,17 +249,20 @@ class EmbeddedBackend(Backend):
             if start == 0 and total is not None:
                 self._step_cu[view.model_id] = measured
         else:
-            i = start
-            while i < total:
-                count, cu = 0, 0
-                while i + count < total and (count == 0 or cu + costs[i + count] <= PACK_BUDGET):
-                    cu += costs[i + count]
-                    count += 1
-                outs.append(crank(count if i + count < total else I.ALL_STEPS))
+            overhead = self._tx_overhead.get(view.model_id, 0)
+            plan = steps.pack_steps(costs[start:], PACK_BUDGET, overhead)
+            for k, count in enumerate(plan):
+                outs.append(crank(count if k < len(plan) - 1 else I.ALL_STEPS))
                 if not outs[-1].ok:
                     self._step_cu.pop(view.model_id, None)  # re-measure next frame
+                    self._tx_overhead.pop(view.model_id, None)
                     return combine(outs)
-                i += count
+            if start == 0 and view.model_id not in self._tx_overhead:
+                # The packed frame shows what a transaction costs by itself; the next frames'
+                # plan counts it once per transaction instead of once per step.
+                learned = steps.tx_overhead(costs, plan, [o.cu for o in outs])
+                if learned is not None:
+                    self._tx_overhead[view.model_id] = learned
         self._notify(session_id)
         return combine(outs)
 

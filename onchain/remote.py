@@ -47,7 +47,8 @@ from . import delegation as D
 from . import pda as P
 from . import errors, upload
 from .backend import Backend, BackendError, ControllerInput, SessionView, TxOutcome
-from .embedded import PACK_BUDGET, _steps_from_manifest, combine, create_session_grown
+from .embedded import _steps_from_manifest, combine, create_session_grown
+from .steps import pack_steps, tx_overhead
 from .svm import MAX_CU, PROGRAM_ID
 
 log = logging.getLogger("remote")
@@ -65,20 +66,6 @@ OUT_OF_CU = ("exceeded CUs meter", "ProgramFailedToComplete", "exceeded maximum 
 def session_addresses(program_id: Pubkey, session_id: int) -> dict[str, Pubkey]:
     s, h, i = P.session_accounts(program_id, session_id)
     return {"session": s, "hidden": h, "input": i}
-
-
-def pack_steps(step_cu: list[int], budget: int = PACK_BUDGET) -> list[int]:
-    """Greedy plan: consecutive steps share a transaction while their CU stays within `budget`."""
-    plan, count, acc = [], 0, 0
-    for cu in step_cu:
-        if count and acc + cu > budget:
-            plan.append(count)
-            count, acc = 0, 0
-        count += 1
-        acc += cu
-    if count:
-        plan.append(count)
-    return plan
 
 
 def _custom_code(err) -> int | None:
@@ -140,6 +127,9 @@ class RemoteBackend(Backend):
         self._nonce = 0
         self._slots: dict[tuple[int, Pubkey], int] = {}
         self._plans: dict[int, list[int]] = {}
+        # model_id -> the steps' CU measured one per transaction, until a packed frame has shown the
+        # fixed cost of a transaction and the plan has been redone with it (steps.tx_overhead)
+        self._step_cu: dict[int, list[int]] = {}
         self.last_frame_txs: list[TxOutcome] = []  # model_id -> step counts of a frame's transactions
         self._subs: dict[Pubkey, list[Callable[[bytes, int], None]]] = {}
         self._last_data: dict[Pubkey, bytes] = {}  # last data delivered per subscribed account
@@ -450,8 +440,9 @@ class RemoteBackend(Backend):
                       fetch_cu: bool = False) -> TxOutcome:
         """Advance exactly one frame. The frame's steps go out as the transactions of the model's plan,
         cached per model: the first frame runs one step per transaction and reads each one's compute
-        units, then consecutive steps are packed into transactions of at most PACK_BUDGET CU (as
-        the embedded backend does). Should a transaction still run out of compute units (which
+        units, then consecutive steps are packed into transactions of at most steps.PACK_BUDGET CU (as
+        the embedded backend does; from the second packed frame on, with the fixed cost of a
+        transaction that the first one showed counted once per transaction). Should a transaction still run out of compute units (which
         changes nothing on chain), its share is split in two and retried from the same step. Every
         transaction carries `expected_frame`, so a frame is never applied twice (StaleFrame)."""
         if model_id is None:
@@ -479,11 +470,14 @@ class RemoteBackend(Backend):
             cus = [o.cu for o in outs]
             if start == 0 and len(outs) == total and all(o.ok for o in outs):
                 self._plans[model_id] = pack_steps(cus) if all(cus) else [total]
+                if all(cus):
+                    self._step_cu[model_id] = cus
             self.last_frame_txs = outs
             return combine(outs)
+        learn = model_id in self._step_cu  # this frame's CU give the fixed cost of a transaction
         i = 0
         while i < len(plan):
-            out = tx(plan[i] if i < len(plan) - 1 else I.ALL_STEPS, fetch_cu)
+            out = tx(plan[i] if i < len(plan) - 1 else I.ALL_STEPS, fetch_cu or learn)
             if not out.ok and any(s in (out.error or "") for s in OUT_OF_CU) and plan[i] > 1:
                 plan[i:i + 1] = [(plan[i] + 1) // 2, plan[i] // 2]
                 continue
@@ -491,6 +485,11 @@ class RemoteBackend(Backend):
             if not out.ok:
                 break
             i += 1
+        if learn and len(outs) == len(plan) and all(o.ok and o.cu for o in outs):
+            cus = self._step_cu.pop(model_id)
+            overhead = tx_overhead(cus, plan, [o.cu for o in outs])
+            if overhead is not None:
+                self._plans[model_id] = pack_steps(cus, overhead=overhead)
         self.last_frame_txs = outs  # per-transaction outcomes of this frame (benchmarks)
         return combine(outs)
 

@@ -69,3 +69,47 @@ def hidden_offsets(preset) -> dict[str, int]:
 
 def hidden_len(preset) -> int:
     return hidden_offsets(preset)["h"] + 4 * preset.n_layers * preset.d_inner * preset.d_state
+
+
+# -- packing a frame's steps into transactions ------------------------------------------------
+
+TX_CU_LIMIT = 1_400_000  # the most compute units one transaction may use
+# What a packed transaction keeps free below the limit: a frame's CU varies a little with the data
+# (a head whose states could saturate int32 takes the clamped scan, 2 CU more a state; the rules;
+# argmax), by well under 1 % of a frame. A transaction that still runs out changes nothing on chain
+# and its steps are split and sent again.
+PACK_MARGIN = 30_000
+PACK_BUDGET = TX_CU_LIMIT - PACK_MARGIN
+
+
+def pack_steps(step_cu: list[int], budget: int = PACK_BUDGET, overhead: int = 0) -> list[int]:
+    """Greedy plan: how many consecutive steps each transaction runs. `step_cu` are the steps'
+    compute units measured one step per transaction, so each includes the fixed cost of a
+    transaction (`overhead`: the compute-budget instruction, the account checks, parsing the
+    manifest) once; a transaction of steps i..j costs overhead + sum(step_cu[i..j] - overhead).
+    With overhead 0 (not yet known) the plan is conservative. A step alone always gets its own
+    transaction."""
+    plan: list[int] = []
+    count = acc = 0
+    for cu in step_cu:
+        net = max(0, cu - overhead)
+        if count and acc + net > budget:
+            plan.append(count)
+            count = acc = 0
+        if not count:
+            acc = overhead
+        count += 1
+        acc += net
+    if count:
+        plan.append(count)
+    return plan
+
+
+def tx_overhead(step_cu: list[int], plan: list[int], tx_cu: list[int]) -> int | None:
+    """The fixed cost of a transaction, from the same frame's steps measured one per transaction
+    (`step_cu`) and run packed as `plan` (`tx_cu`): each packed transaction saves it once per step
+    beyond its first. None when the plan packs nothing."""
+    saved_times = len(step_cu) - len(plan)
+    if saved_times <= 0 or len(tx_cu) != len(plan):
+        return None
+    return max(0, (sum(step_cu) - sum(tx_cu)) // saved_times)

@@ -6,6 +6,7 @@ import pytest
 
 from onchain import bench
 from onchain import instructions as I
+from onchain import steps as S
 from onchain.svm import MAX_CU, ProgramVM
 from worldmodel import cartridge as C
 
@@ -122,6 +123,17 @@ def test_pack_plan():
     assert bench.pack_plan([600, 400, 1], limit=1000, margin=5) == [1, 2]
     assert bench.pack_plan([2000, 10], limit=1000, margin=0) == [1, 1]
     assert bench.pack_plan([]) == []
+
+
+def test_pack_steps_counts_the_fixed_cost_once_per_transaction():
+    # four steps of 100 CU of work each, every one measured alone with a 50-CU fixed cost
+    measured = [150] * 4
+    assert S.pack_steps(measured, budget=400) == [2, 2]  # fixed cost unknown: 2 x 150 = 300 <= 400
+    assert S.pack_steps(measured, budget=400, overhead=50) == [3, 1]  # 50 + 3 x 100 = 350
+    assert S.pack_steps(measured, budget=450, overhead=50) == [4]  # 50 + 4 x 100 = 450
+    # the fixed cost from a packed run of the same steps: [2, 2] saved it twice
+    assert S.tx_overhead(measured, [2, 2], [250, 250]) == 50
+    assert S.tx_overhead(measured, [1, 1, 1, 1], measured) is None  # nothing packed, nothing learned
 
 
 def test_cli_kernels_only(so_path, tmp_path, capsys):

@@ -9,6 +9,7 @@ from onchain import accounts as A
 from onchain import errors as E
 from onchain import pda
 from onchain.backend import STATUS_ACTIVE, STATUS_WAITING, ControllerInput
+from onchain import steps
 from onchain.embedded import EmbeddedBackend, default_start_state
 from worldmodel import intref as IR
 from worldmodel.sim import FrameRef
@@ -95,6 +96,35 @@ def test_frames_spanning_several_transactions(so_path):
         assert be.session(1).frame == frame + 1
         assert np.array_equal(np.array(be.session(1).fighters), state)
     assert E.custom_code(be.run_inference(1, 1).error) == E.StaleFrame  # a duplicate crank
+
+
+def test_tiny_wide_frame_in_one_transaction(so_path):
+    """The game's own path for tiny-wide (issue 16): frame 1 measures the steps one per
+    transaction, frame 2 packs them not knowing the fixed cost of a transaction and learns it,
+    and from frame 3 on the whole frame is one transaction within the packing budget; every
+    frame bit-exact with the integer reference."""
+    cart = R.random_cartridge("tiny-wide", 6)
+    be = EmbeddedBackend(so_path)
+    model_id = be.upload_model(cart)
+    p1, p2 = Keypair(), Keypair()
+    assert be.create_session(1, model_id, p1).ok and be.join_session(1, p2).ok
+    sent: list[int] = []  # transactions per frame, counted at the backend's one send()
+    send = be.send
+    be.send = lambda *a, **k: (sent.append(1), send(*a, **k))[1]
+    state, hidden = default_start_state(), IR.new_hidden(cart)
+    ref = FrameRef(cart, state)
+    per_frame = []
+    for frame in range(4):
+        sent.clear()
+        out = be.run_inference(1, frame)
+        assert out.ok, out.error
+        per_frame.append((len(sent), out.cu))
+        state, _, hidden = ref.step(state, np.zeros((2, 8), np.int64), hidden)
+        assert np.array_equal(np.array(be.session(1).fighters), state)
+    assert per_frame[0][0] == steps.steps_per_frame(cart.preset)  # measured one step per transaction
+    assert per_frame[1][0] == 2  # conservative: the fixed cost counted once per step
+    assert [n for n, _ in per_frame[2:]] == [1, 1], per_frame
+    assert all(cu <= steps.PACK_BUDGET for _, cu in per_frame[2:]), per_frame
 
 
 def test_upload_is_resumable(so_path, cart):
