@@ -233,7 +233,7 @@ def load_game(path: Path, cache_dir: Path | None) -> Game:
     game = read_replay(path)
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = cp.with_suffix(".tmp.npz")
+        tmp = cp.with_suffix(f".{os.getpid()}.tmp.npz")  # per process: two runs may fill one cache
         np.savez(tmp, state=game.state, ctrl=game.ctrl, has_vel=game.has_vel, stage=game.stage,
                  characters=np.array(game.characters, dtype=np.int64))
         tmp.replace(cp)
