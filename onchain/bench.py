@@ -46,7 +46,7 @@ from .svm import BENCH_SO, DEFAULT_SO, MAX_CU, ProgramVM, TxResult
 
 SEED = 0
 KERNEL_SHAPES: tuple[tuple[int, int], ...] = ((64, 64), (128, 128), (256, 256), (256, 1024))
-PRESET_NAMES: tuple[str, ...] = ("micro", "tiny", "small", "target")
+PRESET_NAMES: tuple[str, ...] = ("micro", "tiny", "tiny-wide", "small", "target")
 PACK_MARGIN = S.PACK_MARGIN  # CU kept free in each packed transaction (as the backends do)
 MAX_ACCOUNT_LEN = 10 * 1024 * 1024  # Solana's MAX_PERMITTED_DATA_LENGTH (larger accounts: InvalidRealloc)
 DEFAULT_OUT = DEFAULT_SO.parent / "bench.json"
