@@ -191,3 +191,20 @@ def test_channel_scales_export_tracks_float(exported):
     C.validate(per_channel)
     q, f = _head_outputs(model, per_channel, state, ctrl)
     assert np.corrcoef(q.ravel(), f.ravel())[0, 1] > 0.98
+
+
+def test_training_throughput_bench(tmp_path, capsys):
+    """worldmodel.bench_train times train.train_step itself, one configuration after another."""
+    from worldmodel import bench_train as BT
+
+    out = tmp_path / "bt.json"
+    assert BT.main(["--replays", str(FIXTURES), "--configs", "micro:1:4,tiny-wide:1:4", "--seq", "16",
+                    "--steps", "2", "--warmup", "1", "--rollout", "--cache", str(tmp_path / "cache"),
+                    "--out", str(out)]) == 0
+    rows = __import__("json").loads(out.read_text())["configs"]
+    assert [(r["preset"], r["threads"], r["batch"]) for r in rows] == [("micro", 1, 4), ("tiny-wide", 1, 4)]
+    assert all(r["frames_per_s"] > 0 and r["step_ms_p90"] >= r["step_ms_p50"] > 0 for r in rows)
+    assert rows[1]["params"] > 3 * rows[0]["params"]
+    assert "tiny-wide" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        BT.main(["--replays", str(FIXTURES), "--configs", "nano:1:4"])

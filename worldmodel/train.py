@@ -187,6 +187,37 @@ def plot_history(history: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
+def train_step(model: WorldModel, opt: torch.optim.Optimizer, batch, hid: torch.Tensor, frac: float, args,
+               rng: np.random.Generator, dev: torch.device):
+    """One optimiser step on one window of every stream (Streams.next's `batch`): the
+    teacher-forced loss, plus on a share of steps that grows with `frac` (the fraction of
+    training done) a rollout pass on the model's own predictions. -> (loss_tf, loss_roll or
+    None, the loss terms, the hidden state to carry into the next window)."""
+    s_np, c_np, hv_np, restarted, cx_np = batch
+    s = torch.from_numpy(s_np.astype(np.int64)).to(dev)  # (b, seq + 1, 2, 16)
+    cx = torch.from_numpy(cx_np).to(dev)  # (b, 3)
+    ctl = torch.from_numpy(c_np[:, 1:].astype(np.int64)).to(dev)  # (b, seq, 2, 8)
+    has_vel = torch.from_numpy(hv_np).to(dev)
+    if restarted.any():
+        hid[:, torch.from_numpy(restarted).to(dev)] = 0
+    base = s[:, :-1]
+    out, hid_new = model(build_features(model.fs, base, ctl, cx), hid)
+    terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel)
+    loss_tf = sum(terms.values())
+    loss, loss_roll = loss_tf, None
+    if rng.random() < args.rollout_max * min(1.0, 2 * frac):
+        depth = int(rng.integers(1, args.rollout_depth + 1))
+        rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach()), has_vel, depth,
+                              args.rollout_noise, cx)
+        loss_roll = sum(rterms.values())
+        loss = loss_tf + loss_roll
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss_tf, loss_roll, terms, hid_new.detach()
+
+
 def lr_at(frac: float, base: float, step: int, warmup: int = 200) -> float:
     """Linear warm-up, then cosine decay to 10% over the time budget."""
     w = min(1.0, (step + 1) / warmup)
@@ -248,33 +279,10 @@ def train(args) -> Path:
     last_ckpt = time.monotonic()
     while elapsed < budget and (args.max_steps is None or step < args.max_steps):
         t0 = time.monotonic()
-        s_np, c_np, hv_np, restarted, cx_np = streams.next()
-        s = torch.from_numpy(s_np.astype(np.int64)).to(dev)
-        cx = torch.from_numpy(cx_np).to(dev)
-        ctl = torch.from_numpy(c_np[:, 1:].astype(np.int64)).to(dev)
-        has_vel = torch.from_numpy(hv_np).to(dev)
-        if restarted.any():
-            hid[:, torch.from_numpy(restarted).to(dev)] = 0
         frac = step / args.max_steps if args.max_steps else elapsed / budget
         for g in opt.param_groups:
             g["lr"] = lr_at(frac, args.lr, step, warmup)
-
-        base = s[:, :-1]
-        out, hid_new = model(build_features(model.fs, base, ctl, cx), hid)
-        terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel)
-        loss_tf = sum(terms.values())
-        loss, loss_roll = loss_tf, None
-        if rng.random() < args.rollout_max * min(1.0, 2 * frac):
-            depth = int(rng.integers(1, args.rollout_depth + 1))
-            rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach()), has_vel, depth,
-                                  args.rollout_noise, cx)
-            loss_roll = sum(rterms.values())
-            loss = loss_tf + loss_roll
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        hid = hid_new.detach()
+        loss_tf, loss_roll, terms, hid = train_step(model, opt, streams.next(), hid, frac, args, rng, dev)
         step += 1
         dt = time.monotonic() - t0
         elapsed += dt
