@@ -307,9 +307,28 @@ class Game:
         return playout.display_period() if playout is not None else TICK_S
 
     # -- loops ---------------------------------------------------------------------------
+    def _display_priority(self, paced: bool) -> None:
+        """Only a paced loop (it sleeps out each tick) may run at real-time priority: a local
+        headless run steps back to back and would hold a core."""
+        yield_to_display()
+        self.display_priority = realtime_display() if paced and self.settings["window.realtime"] else "normal"
+
+    def _normal_priority(self) -> None:
+        if getattr(self, "display_priority", "normal") == "realtime":
+            try:
+                os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+            except OSError:
+                pass
+
     def run(self) -> None:
         """Interactive: fixed 60 Hz ticks, drawing once per loop, sleeping the rest."""
-        yield_to_display()
+        self._display_priority(paced=True)
+        try:
+            self._run_paced()
+        finally:
+            self._normal_priority()
+
+    def _run_paced(self) -> None:
         acc, last = 0.0, time.perf_counter()
         while self.running:
             now = time.perf_counter()
@@ -338,9 +357,15 @@ class Game:
         elsewhere advances the session): ticks at a steady 60 Hz (deadlines t0 + k/60, so the display
         rate does not drift below the crank's) until the session reaches frame `frames`, ends,
         `duration` seconds pass, or `timeout` seconds pass (timed out). Returns the summary."""
-        yield_to_display()
-        t0 = time.perf_counter()
         remote = len(self.session.local_players) < 2
+        self._display_priority(paced=remote)
+        try:
+            return self._run_headless(frames, timeout, duration, remote)
+        finally:
+            self._normal_priority()
+
+    def _run_headless(self, frames: int, timeout: float, duration: float | None, remote: bool) -> dict:
+        t0 = time.perf_counter()
         timed_out = False
         self.tick_late_ms: list[float] = []  # remote: how late each display tick woke (ms)
         cpu0 = time.process_time()
@@ -429,7 +454,8 @@ class Game:
         out.update(tick_late_ms_p50=pct(late, 50), tick_late_ms_p99=pct(late, 99),
                    tick_late_ms_max=round(max(late), 3) if late else None,
                    gc_pauses=len(self.gc.ms), gc_ms_max=round(max(self.gc.ms), 3) if self.gc.ms else None,
-                   gc_pauses_over_2ms=sum(g > 2 for g in self.gc.ms), cpu_pct=self.cpu_pct)
+                   gc_pauses_over_2ms=sum(g > 2 for g in self.gc.ms), cpu_pct=self.cpu_pct,
+                   display_priority=getattr(self, "display_priority", "normal"))
         if hasattr(self.session, "sent"):
             out.update(inputs_sent=self.session.sent, input_errors=self.session.input_errors,
                        last_input_error=self.session.last_error)
@@ -460,6 +486,25 @@ class GcPauses:
 
 
 BACKGROUND_NICE = 5
+
+
+def realtime_display() -> str:
+    """Ask for a real-time round-robin priority (SCHED_RR, the lowest level) for the calling display
+    thread, as games and audio programs do on Linux: a sleeping display thread then wakes on time
+    even when the ER, the crank and other clients keep every core busy, instead of waiting for the
+    running task's slice to end (the lateness left after yield_to_display, issue 15). It sleeps
+    most of each 16.7 ms tick, so it cannot starve the machine. Granted where the user may (root,
+    CAP_SYS_NICE, or an RLIMIT_RTPRIO above 0, which desktop distributions give through rtkit or
+    limits.conf); elsewhere nothing changes. Returns "realtime" or "normal"."""
+    if not hasattr(os, "sched_setscheduler"):
+        return "normal"
+    # SCHED_RESET_ON_FORK: threads this one starts later (clone, like fork) get the normal policy
+    policy = os.SCHED_RR | getattr(os, "SCHED_RESET_ON_FORK", 0)
+    try:
+        os.sched_setscheduler(0, policy, os.sched_param(1))
+        return "realtime"
+    except (OSError, AttributeError):
+        return "normal"
 
 
 def yield_to_display(nice: int = BACKGROUND_NICE) -> int:

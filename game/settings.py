@@ -118,6 +118,10 @@ def _schema() -> list[Option]:
         Option("window.fullscreen", False, "bool", "start in fullscreen (F11 toggles)"),
         Option("window.scale", 0, "int",
                "integer scale of the 640x360 picture; 0 = the largest that fits the window", minimum=0, maximum=16),
+        Option("window.realtime", True, "bool",
+               "ask the OS for a real-time (SCHED_RR) priority for the display thread where the user may "
+               "(Linux: root, CAP_SYS_NICE or an RLIMIT_RTPRIO > 0), so frames show on time on a busy "
+               "machine; false = normal priority"),
         Option("hud.show", True, "bool", "show the HUD (F1 toggles)"),
         Option("playout.enabled", True, "bool",
                "online/spectate: show frames at a steady 60 Hz a few frames behind the newest, the delay "

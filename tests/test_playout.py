@@ -153,3 +153,34 @@ def test_display_thread_outranks_the_clients_background_threads():
     finally:
         stop.set()
         th.join(5)
+
+
+def test_realtime_display_thread_where_the_os_allows_it():
+    """realtime_display puts the calling thread, and only it, at SCHED_RR where permitted: a thread
+    it starts afterwards is back at the normal policy (SCHED_RESET_ON_FORK), and a thread that was
+    refused keeps the normal policy (issue 15)."""
+    import os
+    import threading
+
+    from game.app import realtime_display
+
+    seen = {}
+
+    def display():
+        seen["result"] = realtime_display()
+        seen["policy"] = os.sched_getscheduler(0) & ~getattr(os, "SCHED_RESET_ON_FORK", 0)
+
+        def child():
+            seen["child"] = os.sched_getscheduler(0)
+        t = threading.Thread(target=child)
+        t.start()
+        t.join(5)
+    th = threading.Thread(target=display)
+    th.start()
+    th.join(5)
+    if seen["result"] == "realtime":
+        assert seen["policy"] == os.SCHED_RR
+        assert seen["child"] == os.SCHED_OTHER
+    else:
+        assert seen["result"] == "normal" and seen["policy"] == os.SCHED_OTHER
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the test's own thread never changed
