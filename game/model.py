@@ -12,7 +12,7 @@ from pathlib import Path
 from worldmodel import cartridge as C
 from worldmodel.randmodel import random_cartridge
 
-MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+MODELS_DIR = C.MODELS_DIR
 FALLBACK_PRESET, FALLBACK_SEED = "micro", 0
 
 
@@ -28,9 +28,8 @@ class Model:
 
 
 def shipped(directory: Path = MODELS_DIR) -> list[Path]:
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if (p / "manifest.bin").is_file() and (p / "weights.bin").is_file())
+    """The shipped models, the one `auto` plays first (assets/models/DEFAULT names it)."""
+    return C.shipped_models(directory)
 
 
 def resolve(choice: str, directory: Path = MODELS_DIR) -> Model:

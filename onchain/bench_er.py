@@ -58,6 +58,7 @@ from pathlib import Path
 
 from solders.keypair import Keypair
 
+from worldmodel import cartridge as C
 from worldmodel.randmodel import random_cartridge
 
 from .crank import Crank
@@ -73,8 +74,8 @@ CRANKS = ("python", "scheduled")
 
 
 def shipped_model() -> str | None:
-    """The first model directory under assets/models/ (the game's `model: auto`)."""
-    found = sorted(p for p in (ROOT / "assets" / "models").glob("*") if (p / "manifest.bin").is_file())
+    """The shipped model the game's `model: auto` plays (assets/models/DEFAULT, else the first)."""
+    found = C.shipped_models()
     return str(found[0]) if found else None
 
 
@@ -210,6 +211,7 @@ def run(seconds: float, hz: float, model: str | None, out: Path, cranks: tuple[s
                          "target_delay_ms_p50": po.get("target_delay_ms_p50"),
                          "target_delay_ms_max": po.get("target_delay_ms_max"),
                          "display_ticks_late": po.get("display_ticks_late"),
+                         "tick_late_ms_p99": g.get("tick_late_ms_p99"), "display_priority": g.get("display_priority"),
                          "input_to_screen_ms_p50": g.get("latency_ms_p50"), "input_to_screen_ms_p95": g.get("latency_ms_p95"),
                          "inputs_sent": g.get("inputs_sent"), "input_errors": g.get("input_errors")}
         return out
@@ -301,6 +303,8 @@ def render_clients(r: dict) -> None:
             print(f"    {'playout delay p50 / max (ms)':<30} {c['target_delay_ms_p50']} / {c['target_delay_ms_max']}"
                   f"  (added at p50: {c['added_delay_ms_p50']} ms)")
             print(f"    {'display ticks a tick late':<30} {c['display_ticks_late']}  (the client's own loop, busy machine)")
+            print(f"    {'tick wake-up late p99 (ms)':<30} {c.get('tick_late_ms_p99')}  "
+                  f"(display thread priority: {c.get('display_priority')})")
             if c.get("inputs_sent") is not None:
                 print(f"    {'input to screen p50 / p95 (ms)':<30} {c['input_to_screen_ms_p50']} / {c['input_to_screen_ms_p95']}"
                       f"  ({c['inputs_sent']} inputs sent, {c['input_errors']} rejected)")

@@ -60,3 +60,22 @@ def test_drift_check_runs_the_game_start(model_dir):
     rep = drift.check(model_dir, "idle", 60)
     assert rep["frames"] == 60 and len(rep["int8"]["y_min"]) == 2
     assert rep["float"]["y_min"] == [0.0, 0.0] and rep["float"]["y_last"] == [0.0, 0.0]
+
+
+def test_default_model_file_orders_the_shipped_models(tmp_path):
+    """assets/models/DEFAULT names the model `auto` plays; without it (or naming nothing shipped)
+    the first by name."""
+    from game.model import resolve
+
+    for name in ("a-model", "b-model", "not-a-model"):
+        (tmp_path / name).mkdir()
+    for name in ("a-model", "b-model"):
+        for f in ("manifest.bin", "weights.bin"):
+            (tmp_path / name / f).write_bytes(b"")
+    assert [p.name for p in C.shipped_models(tmp_path)] == ["a-model", "b-model"]
+    (tmp_path / "DEFAULT").write_text("b-model\n")
+    assert [p.name for p in C.shipped_models(tmp_path)] == ["b-model", "a-model"]
+    (tmp_path / "DEFAULT").write_text("gone\n")
+    assert [p.name for p in C.shipped_models(tmp_path)] == ["a-model", "b-model"]
+    shipped = C.shipped_models()
+    assert resolve("auto").source == str(shipped[0])

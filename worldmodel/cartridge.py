@@ -618,3 +618,21 @@ def unpack_lanes(words: np.ndarray, rows: int, cols: int) -> np.ndarray:
     if np.any(w[rows:] != 0):
         raise CartridgeError("lane-layout weights: padding rows must be 0")
     return w[:rows].astype(np.int8)
+
+
+# -- the shipped models ---------------------------------------------------------------------------
+
+MODELS_DIR = Path(__file__).resolve().parent.parent / "assets" / "models"
+DEFAULT_MODEL_FILE = "DEFAULT"  # in MODELS_DIR: the name of the model `auto` means
+
+
+def shipped_models(directory: Path = MODELS_DIR) -> list[Path]:
+    """The model directories under `directory` (manifest.bin and weights.bin), the default first: the
+    one named in its DEFAULT file when that names a shipped model, then the rest by name."""
+    if not directory.is_dir():
+        return []
+    found = sorted(p for p in directory.iterdir() if (p / "manifest.bin").is_file() and (p / "weights.bin").is_file())
+    marker = directory / DEFAULT_MODEL_FILE
+    name = marker.read_text().strip() if marker.is_file() else ""
+    return sorted(found, key=lambda p: p.name != name)  # stable: the default first, the rest by name
+
