@@ -1,7 +1,7 @@
 """A scripted network player or spectator, one process each (tests, the benchmark, a demo).
 
-    python -m onchain.bot play --url ER --session ID --keypair P.json --seconds 10 [--seed 1] [--json out]
-    python -m onchain.bot spectate --url ER --session ID --seconds 10 [--json out]
+    python -m onchain.bot play --url ER --session ID --keypair P.json --seconds 10 [--seed 1] [--json out] [--ready F]
+    python -m onchain.bot spectate --url ER --session ID --seconds 10 [--json out] [--ready F]
 
 `play` subscribes to the session and, for every new SessionState it sees (next frame F), sends its
 own controller for frame F + 1 (F may already be in flight) without waiting for the reply, a
@@ -86,7 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--hz", type=float, default=60.0, help="spectate: the frame rate its jitter is measured against")
     ap.add_argument("--json")
+    ap.add_argument("--ready", help="a file written once subscribed (what a harness waits for before cranking)")
     args = ap.parse_args(argv)
+
+    def ready() -> None:
+        if args.ready:
+            with open(args.ready, "w") as f:
+                f.write("subscribed\n")
+
     if not args.url:
         args.url = profiles.load(args.profile)["url"] or ap.error(f"profile {args.profile} has no url")
     with RemoteBackend(args.url, ephemeral=True) as b:
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             player = Player(b, args.session, key, args.seed)
             cpu0 = time.process_time()
             unsub = b.subscribe_session(args.session, player.on_state)
+            ready()
             time.sleep(args.seconds)
             unsub()
             out = player.summary()
@@ -107,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             cpu0 = time.process_time()
             unsub = b.subscribe_session(args.session, lambda v: frames.append(v.frame))
             with watch:
+                ready()
                 time.sleep(args.seconds)
             unsub()
             out = {"frames": frames, "reconnects": b.reconnects, **watch.summary(args.hz)}

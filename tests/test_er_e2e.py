@@ -54,14 +54,22 @@ def test_session_played_in_the_er_and_settled_on_the_base(stack, tmp_path):
         py = sys.executable
         common = ["--url", stack.er_url, "--session", str(SESSION_ID)]
         watch = str(CRANK_SECONDS + 6)
+        ready = [tmp_path / f"ready{n}" for n in range(3)]
         procs.append(subprocess.Popen([py, "-m", "onchain.bot", "spectate", *common, "--seconds", watch,
-                                       "--json", str(tmp_path / "spectator.json")], stdout=subprocess.PIPE, text=True))
+                                       "--json", str(tmp_path / "spectator.json"), "--ready", str(ready[0])],
+                                      stdout=subprocess.PIPE, text=True))
         for n, kp in ((1, p1), (2, p2)):
             procs.append(subprocess.Popen([py, "-m", "onchain.bot", "play", *common, "--seconds", watch, "--seed",
                                            str(n), "--keypair", keyfile(tmp_path / f"p{n}.json", kp),
-                                           "--json", str(tmp_path / f"player{n}.json")],
+                                           "--json", str(tmp_path / f"player{n}.json"), "--ready", str(ready[n])],
                                           stdout=subprocess.PIPE, text=True))
-        time.sleep(3.0)  # the clients start and subscribe
+        # The crank starts once every client has subscribed (on a loaded machine starting three
+        # Python processes takes longer than any fixed wait).
+        end = time.monotonic() + 60
+        while not all(r.exists() for r in ready) and time.monotonic() < end:
+            assert all(p.poll() is None for p in procs), "a client exited before subscribing"
+            time.sleep(0.1)
+        assert all(r.exists() for r in ready), "the clients did not subscribe within 60 s"
         # player 1 cranks (a stranger's key may not: run_inference checks the cranker)
         crank = subprocess.run([py, "-m", "onchain.crank", *common, "--hz", "60", "--seconds", str(CRANK_SECONDS),
                                 "--keypair", keyfile(tmp_path / "p1.json", p1),
