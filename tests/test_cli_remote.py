@@ -95,6 +95,30 @@ def test_upload_resumes_and_sessions_run_over_url(node, tmp_path):
     assert rc == 1 and "does not exist" in err
 
 
+def test_remote_crank_packs_tiny_wide_into_one_transaction(node):
+    """The remote backend's plan over RPC: frame 1 one step per transaction (its CU read back),
+    frame 2 packed counting the fixed cost of a transaction once per step (two transactions), which
+    it then learns; from frame 3 the whole 1.34M-CU frame of tiny-wide is one transaction."""
+    from onchain import steps
+
+    auth, p1, p2 = Keypair(), Keypair(), Keypair()
+    cart = random_cartridge("tiny-wide", seed=3)
+    with RemoteBackend(node, payer=auth) as be:
+        for k in (auth, p1, p2):
+            be.airdrop(k.pubkey(), 100 * 10**9)
+        be.upload_model(cart, 21, auth)
+        assert be.create_session(21, 21, p1).ok and be.join_session(21, p2).ok
+        txs = []
+        for frame in range(4):
+            out = be.run_inference(21, frame, fetch_cu=True)
+            assert out.ok, out.error
+            txs.append([o.cu for o in be.last_frame_txs])
+        assert be.session(21).frame == 4
+    assert len(txs[0]) == steps.steps_per_frame(cart.preset)
+    assert len(txs[1]) == 2
+    assert [len(t) for t in txs[2:]] == [1, 1] and all(t[0] <= steps.PACK_BUDGET for t in txs[2:]), txs
+
+
 def test_transactions_with_inner_instructions_are_served(node, tmp_path):
     """getTransaction and getBlock answer for a transaction that made a CPI (init_manifest creates its
     account through the system program): the ER's committor and its transaction feed ask for both."""
