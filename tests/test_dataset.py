@@ -120,3 +120,17 @@ def test_split_is_by_game_and_fixed():
     tr2, va2 = ds.split_games(games, 0.1, seed=0)
     assert [g.name for g in va] == [g.name for g in va2]
     assert [g.name for g in ds.split_games(games, 0.1, seed=1)[1]] != [g.name for g in va]
+
+
+def test_data_stats_counts_every_fighter_frame(games, tmp_path, capsys):
+    from worldmodel import data_stats
+
+    games = list(games.values())
+    stats = data_stats.count(games)
+    assert stats["fighter_frames"] == 2 * sum(len(g) for g in games)
+    assert sum(r["fighter_frames"] for r in stats["actions"].values()) == stats["fighter_frames"]
+    assert abs(sum(r["share"] for r in stats["actions"].values()) - 1.0) < 1e-3
+    assert 0.0 <= stats["airborne_share"] <= 1.0 and sum(stats["stages"].values()) == stats["frames"]
+    out = tmp_path / "s.json"
+    assert data_stats.main(["--replays", str(FIXTURES), "--cache", str(tmp_path / "c"), "--out", str(out)]) == 0
+    assert "| action category |" in capsys.readouterr().out and out.is_file()
