@@ -440,10 +440,11 @@ class RemoteBackend(Backend):
                       fetch_cu: bool = False) -> TxOutcome:
         """Advance exactly one frame. The frame's steps go out as the transactions of the model's plan,
         cached per model: the first frame runs one step per transaction and reads each one's compute
-        units, then consecutive steps are packed into transactions of at most steps.PACK_BUDGET CU (as
-        the embedded backend does; from the second packed frame on, with the fixed cost of a
-        transaction that the first one showed counted once per transaction). Should a transaction still run out of compute units (which
-        changes nothing on chain), its share is split in two and retried from the same step. Every
+        units, then consecutive steps are packed into transactions of at most steps.PACK_BUDGET CU
+        (as the embedded backend does; from the second packed frame on, the fixed cost of a
+        transaction that the first packed frame showed is counted once per transaction). Should a
+        transaction still run out of compute units (which changes nothing on chain), its share is
+        split in two and retried from the same step. Every
         transaction carries `expected_frame`, so a frame is never applied twice (StaleFrame)."""
         if model_id is None:
             view = self.session(session_id)
