@@ -119,7 +119,7 @@ def wait_listening(proc: subprocess.Popen, timeout: float = 90.0) -> None:
 
 
 def play_session(net: Localnet, er: RemoteBackend, session_id: int, players: tuple[Keypair, Keypair],
-                 seconds: float, tmp: Path, crank) -> tuple[dict, list[float], dict]:
+                 seconds: float, tmp: Path, crank, client_args: tuple[str, ...] = ()) -> tuple[dict, list[float], dict]:
     """Player 1 as a scripted player process (onchain.bot), player 2 as the game client (online,
     headless, random script) and a game-client spectator, on a live session while
     `crank(er, session_id, p1)` runs -> its summary, player 1's input-to-state latencies (ms), and
@@ -134,8 +134,10 @@ def play_session(net: Localnet, er: RemoteBackend, session_id: int, players: tup
     try:
         # The clients run 8 s past the crank's end; only frames while the session moves are measured.
         clients = {"online_player": game_client(net, session_id, seconds + 8, outs["online_player"], "--mode", "online",
-                                                "--player", "2", "--keypair", str(kfs[1]), "--script", "random"),
-                   "spectator": game_client(net, session_id, seconds + 8, outs["spectator"], "--mode", "spectate")}
+                                                "--player", "2", "--keypair", str(kfs[1]), "--script", "random",
+                                                *client_args),
+                   "spectator": game_client(net, session_id, seconds + 8, outs["spectator"], "--mode", "spectate",
+                                            *client_args)}
         procs += clients.values()
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "onchain.bot", "play", "--url", net.er_url, "--session", str(session_id),
@@ -163,7 +165,8 @@ def play_session(net: Localnet, er: RemoteBackend, session_id: int, players: tup
     return stats, lat, games
 
 
-def run(seconds: float, hz: float, model: str | None, out: Path, cranks: tuple[str, ...] = CRANKS) -> dict:
+def run(seconds: float, hz: float, model: str | None, out: Path, cranks: tuple[str, ...] = CRANKS,
+        client_sets: tuple[str, ...] = ()) -> dict:
     model = model or shipped_model()
     cart = model or random_cartridge("micro", seed=0)
     port = free_port_block(8, start=50000)
@@ -188,7 +191,8 @@ def run(seconds: float, hz: float, model: str | None, out: Path, cranks: tuple[s
             players = [live_session(base, er, n) for n in range(1, len(cranks) + 1)]
             for n, name in enumerate(cranks, start=1):
                 found[name] = play_session(net, er, n, players[n - 1], seconds, tmp,
-                                           python_crank if name == "python" else scheduled_crank)
+                                           python_crank if name == "python" else scheduled_crank,
+                                           tuple(a for kv in client_sets for a in ("--set", kv)))
             # Sessions end (commit + undelegate) only after every measurement: the 0.8.3 ER has
             # stalled for a minute right after an end_session, which would hit the next crank.
             for n, (p1, _) in enumerate(players, start=1):
@@ -238,7 +242,7 @@ def run(seconds: float, hz: float, model: str | None, out: Path, cranks: tuple[s
             "crank": "scheduled (ER task scheduler, onchain.crank --scheduled)", **subscriber(stats),
             "clients": clients(games)}
     result.update({"hz": hz, "model": Path(model).name if model else "random micro cartridge (seed 0)",
-                   "er": "@magicblock-labs/ephemeral-validator 0.8.3"})
+                   "er": "@magicblock-labs/ephemeral-validator 0.8.3", "client_settings": list(client_sets)})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
     return result
@@ -321,11 +325,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="model directory (manifest.bin, weights.bin); default: the first shipped model in assets/models/, else a random micro")
     ap.add_argument("--out", default=str(ROOT / "build" / "bench_er.json"))
     ap.add_argument("--cranks", default=",".join(CRANKS), help="which cranks to measure (default: python,scheduled)")
+    ap.add_argument("--client-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting for the two game clients (python -m game --set), e.g. window.realtime=false")
     args = ap.parse_args(argv)
     cranks = tuple(c for c in args.cranks.split(",") if c)
     if not cranks or any(c not in CRANKS for c in cranks):
         ap.error(f"--cranks: a comma-separated subset of {','.join(CRANKS)}")
-    render(run(args.seconds, args.hz, args.model, Path(args.out), cranks))
+    render(run(args.seconds, args.hz, args.model, Path(args.out), cranks, tuple(args.client_set)))
     print("wrote", args.out)
     return 0
 
