@@ -52,12 +52,6 @@ fn w_i64(m: &Model, off: usize, i: usize) -> i64 {
 }
 
 #[inline(always)]
-fn w_i8(m: &Model, off: usize, i: usize) -> i64 {
-    // SAFETY: as w_i32 (byte sections).
-    unsafe { *m.at(off).add(i) as i8 as i64 }
-}
-
-#[inline(always)]
 /// acc[i] = (W x)[row0 + i] (exact i32) for rows [row0, row1) of the linear at `lin`,
 /// with the kernel of the model's weight layout (`xu` is the lanes kernel's scratch).
 fn matvec(m: &Model, lin: &LinearRef, x: &[i8], row0: usize, row1: usize, acc: &mut [i32], xu: &mut [u64]) {
