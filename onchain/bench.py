@@ -225,8 +225,9 @@ def bench_preset(name: str, so_path: str | Path = DEFAULT_SO, seed: int = SEED,
     sess.set_controls(controls[2])
     packed = _run_frame(sess, plan, "packed")
     overhead = S.tx_overhead(step_cu, plan, [int(r.cu) for r in packed])
-    if overhead is not None and pack_plan(step_cu, overhead=overhead) != plan:
-        plan = pack_plan(step_cu, overhead=overhead)
+    replan = pack_plan(step_cu, overhead=overhead) if overhead is not None else plan
+    if replan != plan:
+        plan = replan
         sess.set_controls(controls[0])
         packed = _run_frame(sess, plan, "packed")
     packed_cu = int(sum(r.cu for r in packed))

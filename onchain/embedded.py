@@ -28,9 +28,6 @@ from .backend import Backend, BackendError, ControllerInput, SessionView, TxOutc
 from .svm import DEFAULT_SO, MAX_CU, ProgramVM
 
 FUND_LAMPORTS = 100 * 10**9
-# A packed crank asks for at most this many CU of measured step cost, leaving room for
-# small data-dependent differences under the 1.4M limit.
-PACK_BUDGET = steps.PACK_BUDGET
 # create_session instructions per transaction (each grows HiddenState by 10,240 bytes)
 GROW_IX_PER_TX = 8
 TX_LIMIT = 1232  # bytes of a serialized transaction a real validator accepts (one packet)
@@ -93,7 +90,7 @@ def create_session_grown(chain, session_id: int, model_id: int, creator: Keypair
         h = A.decode_hidden(chain.account_data(pda.hidden(chain.program_id, session_id)) or b"")
         if h is None or h.ready:
             break
-        n = min(per_tx, -(-(h.full_len - h.length) // 10_240))
+        n = min(per_tx, -(-(h.full_len - h.length) // upload.MAX_GROWTH))
         outs.append(chain.send([ix] * n, [creator]))
     return combine(outs)
 
@@ -250,7 +247,7 @@ class EmbeddedBackend(Backend):
                 self._step_cu[view.model_id] = measured
         else:
             overhead = self._tx_overhead.get(view.model_id, 0)
-            plan = steps.pack_steps(costs[start:], PACK_BUDGET, overhead)
+            plan = steps.pack_steps(costs[start:], overhead=overhead)
             for k, count in enumerate(plan):
                 outs.append(crank(count if k < len(plan) - 1 else I.ALL_STEPS))
                 if not outs[-1].ok:

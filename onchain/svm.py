@@ -14,12 +14,14 @@ from solders.litesvm import LiteSVM
 from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
+from .steps import TX_CU_LIMIT
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SO = ROOT / "build" / "world_model.so"
 # The benchmark build (cargo feature `bench`): the deployed program plus the kernel benchmark
 # instruction, which writes wherever its caller says and so never ships.
 BENCH_SO = ROOT / "build" / "world_model_bench.so"
-MAX_CU = 1_400_000
+MAX_CU = TX_CU_LIMIT  # one transaction's compute-unit cap (onchain/steps.py)
 # A fixed address for tests and local runs (no keypair behind it: programs are
 # placed directly into the VM).
 PROGRAM_ID = Pubkey(hashlib.sha256(b"melee-onchain world model program").digest())
