@@ -61,6 +61,38 @@ def test_a_scenario_passes_and_another_fails():
     assert traj["idle"]["battlefield"].shape == (1800, 2, 2)
 
 
+def test_float_twin_plays_through_the_same_games():
+    """FloatRef puts the float twin behind BatchRef's interface: batched games equal one game
+    stepped alone with the model's own forward pass and decode."""
+    import torch
+
+    from worldmodel.floatbatch import FloatRef
+    from worldmodel.model import WorldModel, build_features, decode
+
+    torch.manual_seed(0)
+    model = WorldModel("micro", context=C.CONTEXT_ONEHOT)
+    rng = np.random.default_rng(2)
+    cx = [(32, 2, 9), (31, 2, 9)]
+    games = Games(FloatRef(model), ["final_destination", "battlefield"], [default_start_state()] * 2, cx,
+                  [True, True])
+    state, hid = torch.from_numpy(default_start_state().astype(np.int64))[None, None], model.new_hidden(1)
+    for t in range(40):
+        ctrl = randmodel.random_controls(rng)
+        raw, _, _ = games.step(np.array([0, 1]), np.stack([ctrl, ctrl]))
+        with torch.no_grad():
+            out, hid = model(build_features(model.fs, state, torch.from_numpy(ctrl.astype(np.int64))[None, None],
+                                            torch.tensor([cx[1]])), hid)
+        state = decode(model.fs, state, out)
+        assert np.array_equal(raw[1], state[0, 0].numpy()), t
+        state = torch.from_numpy(games.state[1].astype(np.int64))[None, None]  # the rules' output
+
+
+def test_float_needs_the_float_twin(tmp_path):
+    d = randmodel.random_cartridge(SMALL, 2).save(tmp_path / "model")
+    with pytest.raises(SystemExit):
+        main(["--model", str(d), "--float", "--quick", "--replays", ""])
+
+
 def test_quick_json(tmp_path, capsys):
     d = randmodel.random_cartridge(SMALL, 2).save(tmp_path / "model")
     assert main(["--model", str(d), "--quick", "--json", "--replays", FIXTURES, "--all-games", "--games", "1",

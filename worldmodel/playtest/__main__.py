@@ -61,9 +61,20 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the JSON report")
     ap.add_argument("--report", default=None, help="write playtest.json, playtest.md, playtest.png here")
     ap.add_argument("--cache", default="build/cache/replays")
+    ap.add_argument("--float", action="store_true",
+                    help="play the model's float twin (float.pt) instead of the cartridge: what INT8 costs")
     args = ap.parse_args(argv)
     stages = [S.stage(s).key for s in args.stages.split(",")]
-    rep, traj = playtest(C.load(Path(args.model)), Path(args.model).name, stages, args.quick, args.replays,
+    model, name = C.load(Path(args.model)), Path(args.model).name
+    if args.float:
+        from ..floatbatch import FloatRef
+        from ..train import load_checkpoint
+
+        ckpt = Path(args.model) / "float.pt"
+        if not ckpt.exists():
+            ap.error(f"--float: {ckpt} does not exist (quantize writes it next to the cartridge)")
+        model, name = FloatRef(load_checkpoint(ckpt)), name + " (float)"
+    rep, traj = playtest(model, name, stages, args.quick, args.replays,
                          args.model, args.games, args.all_games, args.cache)
     md = markdown(rep)
     if args.report:

@@ -18,10 +18,12 @@ from ..intbatch import BatchRef
 class Games:
     """n independent games. stage[i]: a stage name or Slippi id; start[i]: (2, 16) fighters;
     context[i]: (stage id, character 1, character 2); clock[i] False freezes the frame count
-    the rules see just before 8:00, so a long scripted run is not ended by the timer."""
+    the rules see just before 8:00, so a long scripted run is not ended by the timer.
+    `cart`: a Cartridge (played by BatchRef, = the program), or a stepper with BatchRef's
+    new_hidden/step (worldmodel.floatbatch.FloatRef: the float twin)."""
 
     def __init__(self, cart, stages, starts, contexts, clocks):
-        self.ref = BatchRef(cart)
+        self.ref = cart if hasattr(cart, "step") else BatchRef(cart)
         self.n = len(stages)
         self.stage = [R.Stage.of(s) for s in stages]
         self.stage_data = [S.stage(s) for s in stages]
