@@ -208,3 +208,53 @@ def test_training_throughput_bench(tmp_path, capsys):
     assert "tiny-wide" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         BT.main(["--replays", str(FIXTURES), "--configs", "nano:1:4"])
+
+
+def test_fake_quant_forward_follows_the_cartridge(exported):
+    """Quantization-aware training rounds the float forward pass to the cartridge's grids: the
+    encoder's output is the program's int16 residual to the unit, and over 96 teacher-forced
+    frames the head follows the INT8 head much closer than the plain float twin does."""
+    import copy
+
+    model, _, games, _ = exported
+    state, ctrl = Q.calibration_windows(games, 4, 96)
+    stats = Q.calibrate(model, state, ctrl)
+    cart = Q.export(model, stats, channel_scales=True)
+    scales = Q.activation_scales(stats, channel_scales=True)
+    fq = copy.deepcopy(model)
+    fq.set_fake_quant(scales)
+    br = BatchRef(cart)
+    u = br.build_features(state[:, 0], ctrl[:, 1])
+    r_int = br.linear(cart.encoder, br.enc_w, u, cart.s_enc)
+    taps = {}
+    with torch.no_grad():
+        fq(torch.from_numpy(u).float()[:, None], fq.new_hidden(u.shape[0]), taps)
+    assert np.abs(taps["r0"][:, 0].numpy() / scales["r"] - r_int).max() <= 1.01  # float32 rounding
+    q, f = _head_outputs(model, cart, state, ctrl)
+    _, g = _head_outputs(fq, cart, state, ctrl)
+    err_float, err_fq = np.abs(q - f).mean(), np.abs(q - g).mean()
+    assert err_fq < 0.6 * err_float, (err_fq, err_float)
+    fq.set_fake_quant(None)  # off again: the plain float model
+    _, f2 = _head_outputs(fq, cart, state, ctrl)
+    assert np.array_equal(f2, f)
+
+
+def test_qat_fine_tune_starts_from_init(trained, tmp_path, capsys):
+    """--init copies a checkpoint's weights into a fresh run (which then starts at the trained
+    loss, not a random model's), --qat trains through the fake-quantized forward pass and
+    recalibrates every --qat-every steps; the checkpoint holds plain float weights."""
+    out, ckpt, _ = trained
+    args = ARGS + ["--out", str(tmp_path / "qat"), "--cache", str(out / "cache"), "--max-steps", "4",
+                   "--init", str(ckpt), "--qat", "--qat-every", "2", "--lr", "1e-4"]
+    path = T.train(T.parse_args(args))
+    assert "initialised from" in capsys.readouterr().out
+    ck = torch.load(path, weights_only=False)
+    first_run = torch.load(ckpt, weights_only=False)["history"]
+    assert ck["step"] == 4
+    assert ck["history"][0]["loss_tf"] < np.mean([h["loss_tf"] for h in first_run[:5]])
+    model = T.load_checkpoint(path)
+    assert model.fq is None and all(layer.fq is None for layer in model.layers)
+    with pytest.raises(SystemExit, match="do not match"):
+        T.train(T.parse_args([a if a != "micro" else "tiny-wide" for a in ARGS]
+                             + ["--out", str(tmp_path / "bad"), "--cache", str(out / "cache"),
+                                "--init", str(ckpt), "--max-steps", "1"]))

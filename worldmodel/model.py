@@ -158,6 +158,41 @@ def rms_norm(r: torch.Tensor, gain: torch.Tensor, eps: float = 1e-6) -> torch.Te
     return r * torch.rsqrt(r.pow(2).mean(-1, keepdim=True) + eps) * gain
 
 
+# -- quantization-aware training ------------------------------------------------------
+# With fake quantization on (WorldModel.set_fake_quant, train --qat), the forward pass
+# rounds every tensor the cartridge stores to the cartridge's grid (the scales of
+# quantize.activation_scales; weights to int8 per row as quantize._quant_rows), with a
+# straight-through gradient. The model then trains on what the INT8 program computes, and
+# its closed-loop rollouts see the INT8 errors that, fed back as state deltas, made the
+# cartridge drift where its float twin stood still.
+
+def fake_quant(t: torch.Tensor, scale, lo: int = -128, hi: int = 127) -> torch.Tensor:
+    """t -> clamp(round(t / scale), lo, hi) * scale, gradient passed straight through inside
+    the range and stopped where the value saturates (there the output does not move with t;
+    a gradient there pushes values further out of range and training diverges).
+    scale: a float, or one per channel (the last axis)."""
+    v = t / scale
+    q = torch.clamp(torch.round(v), lo, hi) * scale
+    inside = (v >= lo) & (v <= hi)
+    return torch.where(inside, t + (q - t).detach(), q.detach())
+
+
+def fake_quant_rows(w: torch.Tensor, col_scale=None) -> torch.Tensor:
+    """Linear weight (rows, cols) -> int8 per row, as quantize._linear stores it (per-column
+    input scales folded in first), gradient passed straight through."""
+    ws = w if col_scale is None else w * col_scale
+    s = ws.detach().abs().amax(1, keepdim=True).clamp(min=1e-12) / 127
+    q = torch.clamp(torch.round(ws / s), -127, 127) * s
+    if col_scale is not None:
+        q = q / col_scale
+    return w + (q - w).detach()
+
+
+def _scale(v, device=None):
+    """A scale from quantize.activation_scales (float or per-channel array) -> float/tensor."""
+    return torch.as_tensor(v, dtype=torch.float32, device=device) if np.ndim(v) else float(v)
+
+
 def segsum_decay(log_a: torch.Tensor) -> torch.Tensor:
     """log_a (b, l, H) per-step log decays -> L (b, H, l, l) with
     L[t, s] = exp(sum_{s < k <= t} log_a[k]) for s <= t, else 0."""
@@ -183,6 +218,7 @@ class Mamba2Layer(nn.Module):
             dt = torch.exp(torch.linspace(math.log(1e-3), math.log(1e-1), h))
             self.in_proj.bias[2 * e + 2 * n:] = dt + torch.log(-torch.expm1(-dt))
             self.out_proj.weight.mul_(0.5 / math.sqrt(p.n_layers))
+        self.fq: dict | None = None  # fake-quantization scales of this layer (set_fake_quant)
 
     def split(self, v: torch.Tensor):
         """in_proj output (b, l, R) -> z, x (b, l, E), B, C (b, l, N), dt_raw (b, l, H)."""
@@ -194,9 +230,21 @@ class Mamba2Layer(nn.Module):
         """r (b, l, D), h0 (b, H, P, N) -> r (b, l, D), h_last (b, H, P, N)."""
         p = self.p
         b, l, _ = r.shape
+        q = self.fq
         xn = rms_norm(r, self.norm_gain)  # (b, l, D)
-        z, x, bm, cm, dt_raw = self.split(self.in_proj(xn))
-        xa = Fn.silu(x).view(b, l, p.n_heads, p.headdim)  # (b, l, H, P)
+        if q is None:
+            z, x, bm, cm, dt_raw = self.split(self.in_proj(xn))
+        else:
+            xn = fake_quant(xn, q["xn"])
+            w = fake_quant_rows(self.in_proj.weight, q["xn"] if torch.is_tensor(q["xn"]) else None)
+            z, x, bm, cm, dt_raw = self.split(Fn.linear(xn, w, self.in_proj.bias))
+            z, x = fake_quant(z, q["z"]), fake_quant(x, q["x"])
+            bm, cm = fake_quant(bm, q["B"]), fake_quant(cm, q["C"])
+            dt_raw = fake_quant(dt_raw, 1.0 / C.SOFTPLUS_STEP, -C.SOFTPLUS_ZERO, C.LUT_SIZE - 1 - C.SOFTPLUS_ZERO)
+        xa = Fn.silu(x)
+        if q is not None:
+            xa = fake_quant(xa, q["xa"])
+        xa = xa.view(b, l, p.n_heads, p.headdim)  # (b, l, H, P)
         dt = Fn.softplus(torch.clamp(dt_raw, DT_MIN, DT_MAX))  # (b, l, H)
         log_a = -torch.exp(self.a_log) * dt  # (b, l, H) log of the decay
         dbx = dt[..., None] * xa  # (b, l, H, P)
@@ -211,12 +259,19 @@ class Mamba2Layer(nn.Module):
             torch.einsum("bshp,bsn->bhpn", to_end[..., None] * dbx, bm)
         y = y + self.d_skip[:, None] * xa  # (b, l, H, P)
         gz = Fn.silu(z)
+        if q is not None:
+            y, gz = fake_quant(y, q["y"]), fake_quant(gz, q["gz"])
         gy = y.reshape(b, l, p.d_inner) * gz  # (b, l, E)
+        if q is not None:
+            gy = fake_quant(gy, q["gy"])
         if taps is not None:
             taps.setdefault("layers", []).append(dict(
                 r=r, xn=xn, z=z, x=x, B=bm, C=cm, dt_raw=dt_raw, xa=xa, dbx=dbx,
                 y=y, gz=gz, gy=gy, h=h_last))
-        return r + self.out_proj(gy), h_last
+        if q is None:
+            return r + self.out_proj(gy), h_last
+        r = r + Fn.linear(gy, fake_quant_rows(self.out_proj.weight), self.out_proj.bias)
+        return fake_quant(r, q["r"], -32768, 32767), h_last
 
 
 class WorldModel(nn.Module):
@@ -232,6 +287,21 @@ class WorldModel(nn.Module):
         with torch.no_grad():
             self.head.weight.mul_(0.1)
             self.head.bias.zero_()
+        self.fq: dict | None = None
+
+    def set_fake_quant(self, scales: dict | None) -> None:
+        """Round the forward pass to the cartridge's grids: scales from
+        quantize.activation_scales (None: plain float again)."""
+        if scales is None:
+            self.fq = None
+            for layer in self.layers:
+                layer.fq = None
+            return
+        dev = self.head.weight.device
+        self.fq = {"r": float(scales["r"]), "xn_final": _scale(scales["xn_final"], dev)}
+        for layer, sl in zip(self.layers, scales["layers"]):
+            layer.fq = {k: _scale(v, dev) for k, v in sl.items()}
+            layer.fq["r"] = self.fq["r"]
 
     def new_hidden(self, batch: int, device=None) -> torch.Tensor:
         p = self.p
@@ -240,7 +310,12 @@ class WorldModel(nn.Module):
     def forward(self, u: torch.Tensor, hidden: torch.Tensor, taps: dict | None = None):
         """u (b, l, in_dim) integer feature values, hidden (L, b, H, P, N)
         -> normalised outputs (b, l, out_dim), hidden."""
-        r = self.encoder(u / 128.0)  # (b, l, D)
+        q = self.fq
+        if q is None:
+            r = self.encoder(u / 128.0)  # (b, l, D)
+        else:
+            r = fake_quant(Fn.linear(u / 128.0, fake_quant_rows(self.encoder.weight), self.encoder.bias),
+                           q["r"], -32768, 32767)
         if taps is not None:
             taps["u"] = u
             taps["r0"] = r
@@ -252,7 +327,12 @@ class WorldModel(nn.Module):
         if taps is not None:
             taps["r_final"] = r
             taps["xn_final"] = xn
-        return self.head(xn), torch.stack(hs)
+        if q is None:
+            return self.head(xn), torch.stack(hs)
+        sf = q["xn_final"]
+        xn = fake_quant(xn, sf)
+        w = fake_quant_rows(self.head.weight, sf if torch.is_tensor(sf) else None)
+        return Fn.linear(xn, w, self.head.bias), torch.stack(hs)
 
     def step_states(self, state: torch.Tensor, ctrl: torch.Tensor, hidden: torch.Tensor,
                     context: torch.Tensor | None = None):

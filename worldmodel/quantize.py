@@ -149,19 +149,36 @@ def _norm_scale(st: dict, key: str, channel_scales: bool):
     return st[key] / 127
 
 
+def activation_scales(stats: dict, channel_scales: bool = False) -> dict:
+    """Calibrated magnitudes (calibrate) -> the scale of every stored activation (real value =
+    integer * scale): "r" (int16 residual), "xn_final" and per layer "xn", "z", "x", "B", "C",
+    "xa", "gz", "y", "gy" (int8). export builds the cartridge from these, and
+    quantization-aware training (model.WorldModel.set_fake_quant) rounds to the same grids."""
+    layers = []
+    for st in stats["layers"]:
+        s_x, s_z = st["x"] / 127, st["z"] / 127
+        layers.append({
+            "xn": _norm_scale(st, "xn", channel_scales), "z": s_z, "x": s_x,
+            "B": st["B"] / 127, "C": st["C"] / 127,
+            "xa": max(silu(127 * s_x), 0.2785) / 127,  # SiLU's range over the int8 input range
+            "gz": max(silu(127 * s_z), 0.2785) / 127,
+            "y": st["y"] / 127, "gy": st["gy"] / 127})
+    return {"r": stats["r"] * 1.25 / 32767,  # headroom: the residual saturates at int16
+            "xn_final": _norm_scale(stats, "xn_final", channel_scales), "layers": layers}
+
+
 def export(model: WorldModel, stats: dict, channel_scales: bool = False) -> C.Cartridge:
     p = model.p
     e, n = p.d_inner, p.d_state
-    s_r = stats["r"] * 1.25 / 32767  # headroom: the residual saturates at int16
+    sc = activation_scales(stats, channel_scales)
+    s_r = sc["r"]
     s_feat = 1.0 / 128  # the model divides the int8 features by 128
     encoder, s_enc = _linear(model.encoder.weight, model.encoder.bias, s_feat,
                              np.full(model.encoder.out_features, s_r))
     layers = []
-    for lay, st in zip(model.layers, stats["layers"]):
-        s_xn = _norm_scale(st, "xn", channel_scales)
-        s_z, s_x, s_b, s_c = st["z"] / 127, st["x"] / 127, st["B"] / 127, st["C"] / 127
-        s_xa = max(silu(127 * s_x), 0.2785) / 127  # SiLU's range over the int8 input range
-        s_gz = max(silu(127 * s_z), 0.2785) / 127
+    for lay, st, sl in zip(model.layers, stats["layers"], sc["layers"]):
+        s_xn, s_z, s_x, s_b, s_c = sl["xn"], sl["z"], sl["x"], sl["B"], sl["C"]
+        s_xa, s_gz = sl["xa"], sl["gz"]
         s_out_rows = np.concatenate([
             np.full(e, s_z), np.full(e, s_x), np.full(n, s_b), np.full(n, s_c),
             np.full(p.n_heads, 1.0 / C.SOFTPLUS_STEP)])
@@ -171,10 +188,10 @@ def export(model: WorldModel, stats: dict, channel_scales: bool = False) -> C.Ca
         s_dbx = s_h / s_b
         # dbx_q = dt_q20 * xa_q * u_mult >> s_u  ==  dt * xa / s_dbx
         u_mult, s_u = _fixed_point(s_xa / s_dbx / C.Q20, 20)
-        s_y = st["y"] / 127
+        s_y = sl["y"]
         m_y, sh_y = _fixed_point(s_h * s_c / s_y, 19)
         d_skip = np.round(lay.d_skip.detach().double().numpy() * s_xa / s_y * 2.0 ** sh_y).astype(np.int64)
-        s_gy = st["gy"] / 127
+        s_gy = sl["gy"]
         m_g, s_g = _fixed_point(s_y * s_gz / s_gy, 23)
         out_proj, s_out = _linear(lay.out_proj.weight, lay.out_proj.bias, s_gy,
                                   np.full(p.d_model, s_r))
@@ -187,7 +204,7 @@ def export(model: WorldModel, stats: dict, channel_scales: bool = False) -> C.Ca
             out_proj=out_proj,
             quant=C.LayerQuant(eps=1, s_norm=s_norm, s_in=s_in, s_u=s_u, s_y=sh_y, s_g=s_g,
                                s_out=s_out, m_y=m_y, m_g=m_g)))
-    s_xf = _norm_scale(stats, "xn_final", channel_scales)
+    s_xf = sc["xn_final"]
     final_gain, s_norm_f = _norm_gain(model.final_gain, s_xf)
     # head rows produce state units directly: out_q = out * FIELD_OUT_SCALE
     head, s_head = _linear(model.head.weight, model.head.bias, s_xf,

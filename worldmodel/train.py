@@ -49,6 +49,13 @@ def parse_args(argv=None):
                     help="perturb the trained rollout pass's input states (train.NOISE_SD units)")
     ap.add_argument("--context", choices=("none", "onehot"), default="none",
                     help="feed the model each game's stage and characters (cartridge.CONTEXT_ONEHOT)")
+    ap.add_argument("--init", default=None,
+                    help="start from this float checkpoint's weights (a ckpt.pt or a cartridge's float.pt; "
+                         "fresh optimiser and schedules) instead of at random")
+    ap.add_argument("--qat", action="store_true",
+                    help="quantization-aware: the forward pass rounds to the cartridge's INT8 grids "
+                         "(calibrated as quantize --percentile 99.99 --channel-scales)")
+    ap.add_argument("--qat-every", type=int, default=500, help="steps between recalibrations under --qat")
     ap.add_argument("--val-fraction", type=float, default=0.05)
     ap.add_argument("--limit-games", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -247,6 +254,9 @@ def train(args) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     ckpt_path = out_dir / "ckpt.pt"
     step, elapsed, history = 0, 0.0, []
+    if args.init and not ckpt_path.exists():
+        init_weights(model, args.init)
+        print(f"initialised from {args.init}", flush=True)
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, weights_only=False, map_location=dev)
         model.load_state_dict(ck["model"])
@@ -272,6 +282,10 @@ def train(args) -> Path:
         (out_dir / "history.json").write_text(json.dumps(history))
         plot_history(history, out_dir / "loss.png")
 
+    calib = qat_windows(train_games) if args.qat else None
+    if calib is not None:
+        recalibrate(model, calib)
+
     bar = None
     if not args.no_progress:
         from tqdm import tqdm
@@ -284,6 +298,8 @@ def train(args) -> Path:
             g["lr"] = lr_at(frac, args.lr, step, warmup)
         loss_tf, loss_roll, terms, hid = train_step(model, opt, streams.next(), hid, frac, args, rng, dev)
         step += 1
+        if calib is not None and step % args.qat_every == 0:
+            recalibrate(model, calib)
         dt = time.monotonic() - t0
         elapsed += dt
         rec = {"step": step, "elapsed": round(elapsed, 2), "loss_tf": float(loss_tf.detach()),
@@ -302,6 +318,7 @@ def train(args) -> Path:
     if bar is not None:
         bar.close()
     history[-1]["val"] = validation_loss(model, val_corpus, args.seq) if history else None
+    model.set_fake_quant(None)  # the checkpoint holds plain float weights; quantize rounds them
     save()
     fps = [h["fps"] for h in history[-200:]]
     print(f"done: {step} steps, {elapsed / 60:.1f} min, {np.mean(fps) if fps else 0:.0f} frames/s "
@@ -312,6 +329,42 @@ def train(args) -> Path:
 
 def dataclasses_astuple(f: C.FieldSpec) -> tuple:
     return (f.enc_kind, f.enc_arg, f.dec_kind, f.dec_arg)
+
+
+def init_weights(model: WorldModel, path: str | Path) -> None:
+    """Copy a checkpoint's weights into a fresh model of the same preset, fields and context."""
+    ck = torch.load(path, weights_only=False, map_location="cpu")
+    fields = [list(dataclasses_astuple(f)) for f in model.fs.fields]
+    if ck["preset"] != model.p.name or [list(f) for f in ck["fields"]] != fields \
+            or ck.get("context", 0) != model.fs.context:
+        raise SystemExit(f"--init {path}: preset {ck['preset']}, context {ck.get('context', 0)} "
+                         f"do not match this run's {model.p.name}, {model.fs.context} (or its fields differ)")
+    model.load_state_dict(ck["model"])
+
+
+# Quantization-aware training calibrates like the shipped cartridges' quantize command.
+QAT_PERCENTILE, QAT_CHANNEL_SCALES = 99.99, True
+
+
+def qat_windows(games):
+    from .quantize import calibration_context, calibration_windows
+
+    state, ctrl = calibration_windows(games)
+    return state, ctrl, calibration_context(games)
+
+
+def recalibrate(model: WorldModel, calib) -> None:
+    """Re-measure the activation scales on the plain float model (as quantize does) and
+    round the forward pass to them from here on."""
+    from .quantize import activation_scales, calibrate
+
+    model.set_fake_quant(None)
+    dev = next(model.parameters()).device
+    model.cpu()
+    state, ctrl, context = calib
+    stats = calibrate(model, state, ctrl, QAT_PERCENTILE, context)
+    model.to(dev)
+    model.set_fake_quant(activation_scales(stats, QAT_CHANNEL_SCALES))
 
 
 def load_checkpoint(path: str | Path) -> WorldModel:
