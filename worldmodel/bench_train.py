@@ -51,7 +51,7 @@ def bench_config(corpus: Corpus, preset: str, threads: int, batch: int, seq: int
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     streams = Streams(corpus, batch, seq, rng)
     hid = model.new_hidden(batch, dev)
-    args = SimpleNamespace(rollout_max=1.0 if rollout else 0.0, rollout_depth=2, rollout_noise=0.0)
+    args = SimpleNamespace(rollout_max=1.0 if rollout else 0.0, rollout_ramp=0.5, rollout_depth=2, rollout_noise=0.0)
     times = []
     for k in range(warmup + steps):
         t0 = time.perf_counter()

@@ -45,6 +45,9 @@ def parse_args(argv=None):
     ap.add_argument("--rollout-max", type=float, default=0.5, help="final share of rollout steps")
     ap.add_argument("--rollout-depth", type=int, default=3,
                     help="rollout passes are 1..this many deep (deeper = trained on longer own-prediction chains)")
+    ap.add_argument("--rollout-ramp", type=float, default=0.5,
+                    help="share of training over which the rollout share grows to --rollout-max "
+                         "(0: at it from the first step, for a fine-tune)")
     ap.add_argument("--rollout-noise", type=float, default=0.0,
                     help="perturb the trained rollout pass's input states (train.NOISE_SD units)")
     ap.add_argument("--context", choices=("none", "onehot"), default="none",
@@ -212,7 +215,7 @@ def train_step(model: WorldModel, opt: torch.optim.Optimizer, batch, hid: torch.
     terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel)
     loss_tf = sum(terms.values())
     loss, loss_roll = loss_tf, None
-    if rng.random() < args.rollout_max * min(1.0, 2 * frac):
+    if rng.random() < args.rollout_max * (min(1.0, frac / args.rollout_ramp) if args.rollout_ramp > 0 else 1.0):
         depth = int(rng.integers(1, args.rollout_depth + 1))
         rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach()), has_vel, depth,
                               args.rollout_noise, cx)
