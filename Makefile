@@ -28,21 +28,21 @@ test: build
 	$(PY) -m pytest -q
 
 bench: build
-	$(PY) -m onchain.bench
+	$(PY) -m onchain.tools.bench
 
 # A 60 s session in the real MagicBlock ER on the local stack; writes build/bench_er.json.
 bench-er: build
-	$(PY) -m onchain.bench_er
+	$(PY) -m onchain.tools.bench_er
 
 # How many sessions one ER holds at 60 Hz: N = 1, 2, 4, ... concurrent sessions, each with its crank, two
-# players and a spectator (onchain/bench_sessions.py); writes build/bench_er_sessions.json and .png.
+# players and a spectator (onchain/tools/bench_sessions.py); writes build/bench_er_sessions.json and .png.
 bench-er-sweep: build
-	$(PY) -m onchain.bench_er --sweep
+	$(PY) -m onchain.tools.bench_er --sweep
 
 play: build
 	$(PY) -m game
 
-# Base chain + MagicBlock ER on 127.0.0.1 (onchain/localnet.py); logs and state in build/localnet/.
+# Base chain + MagicBlock ER on 127.0.0.1 (onchain/localnet/stack.py); logs and state in build/localnet/.
 localnet: build
 	$(PY) -m onchain.localnet up
 

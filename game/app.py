@@ -16,8 +16,9 @@ import time
 
 import pygame
 
-from onchain.backend import NEUTRAL, STATUS_ENDED, BackendError, SessionView
-from onchain.measure import pct
+from onchain.sdk.wire import NEUTRAL, STATUS_ENDED, SessionView
+from onchain.sdk.backend import BackendError
+from onchain.tools.measure import pct
 
 from . import render
 from . import settings as S
@@ -269,8 +270,8 @@ class Game:
     def status(self) -> dict:
         """What is on screen and on the chain now: the window's size, the menu, the frame and the
         fighters drawn, and the inputs the session's InputBuffer account holds (read from the chain)."""
-        from onchain import accounts as A
-        from onchain import pda
+        from onchain.sdk import accounts as A
+        from onchain.sdk import pda
         v = self.last_view
         out = {"ticks": self.ticks, "window": list(self.window.get_size()), "hud": self.hud_on,
                "menu": self.menu.title if self.menu is not None else None,

@@ -1,6 +1,6 @@
 """Build the Backend a mode needs, and the keys that sign for the players.
 
-The implementations live in the SDK (onchain.embedded, onchain.remote); this only picks one
+The implementations live in the SDK (onchain.backends.embedded, onchain.backends.remote); this only picks one
 and turns "not in this checkout" into a clear message instead of a traceback.
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 
 from solders.keypair import Keypair
 
-from onchain.backend import Backend
-from onchain.keys import read_keypair
+from onchain.sdk.backend import Backend
+from onchain.sdk.keys import read_keypair
 
 
 class GameSetupError(RuntimeError):
@@ -19,9 +19,9 @@ class GameSetupError(RuntimeError):
 
 def embedded_backend() -> Backend:
     try:
-        from onchain.embedded import EmbeddedBackend
+        from onchain.backends.embedded import EmbeddedBackend
     except ImportError as e:
-        raise GameSetupError(f"the embedded backend (onchain.embedded) is not available: {e}") from None
+        raise GameSetupError(f"the embedded backend (onchain.backends.embedded) is not available: {e}") from None
     try:
         return EmbeddedBackend()
     except FileNotFoundError as e:  # build/world_model.so missing
@@ -32,10 +32,10 @@ def remote_backend(url: str, ws_url: str = "", program_id: str = "", ephemeral: 
     """A RemoteBackend; `ephemeral` for an ER endpoint (a profile with ephemeral: true), so that
     closing a session there means end_session (commit + undelegate to the base chain)."""
     try:
-        from onchain.remote import RemoteBackend
+        from onchain.backends.remote import RemoteBackend
     except ImportError as e:
         raise GameSetupError(
-            "online and spectate modes need the remote backend (onchain.remote), which this checkout "
+            "online and spectate modes need the remote backend (onchain.backends.remote), which this checkout "
             f"does not have yet ({e})") from None
     kwargs: dict = {"ws_url": ws_url} if ws_url else {}
     kwargs["ephemeral"] = ephemeral

@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     from .backends import GameSetupError
     from .joincode import JoinCodeError
-    from .model import ModelError
+    from worldmodel.shipped import ModelError
     from .stage import StageError
     try:
         settings = S.load(args.settings)
@@ -170,7 +170,7 @@ def build_session(settings: S.Settings, args):
     if mode in ("local", "replay"):
         from solders.keypair import Keypair
 
-        from .model import resolve
+        from worldmodel.shipped import resolve
         model = resolve(settings["model"])
         p1, where = backends.load_keypair(settings["keypair"])
         if mode == "replay":
@@ -193,7 +193,7 @@ def build_session(settings: S.Settings, args):
         match = Match.of(settings["stage"], settings["characters"].split(","))  # the program's rules use it
         start = None
         if args.stocks is not None:
-            from onchain.embedded import default_start_state
+            from onchain.backends.embedded import default_start_state
             from worldmodel.cartridge import FIELDS
             start = default_start_state()
             start[:, FIELDS.index("stocks")] = args.stocks  # the rules start from the fighters' stocks
@@ -216,9 +216,9 @@ def build_session(settings: S.Settings, args):
 def player_key(settings: S.Settings, role: str):
     """(key, where) for --host / --join: --keypair (or settings' keypair) when it names a file other
     than the standard one (created if missing, so the same player can come back), else the standard
-    Solana key, else a project key made on first use (onchain/keys.py default_key). `avoid`: the
+    Solana key, else a project key made on first use (onchain/sdk/keys.py default_key). `avoid`: the
     other player's key (host and guest on one machine)."""
-    from onchain.keys import SOLANA_DEFAULT, default_key, read_or_create
+    from onchain.sdk.keys import SOLANA_DEFAULT, default_key, read_or_create
 
     from .backends import GameSetupError
 
@@ -263,7 +263,7 @@ def online_session(settings: S.Settings, args):
         code = joincode.parse(args.join)
         session = online.GuestSession(code, player_key(settings, "guest"), lobby, args.wait, playout, program_id)
         return session, "host's model", "remote (ER)", "guest key"
-    from .model import resolve
+    from worldmodel.shipped import resolve
     model = resolve(settings["model"])
     if model.source == "random" and settings["model"] != "random":  # never a random cartridge unless asked
         raise online.GameSetupError("no model in assets/models/: --model DIR, or --model random to host a random one")

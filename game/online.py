@@ -24,8 +24,9 @@ from urllib.parse import urlparse
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from onchain import pda
-from onchain.backend import STATUS_ACTIVE, STATUS_ENDED, STATUS_WAITING, BackendError
+from onchain.sdk import pda
+from onchain.sdk.wire import STATUS_ACTIVE, STATUS_ENDED, STATUS_WAITING
+from onchain.sdk.backend import BackendError
 
 from . import joincode
 from .backends import GameSetupError
@@ -46,7 +47,7 @@ def log(text: str) -> None:
 
 def probe(url: str, timeout: float = 2.0) -> str | None:
     """None when `url` answers JSON-RPC getSlot, else why not."""
-    from onchain.localnet import LocalnetError, rpc
+    from onchain.localnet.stack import LocalnetError, rpc
     try:
         rpc(url, "getSlot", timeout=timeout)
         return None
@@ -85,7 +86,7 @@ def ensure_stack(base_url: str, er_url: str, listen: str | None, local_base: str
     if (base_err is None) != (er_err is None):
         raise GameSetupError(f"half a local stack answers (base {base_url}: {base_err or 'ok'}, ER {er_url}: "
                              f"{er_err or 'ok'}): stop it with `python -m onchain.localnet down` and retry")
-    from onchain.localnet import DEFAULT_RUN_DIR, Localnet, LocalnetError
+    from onchain.localnet.stack import DEFAULT_RUN_DIR, Localnet, LocalnetError
     try:
         net = Localnet(DEFAULT_RUN_DIR, urlparse(base_url).port, urlparse(er_url).port, listen=listen or "127.0.0.1",
                        base=local_base or None)
@@ -106,8 +107,8 @@ def fund(base, key: Keypair) -> None:
 
 
 def ensure_model(base, model, key: Keypair, say=log) -> int:
-    """Upload and finalize `model` (game.model.Model) unless the base chain has it; its id."""
-    from onchain import upload
+    """Upload and finalize `model` (worldmodel.shipped.Model) unless the base chain has it; its id."""
+    from onchain.sdk import upload
     src = model.cartridge if model.source == "random" else model.source
     manifest, weights = upload.load_cartridge_bytes(src)
     model_id = upload.model_id_of(manifest)
@@ -205,7 +206,7 @@ class HostSession(_Ends, OnlineSession):
 
     def __init__(self, er_url: str, base_url: str, key: Keypair, model, match, stocks: int | None,
                  address: str, crank: str, lobby, net=None, playout=None, program_id: Pubkey | None = None):
-        from onchain.remote import RemoteBackend
+        from onchain.backends.remote import RemoteBackend
         extra = {"program_id": program_id} if program_id else {}
         super().__init__(RemoteBackend(er_url, payer=key, ephemeral=True, **extra), 0, 0, key, None, 60.0, playout)
         self.base = RemoteBackend(base_url, payer=key, **extra)
@@ -228,7 +229,7 @@ class HostSession(_Ends, OnlineSession):
         context = {"stage": WS.stage(self.match_.stage).slippi_id,
                    "characters": tuple(WS.character_id(c) for c in self.match_.characters)}
         if self.stocks is not None:
-            from onchain.embedded import default_start_state
+            from onchain.backends.embedded import default_start_state
             from worldmodel.cartridge import FIELDS
             fighters = default_start_state()  # the rules start from the fighters' stocks field
             fighters[:, FIELDS.index("stocks")] = self.stocks
@@ -277,11 +278,11 @@ class HostSession(_Ends, OnlineSession):
     def _crank(self) -> None:
         """The ER's scheduled crank (no client in the loop) where it works, else the Python crank
         here; both stop once the game is over."""
-        from onchain.crank import Crank
-        from onchain.remote import RemoteBackend
+        from onchain.tools.crank import Crank
+        from onchain.backends.remote import RemoteBackend
         with RemoteBackend(self.er_url, payer=self.key, ephemeral=True, program_id=self.backend.program_id) as er:
             if self.crank_mode == "scheduled":
-                from onchain.sched_crank import ScheduledCrank
+                from onchain.tools.sched_crank import ScheduledCrank
                 try:
                     ScheduledCrank(er, self.session_id, self.key).run(stop=self.crank_stop)
                     self.crank_note = "ER scheduled crank"
@@ -346,7 +347,7 @@ class GuestSession(_Ends, OnlineSession):
 
     def __init__(self, code: joincode.JoinCode, key_for, lobby, wait_s: float, playout=None,
                  program_id: Pubkey | None = None):
-        from onchain.remote import RemoteBackend
+        from onchain.backends.remote import RemoteBackend
         for what, url in (("base chain", code.base_url), ("ER", code.er_url)):
             err = probe(url)
             if err is not None:
@@ -451,7 +452,7 @@ class CodeSpectateSession(SpectateSession):
     may come while the host is still in the lobby), then watches."""
 
     def __init__(self, code: joincode.JoinCode, wait_s: float, playout=None, program_id: Pubkey | None = None):
-        from onchain.remote import RemoteBackend
+        from onchain.backends.remote import RemoteBackend
         err = probe(code.er_url)
         if err is not None:
             raise GameSetupError(f"cannot reach the host's ER at {code.er_url} ({err})")
@@ -462,7 +463,7 @@ class CodeSpectateSession(SpectateSession):
 
     def start(self) -> None:
         if self.base_url is not None:  # the base chain says when the session is delegated
-            from onchain.remote import RemoteBackend
+            from onchain.backends.remote import RemoteBackend
             with RemoteBackend(self.base_url, **self.base_extra) as base:
                 key = pda.session(base.program_id, self.session_id)
                 deadline = time.monotonic() + self.wait_s

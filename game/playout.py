@@ -37,7 +37,7 @@ import threading
 
 import numpy as np
 
-from onchain.measure import pct
+from onchain.tools.measure import pct
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from onchain.backend import ControllerInput
+from onchain.sdk.wire import ControllerInput
 
 from .backends import GameSetupError
 from .session import LocalSession, TickResult

@@ -16,8 +16,8 @@ import time
 
 from solders.keypair import Keypair
 
-from onchain.backend import (STATUS_ACTIVE, STATUS_ENDED, STATUS_WAITING, Backend, BackendError,
-                             ControllerInput, SessionView)
+from onchain.sdk.backend import Backend, BackendError
+from onchain.sdk.wire import STATUS_ACTIVE, STATUS_ENDED, STATUS_WAITING, ControllerInput, SessionView
 
 from .backends import GameSetupError
 
@@ -241,14 +241,14 @@ class OnlineSession(Session):
 
     def start(self) -> None:
         # In an Ephemeral Rollup sessions are created and joined on the base chain and then delegated
-        # (python -m onchain.er_session host / join); here the client only waits for that.
+        # (python -m onchain.tools.er_session host / join); here the client only waits for that.
         er = bool(getattr(self.backend, "ephemeral", False))
         creates = self.player == 0 and self.model_id is not None and not er
         view = wait_for_session(self.backend, self.session_id, 0.0 if creates else self.wait_s)
         if view is None:
             if er:
                 raise GameSetupError(f"session {self.session_id} is not in the ER at {self.backend.url} (the host "
-                                     "creates and delegates it: python -m onchain.er_session host)")
+                                     "creates and delegates it: python -m onchain.tools.er_session host)")
             if self.player != 0:
                 raise GameSetupError(f"session {self.session_id} does not exist (player 1 creates it)")
             if self.model_id is None:

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from onchain import profiles as chain_profiles
-from onchain.backend import BUTTONS
+from onchain.backends import profiles as chain_profiles
+from onchain.sdk.wire import BUTTONS
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "settings.yaml"
 
@@ -67,7 +67,7 @@ PROFILE_HELP = dict(
     ephemeral="url is an ER (close = end_session: commit + undelegate)",
     program_id="the world-model program's address there; empty = the SDK's default",
     local_base="the base chain of a stack this machine starts for the profile (onchain.localnet up --profile, "
-               "--host): own (onchain.basenode) or agave (solana-test-validator, make setup-validator)")
+               "--host): own (onchain.localnet.basenode) or agave (solana-test-validator, make setup-validator)")
 PAD_AXIS_MAP = dict(stick_x="leftx", stick_y="lefty", cstick_x="rightx", cstick_y="righty",
                     l="lefttrigger", r="righttrigger")
 
@@ -92,7 +92,7 @@ def _schema() -> list[Option]:
                "empty = use those keys as written. --profile NAME picks one for a run",
                ("",) + chain_profiles.names()),
     ]
-    # The chain profiles: the one place the game and the onchain tools (onchain/profiles.py) read them.
+    # The chain profiles: the one place the game and the onchain tools (onchain/backends/profiles.py) read them.
     for name, profile in chain_profiles.DEFAULTS.items():
         for key in chain_profiles.KEYS:
             kind = {"kind": "choice", "ephemeral": "bool", "local_base": "choice"}.get(key, "str")

@@ -8,7 +8,7 @@ import time
 
 from solders.pubkey import Pubkey
 
-from onchain.backend import STATUS_ACTIVE, STATUS_ENDED, SessionView
+from onchain.sdk.wire import STATUS_ACTIVE, STATUS_ENDED, SessionView
 
 from .match import Match
 from .session import Session, TickResult

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from solders.keypair import Keypair
 
-from .keys import read_or_create
-from .svm import DEFAULT_SO, ROOT
+from onchain.sdk.keys import read_or_create
+from onchain.backends.svm import DEFAULT_SO, ROOT
 
 DEFAULT_LEDGER = ROOT / "build" / "embedded-ledger.json"
 DEFAULT_KEYPAIR = Path.home() / ".config" / "solana" / "id.json"
@@ -42,7 +42,7 @@ def endpoint(args) -> tuple[str | None, bool]:
         return url, args.ephemeral
     if not args.profile:
         return None, False
-    from . import profiles
+    from onchain.backends import profiles
     p = profiles.load(args.profile)
     if p["kind"] == "embedded":
         return None, False
@@ -56,8 +56,8 @@ def open_backend(args, signer: Keypair | None = None):
     fee payer is the signer (funded by airdrop first on a local chain that has a faucet)."""
     url, ephemeral = endpoint(args)
     if url:
-        from .backend import BackendError
-        from .remote import RemoteBackend
+        from onchain.sdk.backend import BackendError
+        from onchain.backends.remote import RemoteBackend
         be = RemoteBackend(url, payer=signer, ephemeral=ephemeral)
         if signer is not None and not ephemeral:
             try:
@@ -67,7 +67,7 @@ def open_backend(args, signer: Keypair | None = None):
             except BackendError as e:  # no faucet (devnet rate limit, mainnet): say so, go on
                 print(f"note: could not fund {signer.pubkey()} by airdrop: {e}", file=sys.stderr)
         return be
-    from .embedded import EmbeddedBackend
+    from onchain.backends.embedded import EmbeddedBackend
     be = EmbeddedBackend(args.so)
     if Path(args.ledger).exists():
         be.load_ledger(args.ledger)
@@ -82,7 +82,7 @@ def save(be, args) -> None:
 def cmd_upload(args) -> int:
     from tqdm import tqdm
 
-    from . import upload
+    from onchain.sdk import upload
     authority = load_keypair(args.keypair)
     be = open_backend(args, authority)
     manifest, weights = upload.load_cartridge_bytes(args.model)
@@ -100,7 +100,7 @@ def cmd_upload(args) -> int:
 
 
 def show(view) -> dict:
-    from .backend import STATUS_NAMES
+    from onchain.sdk.wire import STATUS_NAMES
     from worldmodel.cartridge import FIELDS
     return {
         "session_id": view.session_id, "model_id": view.model_id,
@@ -142,7 +142,7 @@ def session_action(args, be, kp) -> int:
         out = be.close_session(args.id, kp)
     save(be, args)
     if not out.ok:
-        from .errors import describe
+        from onchain.sdk.errors import describe
         print(f"error: {args.action} failed: {describe(out.error)}", file=sys.stderr)
         return 1
     print(json.dumps({"ok": True, "signature": out.signature, "cu": out.cu}))
@@ -150,14 +150,14 @@ def session_action(args, be, kp) -> int:
 
 
 def cmd_demo(args) -> int:
-    from . import demo
+    from onchain.tools import demo
     result = demo.run(args.frames, args.model, args.seed, args.so)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0 if result["rent_refunded"] else 1
 
 
 def cmd_fuzz(args) -> int:
-    from . import fuzz
+    from onchain.tools import fuzz
     result = fuzz.run(args.cases, args.seed, args.so, progress=not args.json)
     if args.json:
         keep = ("cases", "unexpected_success", "panics", "state_changed_on_failure", "program_instructions_missed",

@@ -45,7 +45,7 @@ def wait_until(pred, timeout: float = 5.0, step: float = 0.02) -> bool:
 
 # The tests against MagicBlock's ephemeral validator 0.8.3 (a third-party binary) are strict. It
 # used to stop answering for 30 s or more; the cause (its terminal UI JSON-encoding the blocks
-# that clone the model's weights) is turned off in onchain/localnet.py, and since then they pass
+# that clone the model's weights) is turned off in onchain/localnet/stack.py, and since then they pass
 # without reruns here. A failure on a heavily loaded machine is rerun, on a stack of its own where
 # the test needs one, at most twice, and pytest's summary reports every rerun ("R").
 REAL_ER = pytest.mark.flaky(reruns=2, reruns_delay=2)
@@ -54,7 +54,7 @@ def _bases() -> tuple[str, ...]:
     """The base chains the real-ER tests run on: the project's own base node always, and Anza's
     solana-test-validator too once `make setup-validator` has built it (issue 17). MLR_TEST_BASES
     (comma-separated) picks them explicitly, e.g. MLR_TEST_BASES=agave."""
-    from onchain.localnet import agave_validator
+    from onchain.localnet.stack import agave_validator
     want = os.environ.get("MLR_TEST_BASES")
     if want:
         return tuple(b for b in want.split(",") if b)
@@ -68,7 +68,7 @@ def local_stack(tmp_path_factory, so_path, name: str, start: int | None = None, 
     """Body of a module-scoped fixture: the real base chain (`base`: the project's node or
     solana-test-validator) + MagicBlock ER on free loopback ports (from `start`), yielded up, then
     stopped, asserting no process it started is left."""
-    from onchain.localnet import Localnet, alive, free_port_block
+    from onchain.localnet.stack import Localnet, alive, free_port_block
     port = free_port_block(8) if start is None else free_port_block(8, start=start)
     net = Localnet(tmp_path_factory.mktemp(f"{name}-{base}"), base_port=port, er_port=port + 4, so_path=so_path,
                    base=base)
@@ -83,7 +83,7 @@ def uploaded_chains(stack, cart, model_id: int):
     """Body of a `chains` fixture: remote backends on the stack's base and ER, with `cart`
     uploaded and finalized on the base as `model_id`; yielded as (base, er), then closed."""
     from solders.keypair import Keypair
-    from onchain.remote import RemoteBackend
+    from onchain.backends.remote import RemoteBackend
     auth = Keypair()
     base = RemoteBackend(stack.base_url)
     er = RemoteBackend(stack.er_url, ephemeral=True)
@@ -113,7 +113,7 @@ def live_session(base, er, session_id: int, model_id: int):
 
 def keyfile(path, kp) -> str:
     """Write `kp` to `path` as a Solana keypair file; the path as a string, for a --keypair flag."""
-    from onchain.keys import write_keypair
+    from onchain.sdk.keys import write_keypair
     return str(write_keypair(path, kp))
 
 

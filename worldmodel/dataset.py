@@ -6,7 +6,7 @@ One game becomes two arrays (T frames, rollback removed, frame ids consecutive):
                              x, y 1/16 game unit; velocities 1/256 unit/frame; facing -1/+1;
                              action = ACTION_CATEGORIES id; action_frame, hitlag, hitstun frames;
                              percent, shield 1/16; stocks; airborne 0/1; jumps_left
-    ctrl  (T, 2, 8)  int16   controller read on frame t, as onchain.backend.ControllerInput.as_row():
+    ctrl  (T, 2, 8)  int16   controller read on frame t, as onchain.sdk.wire.ControllerInput.as_row():
                              stick x, y, c-stick x, y (-127..127), l, r (0..255), buttons, 0
 
 The model steps (state[t-1], ctrl[t]) -> state[t]: Slippi's pre-frame inputs of frame t are
@@ -64,7 +64,7 @@ def _action_table() -> np.ndarray:
 
 ACTION_TABLE = _action_table()
 
-# Slippi's pre-frame `buttons_physical` bits -> ControllerInput bits (onchain/backend.py).
+# Slippi's pre-frame `buttons_physical` bits -> ControllerInput bits (onchain/sdk/wire.py).
 PHYSICAL_TO_CONTROLLER = (
     (0x0100, 0), (0x0200, 1), (0x0400, 2), (0x0800, 3),  # A B X Y
     (0x0010, 4), (0x0040, 5), (0x0020, 6), (0x1000, 7),  # Z L R Start

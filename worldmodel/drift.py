@@ -2,8 +2,9 @@
 
     python -m worldmodel.drift --model assets/models/micro-v2 [--frames 600] [--script idle]
 
-Starts from onchain.embedded.default_start_state (both fighters idle on the ground), feeds a
-game script's controller inputs (game.scripts: idle, demo, random) and lets the model roll out
+Starts from worldmodel.sim.default_start_state (both fighters idle on the ground, as a session
+starts), feeds a script's controller inputs (worldmodel.scripts: idle, demo, random, ko, the
+game's headless scripts) and lets the model roll out
 on its own predictions, as the game does. Runs the cartridge with the integer reference
 (bit-exact with the program) and, when float.pt is present, its float twin. Prints each
 fighter's lowest and last y (game units): a model that drifts sinks below the ground (y = 0
@@ -18,26 +19,20 @@ from pathlib import Path
 import numpy as np
 
 from . import cartridge as C
+from . import scripts
 from .intbatch import BatchRef
+from .sim import default_start_state
 
 UNITS = 16.0  # x, y are stored in 1/16 game unit
 
 
 def script_controls(name: str, frames: int) -> np.ndarray:
     """(frames, 2, 8) controller rows (stick x/y, c-stick x/y, L, R, buttons, 0)."""
-    from game import scripts
-
     script = scripts.get(name)
-    out = np.zeros((frames, 2, 8), np.int64)
-    for t in range(frames):
-        for p, c in enumerate(script(t)):
-            out[t, p, :7] = (c.stick_x, c.stick_y, c.cstick_x, c.cstick_y, c.l, c.r, c.buttons)
-    return out
+    return np.array([script(t) for t in range(frames)], dtype=np.int64).reshape(frames, 2, 8)
 
 
 def start_state() -> np.ndarray:
-    from onchain.embedded import default_start_state
-
     return default_start_state().astype(np.int16)
 
 

@@ -1,7 +1,7 @@
 """worldmodel.intref for a batch of independent sessions at once (for evaluation).
 
 The same integer operations as intref, in the same order, with a leading batch axis, so
-results are identical to calling intref.step once per session (tests/test_intbatch.py).
+results are identical to calling intref.step once per session (tests/worldmodel/test_train_export.py::test_batched_reference_equals_intref_step).
 Integer matrix products go through float64 BLAS: every product and partial sum here is
 below 2^53 (int8 x int8 over <= 2^10 columns, or int32 h x int8 C over N <= 64 states),
 so float64 holds them exactly and the cast back to int64 loses nothing.

@@ -2,7 +2,7 @@
 
     from worldmodel.sim import Simulator
     sim = Simulator("assets/models/micro-v2", stage="final_destination", characters=("fox", "marth"))
-    frame = sim.step(ctrl_p1, ctrl_p2)        # onchain.backend.ControllerInput (or None: neutral)
+    frame = sim.step(ctrl_p1, ctrl_p2)        # onchain.sdk.wire.ControllerInput (or None: neutral)
     frame.players[0].x, .y, .percent, .stocks, .airborne, .action   # game units, category name
     frame.ended, frame.winner                 # winner: 0 / 1 (player index), None (tie or running)
 
@@ -70,7 +70,7 @@ class Frame:
 
 def default_start_state(stocks: int = R.DEFAULT_STOCKS) -> np.ndarray:
     """Both fighters idle on the ground 40 units either side of the centre, facing each other
-    (onchain.embedded.default_start_state's values, without importing the chain SDK)."""
+    (onchain.backends.embedded.default_start_state's values, without importing the chain SDK)."""
     s = np.zeros((2, C.N_FIELDS), np.int16)
     for p, (x, facing) in enumerate(((-40 * 16, 1), (40 * 16, -1))):
         s[p, R.X], s[p, R.FACING], s[p, R.STOCKS] = x, facing, stocks
@@ -173,11 +173,11 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default="assets/models/micro-v2")
     ap.add_argument("--stage", default="final_destination")
     ap.add_argument("--characters", default="fox,fox")
-    ap.add_argument("--script", default="demo", help="game.scripts name: demo, idle, random, ko")
+    ap.add_argument("--script", default="demo", help="worldmodel.scripts name: demo, idle, random, ko")
     ap.add_argument("--frames", type=int, default=3600)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    from game import scripts
+    from . import scripts
 
     script = scripts.get(args.script)
     sim = Simulator(args.model, args.stage, tuple(args.characters.split(",")))

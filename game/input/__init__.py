@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pygame
 
-from onchain.backend import ControllerInput
+from onchain.sdk.wire import ControllerInput
 
 from .. import settings as S
 from .gamepad import Gamepads

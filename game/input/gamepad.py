@@ -12,7 +12,7 @@ import dataclasses
 import pygame
 from pygame._sdl2 import controller as sdl_controller
 
-from onchain.backend import BUTTONS, ControllerInput
+from onchain.sdk.wire import BUTTONS, ControllerInput
 
 from .. import settings as S
 from . import mapping

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pygame
 
-from onchain.backend import BUTTONS, ControllerInput
+from onchain.sdk.wire import BUTTONS, ControllerInput
 
 from .. import settings as S
 from . import mapping

@@ -2,13 +2,13 @@
 
 Sticks are -127..127 (the program rejects -128), triggers 0..255, buttons the SDK's bit
 names. Every reader (keyboard, SDL pad, raw Linux pad) ends in these functions, and every
-ControllerInput it builds is encoded by onchain.backend's codec when it is sent.
+ControllerInput it builds is encoded by onchain.sdk.wire's codec when it is sent.
 """
 from __future__ import annotations
 
 import math
 
-from onchain.backend import BUTTON_BIT, ControllerInput
+from onchain.sdk.wire import BUTTON_BIT, ControllerInput
 
 STICK_MAX = 127
 TRIGGER_MAX = 255

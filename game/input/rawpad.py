@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from onchain.backend import BUTTONS, ControllerInput
+from onchain.sdk.wire import BUTTONS, ControllerInput
 
 from . import mapping
 

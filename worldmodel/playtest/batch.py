@@ -3,7 +3,7 @@
 scenarios on every stage and its replay games share one BatchRef call per frame.
 
 `Games.step` returns the model's raw output (before the rules) beside the state after the
-rules, since the playtest measures both. tests/test_playtest.py checks that one game here
+rules, since the playtest measures both. tests/worldmodel/test_playtest.py checks that one game here
 equals the Simulator frame by frame.
 """
 from __future__ import annotations

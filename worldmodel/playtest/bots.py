@@ -1,4 +1,4 @@
-"""Controller inputs the scripted scenarios are made of (onchain.backend.ControllerInput rows:
+"""Controller inputs the scripted scenarios are made of (onchain.sdk.wire.ControllerInput rows:
 stick x, y, c-stick x, y in -127..127 with y up; L, R 0..255; buttons; pad).
 
 Melee's meaning of each: a full stick tilt held from neutral is a dash, then a run (a smash
@@ -13,8 +13,8 @@ from __future__ import annotations
 from .. import rules as R
 from .geom import xy
 
-# onchain.backend.BUTTONS order (copied to keep the chain SDK out of the playtest;
-# tests/test_playtest.py checks it against onchain.backend.BUTTON_BIT)
+# onchain.sdk.wire.BUTTONS order (copied to keep the chain SDK out of the playtest;
+# tests/worldmodel/test_playtest.py checks it against onchain.sdk.wire.BUTTON_BIT)
 BUTTON_BIT = {name: 1 << i for i, name in enumerate(
     ("A", "B", "X", "Y", "Z", "L", "R", "START", "D_UP", "D_DOWN", "D_LEFT", "D_RIGHT"))}
 FULL = 127

@@ -1,0 +1,136 @@
+"""Slippi replays -> integer arrays (worldmodel.dataset), on two real replays from
+slippi-js's test data (tests/fixtures/replays/README.md) and on corrupt files."""
+import lzma
+import shutil
+import warnings
+
+import numpy as np
+import pytest
+
+from onchain.sdk.wire import ControllerInput
+from worldmodel import cartridge as C
+from worldmodel import dataset as ds
+
+FIXTURES = ds.Path(__file__).parents[1] / "fixtures" / "replays"
+OLD = FIXTURES / "slippi-js_v2_test.slp.xz"  # Slippi 2.0.1: no velocities, no hitlag
+NEW = FIXTURES / "slippi-js_moveTest_id_2_to_21.slp.xz"  # 3.9.0
+F = ds.F
+
+
+@pytest.fixture(scope="module")
+def games():
+    return {p.name: ds.read_replay(p) for p in (OLD, NEW)}
+
+
+def test_shapes_units_and_ranges(games):
+    for name, g in games.items():
+        n = {OLD.name: 3724, NEW.name: 5007}[name]  # frames -123.. end, as in manifest.csv
+        assert g.state.shape == (n, 2, C.N_FIELDS) and g.state.dtype == np.int16
+        assert g.ctrl.shape == (n, 2, 8) and g.ctrl.dtype == np.int16
+        st = g.state.astype(np.int64)
+        assert set(np.unique(st[:, :, F["facing"]])) <= {-1, 1}
+        assert st[:, :, F["action"]].min() >= 0 and st[:, :, F["action"]].max() < ds.N_ACTIONS
+        assert len(np.unique(st[:, :, F["action"]])) >= 10  # fighters do many things
+        assert set(np.unique(st[:, :, F["stocks"]])) <= set(range(5))
+        assert set(np.unique(st[:, :, F["airborne"]])) == {0, 1}
+        # positions in 1/16 unit: players cross the stage (tens of units) but stay in blast zones
+        assert 16 * 20 < np.ptp(st[:, :, F["x"]]) and np.abs(st[:, :, F["x"]]).max() < 16 * 300
+        # the game starts at 0% with full shields (60 units = 960 sixteenths)
+        assert np.all(st[0, :, F["percent"]] == 0) and np.all(st[0, :, F["shield"]] == 960)
+        assert st[:, :, F["percent"]].max() > 16 * 10  # someone got hit
+    assert not games[OLD.name].has_vel and games[NEW.name].has_vel
+    old, new = games[OLD.name].state, games[NEW.name].state
+    assert np.all(old[:, :, [F["self_vx"], F["kb_vx"], F["hitlag"]]] == 0)  # absent before 3.5 / 3.8
+    assert np.abs(new[:, :, F["self_vx"]]).max() > 256  # > 1 unit/frame somewhere
+    assert new[:, :, F["hitlag"]].max() > 0
+
+
+def test_positions_follow_velocities(games):
+    """x[t] - x[t-1] equals the recorded velocity on most airborne frames (units agree)."""
+    st = games[NEW.name].state.astype(np.int64)
+    dx = np.diff(st[:, :, F["x"]], axis=0) / 16
+    v = (st[1:, :, F["self_vx"]] + st[1:, :, F["kb_vx"]]) / 256
+    air = (st[1:, :, F["airborne"]] == 1) & (st[:-1, :, F["airborne"]] == 1)
+    close = np.abs(dx - v)[air] < 0.1
+    assert close.mean() > 0.8, close.mean()
+
+
+def test_controls_are_valid_controller_inputs(games):
+    for g in games.values():
+        rows = g.ctrl.reshape(-1, 8).astype(int)
+        for row in rows[:: max(1, len(rows) // 500)]:
+            ControllerInput(*row[:7]).validate()
+        assert np.all(rows[:, 7] == 0)
+        assert np.abs(rows[:, :4]).max() > 100  # sticks get pushed to the rim
+        assert rows[:, 6].max() > 0  # buttons get pressed
+
+
+def test_button_mapping():
+    phys = np.array([0x0100, 0x0200, 0x0400, 0x0800, 0x0010, 0x0040, 0x0020, 0x1000,
+                     0x0008, 0x0004, 0x0001, 0x0002, 0x0100 | 0x0040 | 0x0001, 0x0080])
+    want = [1 << i for i in range(12)] + [(1 << 0) | (1 << 5) | (1 << 10), 0]
+    assert ds.map_buttons(phys).tolist() == want
+    assert ds.stick(np.array([-1.0, -0.5, 0.0, 0.5, 1.0, 1.2])).tolist() == [-127, -64, 0, 64, 127, 127]
+
+
+def test_rollback_keeps_the_last_row_per_frame():
+    ids = np.array([-123, -122, -121, -120, -121, -120, -119, -118, -119, -118, -117])
+    keep = ds.last_row_per_frame(ids)
+    assert ids[keep].tolist() == list(range(-123, -116))
+    assert keep.tolist() == [0, 1, 4, 5, 8, 9, 10]
+
+
+def test_action_categories():
+    assert len(ds.ACTION_CATEGORIES) <= 32
+    t = ds.ACTION_TABLE
+    assert t[14] == ds.CAT["idle"] and t[20] == ds.CAT["dash_run"] and t[65] == ds.CAT["aerial"]
+    assert t[0] == ds.CAT["dead"] and t[179] == ds.CAT["shield"] and t[400] == ds.CAT["special"]
+
+
+def test_folder_skips_bad_files_with_one_warning_each_and_caches(tmp_path):
+    folder = tmp_path / "replays"
+    folder.mkdir()
+    shutil.copy(OLD, folder)
+    shutil.copy(NEW, folder)
+    (folder / "garbage.slp").write_bytes(b"not a replay at all" * 10)
+    (folder / "truncated.slp.xz").write_bytes(OLD.read_bytes()[:5000])
+    with lzma.open(NEW) as f:
+        (folder / "cut.slp").write_bytes(f.read()[:20000])
+    cache = tmp_path / "cache"
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        games = ds.load_folder(folder, cache)
+    bad = sorted(str(x.message).split(": ")[1] for x in w)
+    assert bad == ["cut.slp", "garbage.slp", "truncated.slp.xz"], [str(x.message) for x in w]
+    assert [g.name for g in games] == [NEW.name, OLD.name]
+    assert len(list(cache.glob("*.npz"))) == 2
+    with pytest.warns(UserWarning):  # the bad files warn again; the good ones come from the cache
+        again = ds.load_folder(folder, cache)
+    for a, b in zip(games, again):
+        assert np.array_equal(a.state, b.state) and np.array_equal(a.ctrl, b.ctrl)
+        assert a.has_vel == b.has_vel
+
+
+def test_split_is_by_game_and_fixed():
+    games = [ds.Game(f"g{i}", np.zeros((3, 2, 16), np.int16), np.zeros((3, 2, 8), np.int16), True)
+             for i in range(40)]
+    tr, va = ds.split_games(games, 0.1, seed=0)
+    assert len(va) == 4 and len(tr) == 36
+    assert not {g.name for g in tr} & {g.name for g in va}
+    tr2, va2 = ds.split_games(games, 0.1, seed=0)
+    assert [g.name for g in va] == [g.name for g in va2]
+    assert [g.name for g in ds.split_games(games, 0.1, seed=1)[1]] != [g.name for g in va]
+
+
+def test_data_stats_counts_every_fighter_frame(games, tmp_path, capsys):
+    from worldmodel import data_stats
+
+    games = list(games.values())
+    stats = data_stats.count(games)
+    assert stats["fighter_frames"] == 2 * sum(len(g) for g in games)
+    assert sum(r["fighter_frames"] for r in stats["actions"].values()) == stats["fighter_frames"]
+    assert abs(sum(r["share"] for r in stats["actions"].values()) - 1.0) < 1e-3
+    assert 0.0 <= stats["airborne_share"] <= 1.0 and sum(stats["stages"].values()) == stats["frames"]
+    out = tmp_path / "s.json"
+    assert data_stats.main(["--replays", str(FIXTURES), "--cache", str(tmp_path / "c"), "--out", str(out)]) == 0
+    assert "| action category |" in capsys.readouterr().out and out.is_file()

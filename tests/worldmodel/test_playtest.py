@@ -1,0 +1,129 @@
+"""The playtest benchmark (worldmodel.playtest): its batched games equal the Simulator, a
+scenario can pass and can fail, and `--quick --json` gives the report's structure."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from worldmodel import cartridge as C
+from worldmodel import randmodel
+from worldmodel.playtest import bots
+from worldmodel.playtest.__main__ import main
+from worldmodel.playtest.batch import Games
+from worldmodel.playtest.run import run_scenarios
+from worldmodel.playtest.scenarios import NAMES
+from worldmodel.sim import Simulator, default_start_state
+
+SMALL = C.Preset("custom", 32, 64, 8, 16, 2)  # fast: the structure does not need a big model
+FIXTURES = "tests/fixtures/replays"
+
+
+def still_cartridge() -> C.Cartridge:
+    """A model whose head outputs 0: every delta field (x, y, ...) keeps its value, so nobody
+    moves whatever the controllers say."""
+    cart = randmodel.random_cartridge(SMALL, 3)
+    head = dataclasses.replace(cart.head, w=np.zeros_like(cart.head.w), bias=np.zeros_like(cart.head.bias))
+    return dataclasses.replace(cart, head=head)
+
+
+def test_buttons_match_the_wire_format():
+    from onchain.sdk.wire import BUTTON_BIT
+
+    assert bots.BUTTON_BIT == BUTTON_BIT
+
+
+def test_batched_games_equal_the_simulator():
+    cart = randmodel.random_cartridge(SMALL, 1)
+    rng = np.random.default_rng(5)
+    sim = Simulator(cart, "battlefield", ("fox", "marth"))
+    games = Games(cart, ["final_destination", "battlefield"], [default_start_state()] * 2,
+                  [(32, 2, 9), (31, 2, 9)], [True, True])
+    for t in range(300):
+        ctrl = randmodel.random_controls(rng)
+        frame = sim.step(ctrl[0], ctrl[1])
+        raw, post, outs = games.step(np.array([1]), ctrl[None])
+        assert np.array_equal(post[0], sim.state), t
+        assert outs[0].kos == (frame.kos[0] | frame.kos[1] << 1)
+        if frame.ended:
+            break
+    assert games.rules[1] == sim.rules_state
+
+
+def test_a_scenario_passes_and_another_fails():
+    res, traj = run_scenarios(still_cartridge(), ["battlefield", "final_destination"], quick=True,
+                              names=["walk_off_left", "idle", "drop_through"])
+    for stage in ("battlefield", "final_destination"):
+        assert res["idle"][stage]["pass"] is True and res["idle"][stage]["value"] == 0.0
+        assert res["walk_off_left"][stage]["pass"] is False  # the stick moves nobody
+    assert res["drop_through"]["final_destination"]["pass"] is None  # no platform
+    assert res["drop_through"]["battlefield"]["checks"]["on_platform_at_tap"] is True
+    assert traj["idle"]["battlefield"].shape == (1800, 2, 2)
+
+
+def test_float_twin_plays_through_the_same_games():
+    """FloatRef puts the float twin behind BatchRef's interface: batched games equal one game
+    stepped alone with the model's own forward pass and decode."""
+    import torch
+
+    from worldmodel.floatbatch import FloatRef
+    from worldmodel.model import WorldModel, build_features, decode
+
+    torch.manual_seed(0)
+    model = WorldModel("micro", context=C.CONTEXT_ONEHOT)
+    rng = np.random.default_rng(2)
+    cx = [(32, 2, 9), (31, 2, 9)]
+    games = Games(FloatRef(model), ["final_destination", "battlefield"], [default_start_state()] * 2, cx,
+                  [True, True])
+    state, hid = torch.from_numpy(default_start_state().astype(np.int64))[None, None], model.new_hidden(1)
+    for t in range(40):
+        ctrl = randmodel.random_controls(rng)
+        raw, _, _ = games.step(np.array([0, 1]), np.stack([ctrl, ctrl]))
+        with torch.no_grad():
+            out, hid = model(build_features(model.fs, state, torch.from_numpy(ctrl.astype(np.int64))[None, None],
+                                            torch.tensor([cx[1]])), hid)
+        state = decode(model.fs, state, out)
+        assert np.array_equal(raw[1], state[0, 0].numpy()), t
+        state = torch.from_numpy(games.state[1].astype(np.int64))[None, None]  # the rules' output
+
+
+def test_float_needs_the_float_twin(tmp_path):
+    d = randmodel.random_cartridge(SMALL, 2).save(tmp_path / "model")
+    with pytest.raises(SystemExit):
+        main(["--model", str(d), "--float", "--quick", "--replays", ""])
+
+
+def test_quick_json(tmp_path, capsys):
+    d = randmodel.random_cartridge(SMALL, 2).save(tmp_path / "model")
+    assert main(["--model", str(d), "--quick", "--json", "--replays", FIXTURES, "--all-games", "--games", "1",
+                 "--stages", "battlefield,yoshis_story", "--report", str(tmp_path / "rep")]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert set(rep["scenarios"]) == set(NAMES)
+    for name in NAMES:
+        for stage in ("battlefield", "yoshis_story"):
+            r = rep["scenarios"][name][stage]
+            assert r["pass"] in (True, False) and set(r) >= {"value", "unit", "checks", "measured", "frames"}
+    rp = rep["replay"]
+    assert rp["overall"]["games"] == 1 and rp["per_stage"].keys() == {"battlefield"}
+    assert 0 < rp["overall"]["frames"] <= 1800
+    for k in ("violations_raw_per_10k", "violations_post_per_10k", "violations_replay_per_10k", "kos_per_min",
+              "kos_per_min_replay", "airborne_share", "x_w1", "interventions_per_10k", "pass_invariants"):
+        assert k in rp["overall"]
+    assert set(rep["acceptance"]) == {"scenarios", "replay_invariants", "replay_ko_rate"}
+    assert (tmp_path / "rep" / "playtest.png").stat().st_size > 0
+    assert "walk_off_left" in (tmp_path / "rep" / "playtest.md").read_text()
+
+
+@pytest.mark.parametrize("name", ["walk_off_left", "jump", "approach_smash"])
+def test_inputs_are_valid_controllers(name):
+    """Every scripted row is a valid ControllerInput (the program would reject others)."""
+    from onchain.sdk.wire import ControllerInput
+
+    from worldmodel.playtest.scenarios import SCENARIOS
+    from worldmodel import stages as S
+
+    sc = next(s for s in SCENARIOS if s.name == name)
+    s, mem = default_start_state(), {}
+    for t in range(60):
+        for row in sc.policy(t, s, (0, 0), mem, S.stage("battlefield")):
+            ControllerInput(*row[:7]).validate()

@@ -1,0 +1,81 @@
+"""The models shipped in assets/models/ (what `make play` loads): each is a valid cartridge,
+runs bit for bit like the integer reference in the compiled program on real replay frames,
+and carries its evaluation report."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from onchain.backends.direct import DirectSession
+from onchain.backends.svm import ProgramVM
+from worldmodel import cartridge as C
+from worldmodel import dataset as ds
+from worldmodel import intref
+
+MODELS = sorted(p for p in (Path(__file__).resolve().parents[2] / "assets" / "models").glob("*")
+                if (p / "manifest.bin").is_file())
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "replays" / "slippi-js_moveTest_id_2_to_21.slp.xz"
+
+
+def test_a_model_is_shipped():
+    assert MODELS, "assets/models/ holds no model"
+
+
+@pytest.mark.parametrize("model_dir", MODELS, ids=lambda p: p.name)
+def test_shipped_model_is_valid_and_reported(model_dir):
+    cart = C.load(model_dir)
+    info = json.loads((model_dir / "model.json").read_text())
+    assert info["preset"] == cart.preset.name and info["params"] == cart.param_count()
+    rep = json.loads((model_dir / "eval.json").read_text())
+    assert set(rep["results"]) >= {"int8", "persistence", "constant_velocity"}
+    assert (model_dir / "eval.md").is_file() and (model_dir / "eval.png").is_file()
+    assert "python -m worldmodel.train" in (model_dir / "README.md").read_text()
+
+
+@pytest.mark.parametrize("model_dir", MODELS, ids=lambda p: p.name)
+def test_shipped_model_bitexact_on_replay_frames(model_dir, so_path):
+    cart = C.load(model_dir)
+    game = ds.read_replay(FIXTURE)
+    t0 = 1200
+    session = DirectSession(ProgramVM(so_path), cart, game.state[t0])
+    state, hidden = game.state[t0].copy(), intref.new_hidden(cart)
+    for k in range(1, 5):
+        ctrl = game.ctrl[t0 + k].astype(np.int64)
+        session.set_controls(ctrl)
+        res = session.step([4] * (session.steps // 4) + ([session.steps % 4] if session.steps % 4 else []))
+        assert all(r.ok for r in res), [r.error for r in res]
+        state, _, hidden = intref.step(cart, state, ctrl, hidden)
+        assert np.array_equal(session.fighters(), state) and np.array_equal(session.hidden_state(), hidden)
+    # the model moves the fighters like the replay did (positions within 2 game units after 4 frames)
+    assert np.abs(state[:, :2].astype(int) - game.state[t0 + 4, :, :2]).max() < 32
+
+
+@pytest.mark.parametrize("model_dir", MODELS, ids=lambda p: p.name)
+def test_drift_check_runs_the_game_start(model_dir):
+    """worldmodel.drift rolls the model out from the game's start state; with neutral inputs
+    the float twin of a shipped model keeps both fighters standing on the ground."""
+    from worldmodel import drift
+
+    rep = drift.check(model_dir, "idle", 60)
+    assert rep["frames"] == 60 and len(rep["int8"]["y_min"]) == 2
+    assert rep["float"]["y_min"] == [0.0, 0.0] and rep["float"]["y_last"] == [0.0, 0.0]
+
+
+def test_default_model_file_orders_the_shipped_models(tmp_path):
+    """assets/models/DEFAULT names the model `auto` plays; without it (or naming nothing shipped)
+    the first by name."""
+    from worldmodel.shipped import resolve
+
+    for name in ("a-model", "b-model", "not-a-model"):
+        (tmp_path / name).mkdir()
+    for name in ("a-model", "b-model"):
+        for f in ("manifest.bin", "weights.bin"):
+            (tmp_path / name / f).write_bytes(b"")
+    assert [p.name for p in C.shipped_models(tmp_path)] == ["a-model", "b-model"]
+    (tmp_path / "DEFAULT").write_text("b-model\n")
+    assert [p.name for p in C.shipped_models(tmp_path)] == ["b-model", "a-model"]
+    (tmp_path / "DEFAULT").write_text("gone\n")
+    assert [p.name for p in C.shipped_models(tmp_path)] == ["a-model", "b-model"]
+    shipped = C.shipped_models()
+    assert resolve("auto").source == str(shipped[0])
