@@ -354,10 +354,20 @@ CLS_WEIGHT = {"action": 1.0, "stocks": 0.3, "airborne": 0.5, "facing": 0.5}
 VELOCITY_FIELDS = {"self_vx", "self_vy", "kb_vx", "kb_vy"}
 
 
+# The decoded state is the head output rounded to whole state units, so what a frame gets
+# right or wrong is whether the output lands within half a unit of the target. Smooth L1 is
+# nearly flat there (its quadratic zone is L1_BETA normalised units wide: 0.4 state units of
+# position, 3.2 of velocity), and a bias of a fraction of a unit, repeated every frame of a
+# fighter standing still, rounds to a step now and then and walks it away. The exact term
+# (train --exact-weight) is L1 outside EXACT_MARGIN state units of the target and zero inside.
+EXACT_MARGIN = 0.25
+
+
 def loss_terms(fs: FeatureSpec, out: torch.Tensor, base: torch.Tensor, target: torch.Tensor,
-               has_vel: torch.Tensor) -> dict[str, torch.Tensor]:
+               has_vel: torch.Tensor, exact: float = 0.0) -> dict[str, torch.Tensor]:
     """out (b, l, out_dim) normalised; base, target (b, l, 2, 16) int64; has_vel (b,) bool.
-    Regression: smooth L1 on normalised deltas/absolutes; classification: cross-entropy."""
+    Regression: smooth L1 on normalised deltas/absolutes, plus with `exact` > 0 the exact term
+    (EXACT_MARGIN) under the name "<field>_exact"; classification: cross-entropy."""
     terms: dict[str, torch.Tensor] = {}
     scale = fs.out_scale.to(out.device)
     vel_mask = has_vel[:, None].float().expand(out.shape[0], out.shape[1])
@@ -370,11 +380,16 @@ def loss_terms(fs: FeatureSpec, out: torch.Tensor, base: torch.Tensor, target: t
                 tgt = tgt - base[..., p, f].float()
             # smooth L1: the metric is a mean absolute error; beta keeps it smooth near 0
             err = Fn.smooth_l1_loss(out[..., o], tgt / scale[o], reduction="none", beta=L1_BETA)
-            if name in VELOCITY_FIELDS:
-                err = (err * vel_mask).sum() / vel_mask.sum().clamp(min=1)
-            else:
-                err = err.mean()
-            terms[name] = terms.get(name, 0) + REG_WEIGHT[name] * err / 2
+            errs = [(name, err)]
+            if exact > 0:
+                off = Fn.relu((out[..., o] - tgt / scale[o]).abs() - EXACT_MARGIN / scale[o])
+                errs.append((name + "_exact", exact * off))
+            for key, e in errs:
+                if name in VELOCITY_FIELDS:
+                    e = (e * vel_mask).sum() / vel_mask.sum().clamp(min=1)
+                else:
+                    e = e.mean()
+                terms[key] = terms.get(key, 0) + REG_WEIGHT[name] * e / 2
         elif k == C.DEC_ARGMAX:
             logits = out[..., o:o + spec.dec_arg] * (scale[o] / LOGIT_SCALE)
             tgt = target[..., p, f].clamp(0, spec.dec_arg - 1)

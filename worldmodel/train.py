@@ -50,6 +50,9 @@ def parse_args(argv=None):
                          "(0: at it from the first step, for a fine-tune)")
     ap.add_argument("--rollout-noise", type=float, default=0.0,
                     help="perturb the trained rollout pass's input states (train.NOISE_SD units)")
+    ap.add_argument("--exact-weight", type=float, default=0.0,
+                    help="weight of the exact term (model.EXACT_MARGIN): outputs within a quarter "
+                         "state unit of the target, so a fighter at rest rounds to rest")
     ap.add_argument("--context", choices=("none", "onehot"), default="none",
                     help="feed the model each game's stage and characters (cartridge.CONTEXT_ONEHOT)")
     ap.add_argument("--init", default=None,
@@ -134,7 +137,7 @@ def perturb(state: torch.Tensor, noise: float) -> torch.Tensor:
 
 def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: torch.Tensor,
                  first_pred: torch.Tensor, has_vel: torch.Tensor, depth: int, noise: float = 0.0,
-                 cx: torch.Tensor | None = None):
+                 cx: torch.Tensor | None = None, exact: float = 0.0):
     """Re-run the window with predicted states as inputs, `depth` passes deep; the inputs
     of the trained (last) pass are perturbed by `noise` (see perturb)."""
     fs = model.fs
@@ -149,7 +152,7 @@ def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: tor
                 pred = decode(fs, base, out)
         else:
             out, _ = model(build_features(fs, base, ctl, cx), hid)
-    return loss_terms(fs, out, base, s[:, 1:], has_vel)
+    return loss_terms(fs, out, base, s[:, 1:], has_vel, exact)
 
 
 @torch.no_grad()
@@ -212,13 +215,14 @@ def train_step(model: WorldModel, opt: torch.optim.Optimizer, batch, hid: torch.
         hid[:, torch.from_numpy(restarted).to(dev)] = 0
     base = s[:, :-1]
     out, hid_new = model(build_features(model.fs, base, ctl, cx), hid)
-    terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel)
+    exact = getattr(args, "exact_weight", 0.0)
+    terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel, exact)
     loss_tf = sum(terms.values())
     loss, loss_roll = loss_tf, None
     if rng.random() < args.rollout_max * (min(1.0, frac / args.rollout_ramp) if args.rollout_ramp > 0 else 1.0):
         depth = int(rng.integers(1, args.rollout_depth + 1))
         rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach()), has_vel, depth,
-                              args.rollout_noise, cx)
+                              args.rollout_noise, cx, exact)
         loss_roll = sum(rterms.values())
         loss = loss_tf + loss_roll
     opt.zero_grad(set_to_none=True)

@@ -52,3 +52,27 @@ def test_decode_matches_intref_on_integer_outputs():
         want = intref.decode_outputs(cart, state, out)
         got = decode(model.fs, torch.from_numpy(state.astype(np.int64)), torch.from_numpy(out / scale).float())
         assert np.array_equal(got.numpy(), want)
+
+
+def test_exact_term_is_zero_within_a_quarter_unit_and_l1_outside():
+    """train --exact-weight: an output that rounds to the target by a margin costs nothing, one a
+    third of a unit off (which a frame at rest rounds to a step now and then) costs its distance
+    past the margin, in normalised units, weighted like the field's smooth L1."""
+    from worldmodel.model import EXACT_MARGIN, REG_WEIGHT, FeatureSpec, loss_terms
+
+    fs = FeatureSpec(MODEL_FIELDS)
+    base = torch.zeros(1, 1, 2, 16, dtype=torch.long)
+    target = base.clone()
+    target[..., 0, 0] = 5  # P1's x moves 5 state units
+    scale = fs.out_scale
+    out = torch.zeros(1, 1, fs.out_dim)
+    x_row = next(o for p, f, o, _ in fs.out_slices if p == 0 and C.FIELDS[f] == "x")
+    has_vel = torch.ones(1, dtype=torch.bool)
+    out[..., x_row] = (5 + 0.2) / scale[x_row]
+    near = loss_terms(fs, out, base, target, has_vel, exact=1.0)
+    assert near["x_exact"].item() == 0.0 and "x_exact" not in loss_terms(fs, out, base, target, has_vel)
+    out[..., x_row] = (5 - 0.6) / scale[x_row]
+    far = loss_terms(fs, out, base, target, has_vel, exact=2.0)
+    want = 2.0 * (0.6 - EXACT_MARGIN) / scale[x_row] * REG_WEIGHT["x"] / 2  # a player's half of the field's term
+    assert abs(far["x_exact"].item() - want.item()) < 1e-6, (far["x_exact"].item(), want.item())
+    assert torch.equal(decode(fs, base, out)[..., 0, 0], torch.tensor([[4]]))  # 4.4 decodes to 4, not 5
