@@ -55,6 +55,7 @@ def test_a_scenario_passes_and_another_fails():
                               names=["walk_off_left", "idle", "drop_through"])
     for stage in ("battlefield", "final_destination"):
         assert res["idle"][stage]["pass"] is True and res["idle"][stage]["value"] == 0.0
+        assert res["idle"][stage]["measured"]["still_frames"] == 1800  # the whole quick budget
         assert res["walk_off_left"][stage]["pass"] is False  # the stick moves nobody
     assert res["drop_through"]["final_destination"]["pass"] is None  # no platform
     assert res["drop_through"]["battlefield"]["checks"]["on_platform_at_tap"] is True

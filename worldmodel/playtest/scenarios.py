@@ -105,14 +105,19 @@ def idle_score(rec, st, _):
     x0 = default_start_state()[:, [R.X, R.Y]] / G.U
     live = np.isin(phase, (R.PLAY, R.INVULN))  # (T, 2)
     drift = {}
+    moved = np.zeros(len(raw), bool)  # a fighter 2 units or more from where it stood, or KO'd
     for name, arr in (("raw", raw), ("post", post)):
         d = np.abs(arr[:, :, [R.X, R.Y]] / G.U - x0[None])  # (T, 2, 2)
         d = np.where(live[:, :, None], d, 0.0)
         drift[f"dx_{name}"], drift[f"dy_{name}"] = float(d[..., 0].max()), float(d[..., 1].max())
+        moved |= (d >= 2.0).any(axis=(1, 2))
     worst = max(drift.values())
     n_ko = int(kos.sum())
+    moved |= kos.any(axis=1) | ~live.all(axis=1)
+    # how long both stood still: a graded figure where max drift only says pass or fail
+    still = int(np.argmax(moved)) if moved.any() else len(raw)
     return result(n_ko == 0 and worst < 2.0, worst, "units", {"no_ko": n_ko == 0, "drift_under_2": worst < 2.0},
-                  kos=n_ko, frames=len(raw), **drift)
+                  kos=n_ko, frames=len(raw), still_frames=still, **drift)
 
 
 # -- jumps ----------------------------------------------------------------------------
