@@ -88,6 +88,17 @@ def test_float_twin_plays_through_the_same_games():
         state = torch.from_numpy(games.state[1].astype(np.int64))[None, None]  # the rules' output
 
 
+def test_scenarios_option_runs_only_those(tmp_path, capsys):
+    d = still_cartridge().save(tmp_path / "model")
+    assert main(["--model", str(d), "--scenarios", "idle", "--quick", "--json", "--replays", "",
+                 "--stages", "battlefield"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert list(rep["scenarios"]) == ["idle"]
+    assert rep["scenarios"]["idle"]["battlefield"]["measured"]["still_frames"] == 1800
+    with pytest.raises(SystemExit):
+        main(["--model", str(d), "--scenarios", "idle,nap", "--quick", "--replays", ""])
+
+
 def test_float_needs_the_float_twin(tmp_path):
     d = randmodel.random_cartridge(SMALL, 2).save(tmp_path / "model")
     with pytest.raises(SystemExit):

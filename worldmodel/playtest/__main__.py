@@ -17,15 +17,16 @@ from .. import stages as S  # noqa: E402
 from . import __doc__ as DOC  # noqa: E402
 from .report import markdown, plot  # noqa: E402
 from .run import run_scenarios  # noqa: E402
+from .scenarios import NAMES  # noqa: E402
 
 QUICK_GAMES, QUICK_FRAMES = 2, 1800  # --quick: two replay games, their first 30 s
 
 
 def playtest(cart, model_name: str, stages, quick=False, replays=None, model_dir=None, games=None,
-             all_games=False, cache="build/cache/replays"):
-    """-> (report dict, scenario trajectories)."""
+             all_games=False, cache="build/cache/replays", names=None):
+    """-> (report dict, scenario trajectories). names: only these scenarios (default: all)."""
     t0 = time.monotonic()
-    scen, traj = run_scenarios(cart, stages, quick)
+    scen, traj = run_scenarios(cart, stages, quick, names=names)
     rep = {"model": model_name, "quick": quick, "stages": list(stages), "scenarios": scen}
     rep["scenario_summary"] = {n: {"passed": sum(r["pass"] is True for r in v.values()),
                                    "failed": sum(r["pass"] is False for r in v.values()),
@@ -61,6 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="print the JSON report")
     ap.add_argument("--report", default=None, help="write playtest.json, playtest.md, playtest.png here")
     ap.add_argument("--cache", default="build/cache/replays")
+    ap.add_argument("--scenarios", default=None, help="comma-separated scenarios (default: all): " + ", ".join(NAMES))
     ap.add_argument("--float", action="store_true",
                     help="play the model's float twin (float.pt) instead of the cartridge: what INT8 costs")
     args = ap.parse_args(argv)
@@ -74,8 +76,11 @@ def main(argv=None) -> int:
         if not ckpt.exists():
             ap.error(f"--float: {ckpt} does not exist (quantize writes it next to the cartridge)")
         model, name = FloatRef(load_checkpoint(ckpt)), name + " (float)"
+    names = args.scenarios.split(",") if args.scenarios else None
+    if names and set(names) - set(NAMES):
+        ap.error(f"unknown scenarios {sorted(set(names) - set(NAMES))} (known: {', '.join(NAMES)})")
     rep, traj = playtest(model, name, stages, args.quick, args.replays,
-                         args.model, args.games, args.all_games, args.cache)
+                         args.model, args.games, args.all_games, args.cache, names)
     md = markdown(rep)
     if args.report:
         out = Path(args.report)
