@@ -9,6 +9,11 @@ random game at a random frame with a zero state. Scheduled rollouts: on a growin
 steps the window is re-run with the model's own (decoded, integer) predictions as the
 state input, 1-3 passes deep, and that pass is trained to land on the true next state.
 
+Fine-tuning: --init CKPT starts from a trained model's weights; --qat trains through the
+cartridge's rounding (model.fake_quant, the scales recalibrated every --qat-every steps), so
+the INT8 program, not only the float model, holds up in closed loop; --exact-weight adds the
+term that keeps outputs within a quarter state unit of the target (model.EXACT_MARGIN).
+
 Writes to --out: ckpt.pt (resumable: rerun the same command), history.json, loss.png.
 The time budget --minutes counts training time over all resumed runs.
 """
