@@ -11,7 +11,6 @@ from onchain.sdk.wire import ControllerInput
 from worldmodel import scripts as rows
 
 Script = Callable[[int], tuple[ControllerInput, ControllerInput]]
-SCRIPTS = rows.SCRIPTS
 
 
 def get(name: str) -> Script:

@@ -24,8 +24,8 @@ def layer_of(module: str) -> int:
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    if parts[-1] in ("__init__", "__main__"):
-        parts = parts[:-1] if parts[-1] == "__init__" else parts
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
     return ".".join(parts)
 
 

@@ -32,10 +32,6 @@ def script_controls(name: str, frames: int) -> np.ndarray:
     return np.array([script(t) for t in range(frames)], dtype=np.int64).reshape(frames, 2, 8)
 
 
-def start_state() -> np.ndarray:
-    return default_start_state().astype(np.int16)
-
-
 # The session context a model fed it gets here: create_session's default, FD, Fox vs Fox.
 CONTEXT = (32, 2, 2)
 
@@ -80,7 +76,7 @@ def summary(states: np.ndarray) -> dict:
 
 def check(model_dir: str | Path, script: str = "idle", frames: int = 600, with_float: bool = True) -> dict:
     model_dir = Path(model_dir)
-    start, ctrl = start_state(), script_controls(script, frames)
+    start, ctrl = default_start_state(), script_controls(script, frames)
     rep = {"script": script, "frames": frames, "int8": summary(rollout_int8(C.load(model_dir), start, ctrl))}
     if with_float and (model_dir / "float.pt").exists():
         import torch

@@ -68,13 +68,17 @@ class Frame:
     timer_frames_left: int
 
 
+IDLE_ACTION = 2  # "idle" in worldmodel.dataset.ACTION_CATEGORIES (0 is "dead")
+
+
 def default_start_state(stocks: int = R.DEFAULT_STOCKS) -> np.ndarray:
-    """Both fighters idle on the ground 40 units either side of the centre, facing each other
-    (onchain.backends.embedded.default_start_state's values, without importing the chain SDK)."""
+    """Both fighters idle on the ground 40 units either side of the centre, facing each other,
+    full shield (units of worldmodel.cartridge.FIELDS): how every session and scenario starts
+    (the chain SDK's onchain.backends.embedded.default_start_state is this one)."""
     s = np.zeros((2, C.N_FIELDS), np.int16)
     for p, (x, facing) in enumerate(((-40 * 16, 1), (40 * 16, -1))):
         s[p, R.X], s[p, R.FACING], s[p, R.STOCKS] = x, facing, stocks
-        s[p, R.SHIELD], s[p, R.JUMPS_LEFT], s[p, R.ACTION] = R.SHIELD_FULL, 2, 2
+        s[p, R.SHIELD], s[p, R.JUMPS_LEFT], s[p, R.ACTION] = R.SHIELD_FULL, 2, IDLE_ACTION
     return s
 
 

@@ -20,6 +20,7 @@ from solders.pubkey import Pubkey
 from solders.transaction import Transaction
 
 from worldmodel import cartridge as C
+from worldmodel.sim import IDLE_ACTION, default_start_state  # noqa: F401 (a session's start, for clients)
 
 from onchain.sdk import accounts as A
 from onchain.sdk import instructions as I
@@ -36,20 +37,6 @@ GROW_IX_PER_TX = 8
 TX_LIMIT = 1232  # bytes of a serialized transaction a real validator accepts (one packet)
 
 
-IDLE_ACTION = 2
-
-
-def default_start_state() -> np.ndarray:
-    """Both fighters standing idle on the ground facing each other, 4 stocks, full shield
-    (units of worldmodel.cartridge.FIELDS; action 2 is "idle" in
-    worldmodel.dataset.ACTION_CATEGORIES, where 0 means "dead")."""
-    s = np.zeros((2, C.N_FIELDS), np.int16)
-    f = C.FIELDS.index
-    for p, (x, facing) in enumerate(((-40 * 16, 1), (40 * 16, -1))):
-        s[p, f("x")], s[p, f("facing")] = x, facing
-        s[p, f("stocks")], s[p, f("shield")], s[p, f("jumps_left")] = 4, 60 * 16, 2
-        s[p, f("action")] = IDLE_ACTION
-    return s
 
 
 def combine(outcomes: list[TxOutcome]) -> TxOutcome:
