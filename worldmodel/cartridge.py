@@ -22,7 +22,7 @@ Manifest, layout version 1 (offsets in bytes)::
     26   u16 n_fields                  (16, per player)
     28   u32 weights_len
     32   32  sha256(weights)
-    64   16 x 4  field spec: enc_kind, enc_arg, dec_kind, dec_arg   (see FIELDS)
+    64   16 x 4  field spec: enc_kind, enc_arg, dec_kind, dec_arg   (see FIELDS, FieldSpec)
     128  32  global quant: u8 s_enc, u8 s_head, u8 s_norm_f, u8 0, u32 eps_f,
              136 u8 context flags, 137 u8 supported stages, 138 2 x 0,
              140 u32 supported characters, 144 16 x 0   (see "Session context")
@@ -186,7 +186,11 @@ class FieldSpec:
     enc_kind: int
     enc_arg: int  # shift (scalar) or class count (one-hot)
     dec_kind: int
-    dec_arg: int  # class count (argmax)
+    # DEC_ARGMAX: the class count. DEC_DELTA: a dead band in state units: a head output
+    # with |out| <= dec_arg leaves the field as it was (0: none). It is what lets a fighter
+    # at rest stay put: the head's rounding noise at a fixed point (an output of +-1, 1/16
+    # of a game unit a frame) otherwise integrates into a slow walk. Other kinds ignore it.
+    dec_arg: int
 
     def enc_width(self) -> int:
         return {ENC_NONE: 0, ENC_SCALAR: 1, ENC_ONEHOT: self.enc_arg}[self.enc_kind]

@@ -82,8 +82,9 @@ class BatchRef:
                 k = spec.dec_kind
                 if k == C.DEC_ABSOLUTE:
                     new[:, p, f] = out[:, o]
-                elif k == C.DEC_DELTA:
-                    new[:, p, f] = sat16(new[:, p, f] + out[:, o])
+                elif k == C.DEC_DELTA:  # dead band as intref.decode_outputs
+                    d = out[:, o].astype(I64)
+                    new[:, p, f] = sat16(new[:, p, f] + np.where(np.abs(d) <= spec.dec_arg, 0, d))
                 elif k == C.DEC_ARGMAX:
                     new[:, p, f] = np.argmax(out[:, o:o + spec.dec_arg], axis=1)
                 elif k == C.DEC_SIGN:

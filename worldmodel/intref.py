@@ -78,8 +78,9 @@ def decode_outputs(cart: C.Cartridge, state: np.ndarray, out: np.ndarray) -> np.
             k = spec.dec_kind
             if k == C.DEC_ABSOLUTE:
                 new[p, f] = out[o]
-            elif k == C.DEC_DELTA:
-                new[p, f] = sat16(new[p, f] + out[o])
+            elif k == C.DEC_DELTA:  # dec_arg: dead band (|out| <= dec_arg is no change)
+                d = int(out[o])
+                new[p, f] = sat16(new[p, f] + (0 if abs(d) <= spec.dec_arg else d))
             elif k == C.DEC_ARGMAX:
                 new[p, f] = int(np.argmax(out[o:o + spec.dec_arg]))  # first maximum
             elif k == C.DEC_SIGN:

@@ -143,6 +143,7 @@ def decode(fs: FeatureSpec, base: torch.Tensor, out: torch.Tensor) -> torch.Tens
             new[..., p, f] = torch.clamp(torch.round(units[..., o]), -32768, 32767).long()
         elif k == C.DEC_DELTA:
             d = torch.clamp(torch.round(units[..., o]), -32768, 32767).long()
+            d = torch.where(d.abs() <= spec.dec_arg, 0, d)  # the dead band (cartridge.FieldSpec)
             new[..., p, f] = torch.clamp(base[..., p, f] + d, -32768, 32767)
         elif k == C.DEC_ARGMAX:
             new[..., p, f] = torch.argmax(units[..., o:o + spec.dec_arg], dim=-1)

@@ -1,6 +1,6 @@
 """Quantize a trained float WorldModel into a Cartridge (the on-chain INT8 format).
 
-    python -m worldmodel.quantize --ckpt build/train/micro/ckpt.pt --replays DIR --out DIR
+    python -m worldmodel.quantize --ckpt build/train/micro/ckpt.pt --replays DIR --out DIR [--dead-band x=1,y=1]
 
 Weights: int8 with one scale per output row (per channel); the row's scale, the input
 activation scale and the output scale fold into the row's int32 `mult` and the shared shift.
@@ -19,6 +19,7 @@ Scales (real value = integer * scale):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from . import cartridge as C
-from .model import WorldModel, build_features
+from .model import FeatureSpec, WorldModel, build_features
 
 MULT_BITS = 24  # target magnitude of the largest per-row multiplier
 
@@ -287,6 +288,33 @@ def calibration_context(games, n_windows: int = 16, length: int = 256) -> np.nda
     return np.stack([games[i % len(games)].context() for i in range(n_windows)])
 
 
+def with_dead_bands(fields: tuple[C.FieldSpec, ...], bands: dict[str, int]) -> tuple[C.FieldSpec, ...]:
+    """The field spec with a dead band (cartridge.FieldSpec: |out| <= band is no change) on
+    the named DEC_DELTA fields."""
+    out = list(fields)
+    for name, band in bands.items():
+        if name not in C.FIELDS:
+            raise ValueError(f"--dead-band: no field {name!r} (fields: {', '.join(C.FIELDS)})")
+        f = out[C.FIELDS.index(name)]
+        if f.dec_kind != C.DEC_DELTA:
+            raise ValueError(f"--dead-band: {name} is not decoded as a delta")
+        if not 0 <= band <= 255:
+            raise ValueError(f"--dead-band: {name}={band}: 0..255 state units")
+        out[C.FIELDS.index(name)] = C.FieldSpec(f.enc_kind, f.enc_arg, f.dec_kind, band)
+    return tuple(out)
+
+
+def parse_dead_bands(text: str) -> dict[str, int]:
+    """'x=1,y=1' -> {'x': 1, 'y': 1}."""
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        name, _, value = item.partition("=")
+        if not value.strip().isdigit():
+            raise ValueError(f"--dead-band: {item!r} is not FIELD=UNITS")
+        out[name.strip()] = int(value)
+    return out
+
+
 def main(argv=None) -> None:
     from . import dataset as ds
     from .train import load_checkpoint
@@ -305,9 +333,20 @@ def main(argv=None) -> None:
     ap.add_argument("--bias-correction", action="store_true",
                     help="zero the mean INT8-vs-float error of every regression head row "
                          "on the calibration windows (see correct_head_bias)")
+    ap.add_argument("--dead-band", default="",
+                    help="FIELD=UNITS,...: a dead band on delta fields, in state units (x=1,y=1: a head "
+                         "output of +-1/16 game unit is no move, so a fighter at rest stays put)")
     args = ap.parse_args(argv)
+    try:
+        bands = parse_dead_bands(args.dead_band)
+    except ValueError as e:
+        ap.error(str(e))
     torch.set_num_threads(1)
     model = load_checkpoint(args.ckpt)
+    try:
+        model.fs = FeatureSpec(with_dead_bands(model.fs.fields, bands), model.fs.context)
+    except ValueError as e:
+        ap.error(str(e))
     ck = torch.load(args.ckpt, weights_only=False)
     games = ds.load_folder(args.replays, args.cache)
     train_games, _ = ds.split_games(games, ck["val_fraction"], ck["seed"])
@@ -319,7 +358,8 @@ def main(argv=None) -> None:
         print("head bias correction, mean int8 error before (state units/frame):", corrected)
     out = cart.save(args.out)
     # The float twin travels with the cartridge so eval can compare the two.
-    torch.save({"model": model.state_dict(), "preset": ck["preset"], "fields": ck["fields"],
+    torch.save({"model": model.state_dict(), "preset": ck["preset"],
+                "fields": [tuple(dataclasses.astuple(f)) for f in model.fs.fields],
                 "context": ck.get("context", 0)}, out / "float.pt")
     (out / "train.json").write_text(json.dumps({
         "preset": ck["preset"], "seed": ck["seed"], "val_fraction": ck["val_fraction"],
@@ -327,6 +367,7 @@ def main(argv=None) -> None:
         "calibration": {"windows": args.windows, "length": args.length, "percentile": args.percentile,
                         "bias_correction": args.bias_correction,
                         "channel_scales": args.channel_scales},
+        "dead_band": bands,
     }, indent=2) + "\n")
     print(f"wrote {out} ({cart.param_count()} params, {cart.macs_per_frame()} MACs/frame)")
 

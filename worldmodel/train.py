@@ -346,8 +346,11 @@ def dataclasses_astuple(f: C.FieldSpec) -> tuple:
 def init_weights(model: WorldModel, path: str | Path) -> None:
     """Copy a checkpoint's weights into a fresh model of the same preset, fields and context."""
     ck = torch.load(path, weights_only=False, map_location="cpu")
-    fields = [list(dataclasses_astuple(f)) for f in model.fs.fields]
-    if ck["preset"] != model.p.name or [list(f) for f in ck["fields"]] != fields \
+
+    def weights_shape(fs):  # a delta field's dead band (quantize --dead-band) only decodes: ignore it
+        return [[e, a, d, 0 if d == C.DEC_DELTA else g] for e, a, d, g in fs]
+    fields = weights_shape(dataclasses_astuple(f) for f in model.fs.fields)
+    if ck["preset"] != model.p.name or weights_shape(ck["fields"]) != fields \
             or ck.get("context", 0) != model.fs.context:
         raise SystemExit(f"--init {path}: preset {ck['preset']}, context {ck.get('context', 0)} "
                          f"do not match this run's {model.p.name}, {model.fs.context} (or its fields differ)")

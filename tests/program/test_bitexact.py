@@ -245,3 +245,29 @@ def test_micro_saturating_scan_bit_exact(so_path, layout):
     sat = np.count_nonzero(np.abs(h) >= (1 << 31) - 1)
     assert sat > 0.05 * h.size, f"only {sat} saturated hidden values: the clamping path is not exercised"
     assert np.count_nonzero(np.abs(h) < 1 << 30) > 0.3 * h.size, "odd heads should stay unsaturated"
+
+
+def test_micro_delta_dead_band_bit_exact(so_path):
+    """A DEC_DELTA field's dec_arg is a dead band (|out| <= dec_arg: no change): the program
+    applies it as intref does. The bands are set at each field's median |head output| on
+    these frames, so about half the outputs fall inside and the trajectory differs from the
+    same cartridge without them (a program that ignored dec_arg would fail here)."""
+    rng = np.random.default_rng(21)
+    plain = _cart("micro", 21, C.WEIGHT_LAYOUT_LANES)
+    state, hidden, outs = R.random_state(rng), IR.new_hidden(plain), []
+    for _ in range(10):
+        state, out, hidden = IR.step(plain, state, R.random_controls(rng), hidden)
+        outs.append(out)
+    mags = np.median(np.abs(np.stack(outs).astype(np.int64)), axis=0)
+    fields, o = [], 0
+    for p in range(2):
+        for spec in plain.fields:
+            if p == 0:
+                band = int(min(255, mags[o])) if spec.dec_kind == C.DEC_DELTA else spec.dec_arg
+                fields.append(C.FieldSpec(spec.enc_kind, spec.enc_arg, spec.dec_kind, band))
+            o += spec.dec_width()
+    banded = _cart("micro", 21, C.WEIGHT_LAYOUT_LANES, fields=tuple(fields))
+    assert any(f.dec_kind == C.DEC_DELTA and f.dec_arg > 0 for f in banded.fields)
+    history, _ = _run_and_compare(so_path, banded, 4021, 20, _micro_plan)
+    without, _ = _run_and_compare(so_path, plain, 4021, 20, _micro_plan)
+    assert not np.array_equal(history, without), "the dead band never changed a frame"

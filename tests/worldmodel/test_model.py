@@ -54,6 +54,32 @@ def test_decode_matches_intref_on_integer_outputs():
         assert np.array_equal(got.numpy(), want)
 
 
+
+def test_delta_dead_band_decodes_alike_everywhere():
+    """A DEC_DELTA field's dec_arg is a dead band: |out| <= dec_arg leaves the field, a larger
+    output moves it by all of out. intref, intbatch and the float twin's decode agree."""
+    from worldmodel.intbatch import BatchRef
+
+    rng = np.random.default_rng(5)
+    fields = tuple(C.FieldSpec(f.enc_kind, f.enc_arg, f.dec_kind, 2 if f.dec_kind == C.DEC_DELTA else f.dec_arg)
+                   for f in MODEL_FIELDS)
+    cart = R.random_cartridge("micro", seed=2, fields=fields)
+    model = WorldModel("micro", fields)
+    scale = model.fs.out_scale.numpy()
+    states = np.stack([R.random_state(rng) for _ in range(32)])
+    states[:, :, 7] = rng.integers(0, 32, (32, 2))
+    outs = rng.integers(-4, 5, (32, cart.out_dim))  # straddles the band of 2
+    want = np.stack([intref.decode_outputs(cart, s, o) for s, o in zip(states, outs)])
+    assert np.array_equal(BatchRef(cart).decode_outputs(states, outs), want)
+    got = decode(model.fs, torch.from_numpy(states.astype(np.int64)), torch.from_numpy(outs / scale).float())
+    assert np.array_equal(got.numpy(), want)
+    x_col = 0  # player 1's x is the first head output
+    small, big = np.abs(outs[:, x_col]) <= 2, np.abs(outs[:, x_col]) > 2
+    assert small.any() and big.any()
+    assert np.array_equal(want[small, 0, 0], states[small, 0, 0])
+    assert np.array_equal(want[big, 0, 0].astype(np.int64), states[big, 0, 0] + outs[big, x_col])
+
+
 def test_exact_term_is_zero_within_a_quarter_unit_and_l1_outside():
     """train --exact-weight: an output that rounds to the target by a margin costs nothing, one a
     third of a unit off (which a frame at rest rounds to a step now and then) costs its distance

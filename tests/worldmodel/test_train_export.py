@@ -258,3 +258,34 @@ def test_qat_fine_tune_starts_from_init(trained, tmp_path, capsys):
         T.train(T.parse_args([a if a != "micro" else "tiny-wide" for a in ARGS]
                              + ["--out", str(tmp_path / "bad"), "--cache", str(out / "cache"),
                                 "--init", str(ckpt), "--max-steps", "1"]))
+
+
+def test_quantize_dead_band_goes_into_the_cartridge_only(trained, tmp_path, capsys):
+    """quantize --dead-band x=1,y=1 writes the same weights with dec_arg 1 on x and y (the
+    decode's dead band) into the manifest, float.pt and train.json; a field that is not a
+    delta or does not exist is refused; --init from the banded float.pt still trains."""
+    out, ckpt, _ = trained
+    base = ["--ckpt", str(ckpt), "--replays", str(FIXTURES), "--cache", str(out / "cache"), "--windows", "2",
+            "--length", "16"]
+    Q.main(base + ["--out", str(tmp_path / "plain")])
+    Q.main(base + ["--out", str(tmp_path / "band"), "--dead-band", "x=1,y=1"])
+    plain, band = C.load(tmp_path / "plain"), C.load(tmp_path / "band")
+    assert (tmp_path / "plain" / "weights.bin").read_bytes() == (tmp_path / "band" / "weights.bin").read_bytes()
+    x, y = C.FIELDS.index("x"), C.FIELDS.index("y")
+    assert band.fields[x].dec_arg == band.fields[y].dec_arg == 1
+    assert [f for i, f in enumerate(band.fields) if i not in (x, y)] == \
+        [f for i, f in enumerate(plain.fields) if i not in (x, y)]
+    assert T.load_checkpoint(tmp_path / "band" / "float.pt").fs.fields == band.fields
+    import json
+    assert json.loads((tmp_path / "band" / "train.json").read_text())["dead_band"] == {"x": 1, "y": 1}
+    for bad in ("action=1", "speed=2", "x=one", "x=300"):
+        with pytest.raises(SystemExit):
+            Q.main(base + ["--out", str(tmp_path / "bad"), "--dead-band", bad])
+        assert "--dead-band" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    ck = torch.load(tmp_path / "band" / "float.pt", weights_only=False)
+    ck.update(step=0, elapsed=0.0, history=[], seed=0, val_fraction=0.5)
+    torch.save(ck, tmp_path / "band.pt")
+    path = T.train(T.parse_args(ARGS + ["--out", str(tmp_path / "ft"), "--cache", str(out / "cache"),
+                                        "--max-steps", "1", "--init", str(tmp_path / "band.pt")]))
+    assert torch.load(path, weights_only=False)["step"] == 1

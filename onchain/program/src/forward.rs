@@ -144,7 +144,13 @@ pub fn decode_outputs(m: &Model, fighters: &mut [[i16; 16]; 2], out: &[i16]) {
         for (spec, v) in m.fields.iter().zip(f.iter_mut()) {
             match spec.dec_kind {
                 DEC_ABSOLUTE => *v = out[o],
-                DEC_DELTA => *v = sat16(*v as i64 + out[o] as i64) as i16,
+                DEC_DELTA => {
+                    // dec_arg is a dead band: |out| <= dec_arg leaves the field (a fighter at rest stays put)
+                    let d = out[o] as i64;
+                    if d.abs() > spec.dec_arg as i64 {
+                        *v = sat16(*v as i64 + d) as i16;
+                    }
+                }
                 DEC_SIGN => *v = if out[o] >= 0 { 1 } else { -1 },
                 DEC_ARGMAX => {
                     let mut best = 0usize;

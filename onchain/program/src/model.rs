@@ -77,6 +77,8 @@ pub struct FieldSpec {
     pub enc_kind: u8,
     pub enc_arg: u8,
     pub dec_kind: u8,
+    /// DEC_ARGMAX: the class count. DEC_DELTA: a dead band in state units (a head output with
+    /// |out| <= dec_arg leaves the field; 0: none). Other kinds ignore it.
     pub dec_arg: u8,
 }
 
