@@ -34,6 +34,11 @@ Clamps in PLAY/INVULN (each one that changes a value is an *intervention*, bit i
             platform) stands on it: y = surface, self_vy = 0.
   AIRBORNE  a grounded fighter with no surface under it (running on air) becomes airborne;
             a fighter on the ledge (action "ledge") is left alone.
+  ACTION_FRAME  a fighter whose action category differs from the last frame's starts it at
+            action_frame 0 (unless the model already put it at 0 or 1, as the replays have it).
+            Melee restarts the frame counter with every new action state; the model's delta
+            seldom jumps back, and an action that starts at frame 67 is taken as over: a forward
+            smash lasted 3 frames instead of ~40. The last category is kept in `st` (any phase).
 
 Game end: when a fighter loses its last stock (winner the other; both on one frame: tie),
 or after frame 28,799 (8:00 at 60 fps): more stocks wins, then lower percent, else a tie.
@@ -44,7 +49,8 @@ the first step from the fighters' stocks fields, 4 if out of 1..4):
   0 u8 version (1) | 1 u8 ended | 2 u8 winner (0 p1, 1 p2, 2 tie or none) | 3 u8 0
   4 u32 end frame | 8 u32 interventions so far (saturating) | 12..16 0
   16 + 12p, per player p: 0 u8 phase | 1 u8 stocks | 2 u16 frames in the phase
-                          4 u16 percent floor | 6 i16 hold x | 8 i16 hold y | 10 u16 0
+                          4 u16 percent floor | 6 i16 hold x | 8 i16 hold y
+                          10 u8 last action category (& 0xFF) | 11 u8 0
 """
 from __future__ import annotations
 
@@ -76,8 +82,9 @@ PLAY, DEAD, DESCENT, WAIT, INVULN, OUT = range(6)
 PHASE_NAMES = ("play", "dead", "descent", "wait", "invuln", "out")
 
 # Intervention bits (Outcome.fired).
-R_STOCKS, R_PERCENT, R_INVULN, R_FLOOR, R_SNAP, R_AIRBORNE = (1 << i for i in range(6))
-RULE_NAMES = ("stocks", "percent", "invuln", "floor", "snap", "airborne")
+R_STOCKS, R_PERCENT, R_INVULN, R_FLOOR, R_SNAP, R_AIRBORNE, R_ACTION_FRAME = (1 << i for i in range(7))
+RULE_NAMES = ("stocks", "percent", "invuln", "floor", "snap", "airborne", "action_frame")
+LAST_ACTION = 10  # offset of the last action category in a player's block
 
 P_BASE, P_SIZE = 16, 12
 
@@ -156,6 +163,7 @@ def init_state(fighters, st) -> None:
         stocks = int(fighters[p][STOCKS])
         st[b + 1] = stocks if 1 <= stocks <= MAX_STOCKS else DEFAULT_STOCKS
         _put16(st, b + 4, min(max(int(fighters[p][PERCENT]), 0), PERCENT_MAX))
+        st[b + LAST_ACTION] = int(fighters[p][ACTION]) & 0xFF
 
 
 def beyond_blast(stage: Stage, f) -> bool:
@@ -219,6 +227,9 @@ def clamps(stage: Stage, f, st, b: int, invuln: bool) -> int:
         elif y != sy or f[SELF_VY] != 0:
             f[Y], f[SELF_VY] = sy, 0
             fired |= R_SNAP
+    if int(f[ACTION]) & 0xFF != st[b + LAST_ACTION] and f[ACTION_FRAME] not in (0, 1):
+        f[ACTION_FRAME] = 0
+        fired |= R_ACTION_FRAME
     return fired
 
 
@@ -284,6 +295,7 @@ def step_rules(stage: Stage, frame: int, fighters, st) -> Outcome:
     kos = count = fired = 0
     for p in range(2):
         ko, bits = step_player(stage, p, fighters[p], st)
+        st[P_BASE + P_SIZE * p + LAST_ACTION] = int(fighters[p][ACTION]) & 0xFF
         kos |= ko << p
         fired |= bits
         count += _popcount(bits)

@@ -180,3 +180,26 @@ def test_falling_onto_the_stage_lands():
     assert (f[0, R.Y], f[0, R.SELF_VY], f[0, R.AIRBORNE], f[0, R.ACTION], f[0, R.ACTION_FRAME]) == \
         (0, 0, 0, R.ACT_LANDING, 0)
     assert (f[1, R.Y], f[1, R.AIRBORNE], f[1, R.ACTION]) == (-30, 1, R.ACT_FALL) and out.fired == R.R_FLOOR
+
+
+def test_a_new_action_starts_at_frame_zero():
+    """ACTION_FRAME: when the model changes a fighter's action category but keeps counting its
+    frames (idle at frame 67 -> smash at 68), the rules restart the count; the same category,
+    or a new one the model already put at frame 0 or 1, is left alone. The last category
+    carries over in `st`, whatever the phase."""
+    stage, st = R.Stage.of("final_destination"), R.new_state()
+    f = fighters()
+    R.init_state(f, st)
+    f[0, R.ACTION_FRAME] = f[1, R.ACTION_FRAME] = 67
+    out = R.step_rules(stage, 0, f, st)  # both still idle
+    assert f[0, R.ACTION_FRAME] == 67 and not out.fired & R.R_ACTION_FRAME
+    smash = 17
+    f[0, R.ACTION], f[0, R.ACTION_FRAME] = smash, 68
+    f[1, R.ACTION], f[1, R.ACTION_FRAME] = smash, 1
+    out = R.step_rules(stage, 1, f, st)
+    assert f[0, R.ACTION_FRAME] == 0 and f[1, R.ACTION_FRAME] == 1
+    assert out.fired == R.R_ACTION_FRAME and out.interventions == 1
+    f[0, R.ACTION_FRAME] = 1
+    R.step_rules(stage, 2, f, st)  # still the smash: counting on
+    f[0, R.ACTION_FRAME] = 2
+    assert not R.step_rules(stage, 3, f, st).fired & R.R_ACTION_FRAME and f[0, R.ACTION_FRAME] == 2

@@ -11,7 +11,8 @@
 //!   0 u8 version (1) | 1 u8 ended | 2 u8 winner (0 p1, 1 p2, 2 tie or none) | 3 u8 0
 //!   4 u32 end frame | 8 u32 interventions so far (saturating) | 12..16 0
 //!   16 + 12p, per player p: 0 u8 phase | 1 u8 stocks | 2 u16 frames in the phase
-//!                           4 u16 percent floor | 6 i16 hold x | 8 i16 hold y | 10 u16 0
+//!                           4 u16 percent floor | 6 i16 hold x | 8 i16 hold y
+//!                           10 u8 last action category (& 0xFF) | 11 u8 0
 //!
 //! Stage data: libmelee `melee/stages.py` (blast zones from Magus420; edge, ledge and
 //! platforms from libmelee), respawn point measured from the replays; generated from
@@ -70,9 +71,11 @@ pub const R_INVULN: u8 = 4;
 pub const R_FLOOR: u8 = 8;
 pub const R_SNAP: u8 = 16;
 pub const R_AIRBORNE: u8 = 32;
+pub const R_ACTION_FRAME: u8 = 64;
 
 const P_BASE: usize = 16;
 const P_SIZE: usize = 12;
+const LAST_ACTION: usize = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Platform {
@@ -169,6 +172,7 @@ pub fn init_state(fighters: &[[i16; 16]; 2], st: &mut [u8; RULES_LEN]) {
         let stocks = fighters[p][STOCKS];
         st[b + 1] = if (1..=MAX_STOCKS).contains(&stocks) { stocks as u8 } else { DEFAULT_STOCKS };
         wr16(st, b + 4, fighters[p][PERCENT].clamp(0, PERCENT_MAX) as u16);
+        st[b + LAST_ACTION] = fighters[p][ACTION] as u8;
     }
 }
 
@@ -270,6 +274,11 @@ fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], b: usize, 
             }
         }
     }
+    // A new action category starts at frame 0 (Melee restarts the counter with every action state).
+    if f[ACTION] as u8 != st[b + LAST_ACTION] && f[ACTION_FRAME] != 0 && f[ACTION_FRAME] != 1 {
+        f[ACTION_FRAME] = 0;
+        fired |= R_ACTION_FRAME;
+    }
     fired
 }
 
@@ -352,6 +361,7 @@ pub fn step_rules(stage: &Stage, frame: u64, fighters: &mut [[i16; 16]; 2], st: 
     let mut fired = 0u8;
     for p in 0..2 {
         let (ko, bits) = step_player(stage, p, &mut fighters[p], st);
+        st[P_BASE + P_SIZE * p + LAST_ACTION] = fighters[p][ACTION] as u8;
         kos |= (ko as u8) << p;
         fired |= bits;
         count += bits.count_ones() as u8;
