@@ -1,7 +1,7 @@
 """Closed-loop stepping: the integer reference (bit-exact with the program) plus Melee's rules.
 
     from worldmodel.sim import Simulator
-    sim = Simulator("assets/models/micro-v2", stage="final_destination", characters=("fox", "marth"))
+    sim = Simulator("assets/models/tiny-wide-v1", stage="final_destination", characters=("fox", "marth"))
     frame = sim.step(ctrl_p1, ctrl_p2)        # onchain.sdk.wire.ControllerInput (or None: neutral)
     frame.players[0].x, .y, .percent, .stocks, .airborne, .action   # game units, category name
     frame.ended, frame.winner                 # winner: 0 / 1 (player index), None (tie or running)
@@ -13,10 +13,10 @@ GameEnded, as the program rejects it.
 
 Session context (stage, characters) reaches the model when the cartridge says so
 (`cartridge.CONTEXT_ONEHOT` in its manifest's context byte: one-hot features after the
-controllers, fed in `_model_input` as run_inference feeds them from SessionState); the
-shipped manifests do not, so for them the stage only reaches the rules.
+controllers, fed in `_model_input` as run_inference feeds them from SessionState), as the
+default `tiny-wide-v1` does; for `micro-v2`, which is not fed it, the stage only reaches the rules.
 
-    python -m worldmodel.sim --model assets/models/micro-v2 --stage battlefield --characters fox,marth \
+    python -m worldmodel.sim [--model DIR] --stage battlefield --characters fox,marth \
         --script demo --frames 3600 [--json]
 prints KOs, stocks, the winner and the rule interventions per 10,000 frames.
 """
@@ -174,7 +174,7 @@ class Simulator:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="assets/models/micro-v2")
+    ap.add_argument("--model", default=None, help="model directory (default: the shipped default, assets/models/DEFAULT)")
     ap.add_argument("--stage", default="final_destination")
     ap.add_argument("--characters", default="fox,fox")
     ap.add_argument("--script", default="demo", help="worldmodel.scripts name: demo, idle, random, ko")
@@ -184,7 +184,10 @@ def main(argv=None) -> int:
     from . import scripts
 
     script = scripts.get(args.script)
-    sim = Simulator(args.model, args.stage, tuple(args.characters.split(",")))
+    model = args.model or next(iter(C.shipped_models()), None)
+    if model is None:
+        ap.error("no model shipped in assets/models/: pass --model DIR")
+    sim = Simulator(model, args.stage, tuple(args.characters.split(",")))
     for t in range(args.frames):
         c1, c2 = script(t)
         if sim.step(c1, c2).ended:

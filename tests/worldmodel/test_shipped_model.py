@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from onchain.backends.direct import DirectSession
+from onchain.sdk import accounts as A
 from onchain.backends.svm import ProgramVM
 from worldmodel import cartridge as C
 from worldmodel import dataset as ds
@@ -40,12 +41,15 @@ def test_shipped_model_bitexact_on_replay_frames(model_dir, so_path):
     t0 = 1200
     session = DirectSession(ProgramVM(so_path), cart, game.state[t0])
     state, hidden = game.state[t0].copy(), intref.new_hidden(cart)
+    # a placed session without a stage (the model alone) feeds a context model no stage and its
+    # default characters, as the program reads them from SessionState
+    context = (A.NO_STAGE, *A.DEFAULT_CHARACTERS)
     for k in range(1, 5):
         ctrl = game.ctrl[t0 + k].astype(np.int64)
         session.set_controls(ctrl)
         res = session.step([4] * (session.steps // 4) + ([session.steps % 4] if session.steps % 4 else []))
         assert all(r.ok for r in res), [r.error for r in res]
-        state, _, hidden = intref.step(cart, state, ctrl, hidden)
+        state, _, hidden = intref.step(cart, state, ctrl, hidden, context)
         assert np.array_equal(session.fighters(), state) and np.array_equal(session.hidden_state(), hidden)
     # the model moves the fighters like the replay did (positions within 2 game units after 4 frames)
     assert np.abs(state[:, :2].astype(int) - game.state[t0 + 4, :, :2]).max() < 32
