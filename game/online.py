@@ -24,9 +24,11 @@ from urllib.parse import urlparse
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from onchain.sdk import accounts as A
 from onchain.sdk import pda
 from onchain.sdk.wire import STATUS_ACTIVE, STATUS_ENDED, STATUS_WAITING
 from onchain.sdk.backend import BackendError
+from worldmodel import cartridge as C
 
 from . import joincode
 from .backends import GameSetupError
@@ -119,12 +121,36 @@ def ensure_model(base, model, key: Keypair, say=log) -> int:
         return model_id
     if have is not None and have.authority != key.pubkey():
         raise GameSetupError(f"model id {model_id} is being uploaded by {have.authority}, not this key; retry later")
+    fund_upload(base, key, manifest, weights)
     say(f"uploading model {model.name} ({len(weights):,} bytes) as model {model_id} ...")
     try:
         base.upload_model(src, model_id, key)
     except BackendError as e:
         raise GameSetupError(f"uploading model {model.name} failed: {e}") from None
     return model_id
+
+
+def upload_rent(base, manifest: bytes, weights: bytes) -> int:
+    """Lamports the model's accounts hold for rent: the manifest (with a finalize's progress) and
+    one account per weights shard (2.45 MB, about 17 SOL, for tiny-wide-v1)."""
+    sizes = [A.ACCOUNT_HEADER + len(manifest) + A.HASH_PROGRESS_LEN]
+    sizes += [A.ACCOUNT_HEADER + len(shard) for shard in C.shards(weights)]
+    return sum(int(base.rpc("getMinimumBalanceForRentExemption", [n])) for n in sizes)
+
+
+def fund_upload(base, key: Keypair, manifest: bytes, weights: bytes) -> None:
+    """Before an upload: the uploader holds the model's rent plus a player's FUND, or a local
+    faucet tops it up to that; elsewhere say how much it needs."""
+    need = upload_rent(base, manifest, weights) + FUND
+    have = balance(base, key.pubkey())
+    if have >= need:
+        return
+    try:
+        base.airdrop(key.pubkey(), need - have)
+    except Exception as e:  # noqa: BLE001 (devnet's faucet limits, a chain without one)
+        raise GameSetupError(f"uploading the model needs {need / 1e9:.2f} SOL (its accounts' rent and fees); "
+                             f"{key.pubkey()} holds {have / 1e9:.2f} on {base.url} and the faucet refused ({e}): "
+                             "fund it and retry") from None
 
 
 def new_session_id(base) -> int:
