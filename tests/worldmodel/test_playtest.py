@@ -139,3 +139,26 @@ def test_inputs_are_valid_controllers(name):
     for t in range(60):
         for row in sc.policy(t, s, (0, 0), mem, S.stage("battlefield")):
             ControllerInput(*row[:7]).validate()
+
+
+def test_a_hit_is_a_jump_in_percent_not_a_creep():
+    """approach_smash counts a hit where P2's percent rises by 0.5 % or more in one frame: a
+    model whose percent wobbles by a state unit (1/16 %), which the rules' PERCENT clamp only
+    lets rise, reaches tens of per cent in a minute without ever being hit."""
+    from worldmodel import rules as R
+    from worldmodel.playtest.scenarios import HIT_PERCENT, Rec, smash_score
+
+    def rec_with(percents):
+        rec = Rec(len(percents))
+        for v in percents:
+            post = default_start_state().astype(np.int16)
+            post[1, R.PERCENT] = v
+            rec.append(post, post, (R.PLAY, R.PLAY), (False, False))
+        return rec
+
+    creep = rec_with(list(range(0, 60 * 16)))  # 1/16 % a frame: 60 % in 960 frames
+    r = smash_score(creep, None, {})
+    assert r["measured"]["p2_percent_before_ko"] > 50 and r["measured"]["p2_hits"] == 0
+    assert r["checks"]["hit_before_ko"] is False
+    smashed = rec_with([0] * 10 + [16 * 17] * 10 + [16 * 17 + HIT_PERCENT] * 10)  # a 17 % smash, then 0.5 %
+    assert smash_score(smashed, None, {})["measured"]["p2_hits"] == 2

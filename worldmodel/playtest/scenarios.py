@@ -12,7 +12,7 @@ KOs and the end of the game are the rules' (after them), as a player sees them.
 | jump | P1 holds X 8 frames (full hop), then neutral | rises >= 5 units, lands, raw y on the landing frame within 1 unit of a surface |
 | short_hop_fastfall | P1 X 2 frames, neutral to the apex, then the stick down | rises >= 3 units, apex below the jump's, falls >= 1.1x the jump's top fall speed, lands within 1 unit |
 | drop_through | P1 starts on the stage's first platform, taps down on frame 30 | still on it at the tap, falls below it, lands within 1 unit of the surface under it (n/a without platforms) |
-| approach_smash | P1 walks at P2 and forward-smashes in range; P2 idle | P2 is hit (percent > 0) and then KO'd within the budget |
+| approach_smash | P1 walks at P2 and forward-smashes in range; P2 idle | P2 is hit (percent up 0.5 % or more in a frame) and then KO'd within the budget |
 | bot_game | both players `bots.fighter` (4 stocks, the 8:00 timer on) | the game ends on a last stock with a winner (not the timer, not a tie) |
 """
 from __future__ import annotations
@@ -242,15 +242,27 @@ def smash_policy(t, s, ph, mem, st):
     return B.fighter(s, ph, 0, t, mem, st), B.NEUTRAL
 
 
+# A hit: the percent rises by this much (1/16 %) from one frame to the next. Melee's moves deal
+# whole per cent (a staled jab still about 1 %); a model's delta that wobbles by a state unit,
+# which the rules' PERCENT clamp lets rise and never fall, creeps up by 1/16 % at a time.
+HIT_PERCENT = 8  # 0.5 %
+
+
+def hits(post, p: int, end: int) -> int:
+    """Frames before `end` on which player p's percent (after the rules) rose by HIT_PERCENT or more."""
+    return int((np.diff(post[:end, p, R.PERCENT].astype(np.int64)) >= HIT_PERCENT).sum())
+
+
 def smash_score(rec, st, _):
     raw, post, phase, kos = rec.arrays()
     hit = np.flatnonzero(kos[:, 1])
     end = int(hit[0]) if len(hit) else len(post)
     pct = float((post[:end, 1, R.PERCENT] / 16).max()) if end else 0.0
+    n_hits = hits(post, 1, end)
     # a KO of an opponent that was never hit is its own drift off the stage, not the smash's
-    checks = {"ko": bool(len(hit)), "hit_before_ko": pct > 0}
+    checks = {"ko": bool(len(hit)), "hit_before_ko": n_hits > 0}
     return result(all(checks.values()), end + 1 if len(hit) else None, "frames to KO", checks,
-                  p2_percent_before_ko=pct, p1_kos=int(kos[:, 0].sum()))
+                  p2_percent_before_ko=pct, p2_hits=n_hits, p1_kos=int(kos[:, 0].sum()))
 
 
 def bot_policy(t, s, ph, mem, st):
