@@ -364,14 +364,31 @@ VELOCITY_FIELDS = {"self_vx", "self_vy", "kb_vx", "kb_vy"}
 EXACT_MARGIN = 0.25
 
 
+def event_frames(base: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """base, target (b, l, 2, 16) int64 -> (b, l) bool: a frame on which either fighter lands
+    or leaves the ground (airborne changes), is hit (percent rises) or changes action category.
+    Each is a few per cent of the frames, and each is what closed-loop play hinges on: a jump
+    that never stops falling, a smash whose knockback never comes."""
+    air, pct, act = (C.FIELDS.index(n) for n in ("airborne", "percent", "action"))
+    changed = (base[..., air] != target[..., air]) | (target[..., pct] > base[..., pct]) \
+        | (base[..., act] != target[..., act])
+    return changed.any(dim=-1)
+
+
 def loss_terms(fs: FeatureSpec, out: torch.Tensor, base: torch.Tensor, target: torch.Tensor,
-               has_vel: torch.Tensor, exact: float = 0.0) -> dict[str, torch.Tensor]:
-    """out (b, l, out_dim) normalised; base, target (b, l, 2, 16) int64; has_vel (b,) bool.
+               has_vel: torch.Tensor, exact: float = 0.0,
+               weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """out (b, l, out_dim) normalised; base, target (b, l, 2, 16) int64; has_vel (b,) bool;
+    weight (b, l) per-frame weights (None: all 1), every term a weighted mean over frames.
     Regression: smooth L1 on normalised deltas/absolutes, plus with `exact` > 0 the exact term
     (EXACT_MARGIN) under the name "<field>_exact"; classification: cross-entropy."""
     terms: dict[str, torch.Tensor] = {}
     scale = fs.out_scale.to(out.device)
-    vel_mask = has_vel[:, None].float().expand(out.shape[0], out.shape[1])
+    w = torch.ones(out.shape[:2], device=out.device) if weight is None else weight.to(out.device).float()
+    vel_w = has_vel[:, None].float() * w  # (b, l): frames whose replay has velocities
+
+    def mean(e, m):  # e (b, l) weighted by m (b, l)
+        return (e * m).sum() / m.sum().clamp(min=1e-6)
     for p, f, o, spec in fs.out_slices:
         name = C.FIELDS[f]
         k = spec.dec_kind
@@ -386,20 +403,17 @@ def loss_terms(fs: FeatureSpec, out: torch.Tensor, base: torch.Tensor, target: t
                 off = Fn.relu((out[..., o] - tgt / scale[o]).abs() - EXACT_MARGIN / scale[o])
                 errs.append((name + "_exact", exact * off))
             for key, e in errs:
-                if name in VELOCITY_FIELDS:
-                    e = (e * vel_mask).sum() / vel_mask.sum().clamp(min=1)
-                else:
-                    e = e.mean()
+                e = mean(e, vel_w if name in VELOCITY_FIELDS else w)
                 terms[key] = terms.get(key, 0) + REG_WEIGHT[name] * e / 2
         elif k == C.DEC_ARGMAX:
             logits = out[..., o:o + spec.dec_arg] * (scale[o] / LOGIT_SCALE)
             tgt = target[..., p, f].clamp(0, spec.dec_arg - 1)
-            ce = Fn.cross_entropy(logits.reshape(-1, spec.dec_arg), tgt.reshape(-1))
-            terms[name] = terms.get(name, 0) + CLS_WEIGHT[name] * ce / 2
+            ce = Fn.cross_entropy(logits.reshape(-1, spec.dec_arg), tgt.reshape(-1), reduction="none")
+            terms[name] = terms.get(name, 0) + CLS_WEIGHT[name] * mean(ce.reshape(w.shape), w) / 2
         elif k == C.DEC_SIGN:
             tgt = (target[..., p, f] > 0).float()
-            bce = Fn.binary_cross_entropy_with_logits(out[..., o], tgt)
-            terms[name] = terms.get(name, 0) + CLS_WEIGHT[name] * bce / 2
+            bce = Fn.binary_cross_entropy_with_logits(out[..., o], tgt, reduction="none")
+            terms[name] = terms.get(name, 0) + CLS_WEIGHT[name] * mean(bce, w) / 2
     return terms
 
 

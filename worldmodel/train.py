@@ -12,7 +12,8 @@ state input, 1-3 passes deep, and that pass is trained to land on the true next 
 Fine-tuning: --init CKPT starts from a trained model's weights; --qat trains through the
 cartridge's rounding (model.fake_quant, the scales recalibrated every --qat-every steps), so
 the INT8 program, not only the float model, holds up in closed loop; --exact-weight adds the
-term that keeps outputs within a quarter state unit of the target (model.EXACT_MARGIN).
+term that keeps outputs within a quarter state unit of the target (model.EXACT_MARGIN);
+--event-weight weighs up the frames where something happens (model.event_frames).
 
 Writes to --out: ckpt.pt (resumable: rerun the same command), history.json, loss.png.
 The time budget --minutes counts training time over all resumed runs.
@@ -31,7 +32,7 @@ import torch
 
 from . import cartridge as C
 from . import dataset as ds
-from .model import WorldModel, build_features, decode, loss_terms
+from .model import WorldModel, build_features, decode, event_frames, loss_terms
 
 
 def parse_args(argv=None):
@@ -58,6 +59,9 @@ def parse_args(argv=None):
     ap.add_argument("--exact-weight", type=float, default=0.0,
                     help="weight of the exact term (model.EXACT_MARGIN): outputs within a quarter "
                          "state unit of the target, so a fighter at rest rounds to rest")
+    ap.add_argument("--event-weight", type=float, default=0.0,
+                    help="frames where a fighter lands or takes off, is hit or changes action "
+                         "(model.event_frames) weigh 1 + this in every loss term (0: all frames alike)")
     ap.add_argument("--context", choices=("none", "onehot"), default="none",
                     help="feed the model each game's stage and characters (cartridge.CONTEXT_ONEHOT)")
     ap.add_argument("--init", default=None,
@@ -142,9 +146,10 @@ def perturb(state: torch.Tensor, noise: float) -> torch.Tensor:
 
 def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: torch.Tensor,
                  first_pred: torch.Tensor, has_vel: torch.Tensor, depth: int, noise: float = 0.0,
-                 cx: torch.Tensor | None = None, exact: float = 0.0):
+                 cx: torch.Tensor | None = None, exact: float = 0.0, weight: torch.Tensor | None = None):
     """Re-run the window with predicted states as inputs, `depth` passes deep; the inputs
-    of the trained (last) pass are perturbed by `noise` (see perturb)."""
+    of the trained (last) pass are perturbed by `noise` (see perturb). `weight` (b, l) weighs
+    the frames as in loss_terms (set from the true states: what happened, not what was predicted)."""
     fs = model.fs
     pred = first_pred
     for k in range(depth):
@@ -157,7 +162,7 @@ def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: tor
                 pred = decode(fs, base, out)
         else:
             out, _ = model(build_features(fs, base, ctl, cx), hid)
-    return loss_terms(fs, out, base, s[:, 1:], has_vel, exact)
+    return loss_terms(fs, out, base, s[:, 1:], has_vel, exact, weight)
 
 
 @torch.no_grad()
@@ -221,13 +226,15 @@ def train_step(model: WorldModel, opt: torch.optim.Optimizer, batch, hid: torch.
     base = s[:, :-1]
     out, hid_new = model(build_features(model.fs, base, ctl, cx), hid)
     exact = getattr(args, "exact_weight", 0.0)
-    terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel, exact)
+    ew = getattr(args, "event_weight", 0.0)
+    weight = 1.0 + ew * event_frames(base, s[:, 1:]).float() if ew > 0 else None  # (b, seq)
+    terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel, exact, weight)
     loss_tf = sum(terms.values())
     loss, loss_roll = loss_tf, None
     if rng.random() < args.rollout_max * (min(1.0, frac / args.rollout_ramp) if args.rollout_ramp > 0 else 1.0):
         depth = int(rng.integers(1, args.rollout_depth + 1))
         rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach()), has_vel, depth,
-                              args.rollout_noise, cx, exact)
+                              args.rollout_noise, cx, exact, weight)
         loss_roll = sum(rterms.values())
         loss = loss_tf + loss_roll
     opt.zero_grad(set_to_none=True)

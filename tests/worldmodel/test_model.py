@@ -102,3 +102,29 @@ def test_exact_term_is_zero_within_a_quarter_unit_and_l1_outside():
     want = 2.0 * (0.6 - EXACT_MARGIN) / scale[x_row] * REG_WEIGHT["x"] / 2  # a player's half of the field's term
     assert abs(far["x_exact"].item() - want.item()) < 1e-6, (far["x_exact"].item(), want.item())
     assert torch.equal(decode(fs, base, out)[..., 0, 0], torch.tensor([[4]]))  # 4.4 decodes to 4, not 5
+
+
+def test_event_weight_counts_a_landing_frame_that_many_times():
+    """train --event-weight: a frame on which a fighter lands (airborne 1 -> 0) is an event
+    (model.event_frames) and weighs 1 + W in the mean of every term; an uneventful frame where
+    the model is exact adds nothing but its share of the denominator."""
+    from worldmodel.model import REG_WEIGHT, FeatureSpec, event_frames, loss_terms
+
+    fs = FeatureSpec(MODEL_FIELDS)
+    air, y = C.FIELDS.index("airborne"), C.FIELDS.index("y")
+    base = torch.zeros(1, 2, 2, 16, dtype=torch.long)
+    base[0, 0, 0, air] = 1  # frame 0: P1 in the air at y = 1 unit
+    base[0, 0, 0, y] = 16
+    target = base.clone()
+    target[0, 0, 0, air], target[0, 0, 0, y] = 0, 0  # ... and lands; frame 1: nothing happens
+    events = event_frames(base, target)
+    assert events.tolist() == [[True, False]]
+    y_row = next(o for p, f, o, _ in fs.out_slices if p == 0 and C.FIELDS[f] == "y")
+    out = torch.zeros(1, 2, fs.out_dim)  # y's delta 0 on the landing frame: 16 state units short
+    has_vel = torch.ones(1, dtype=torch.bool)
+    plain = loss_terms(fs, out, base, target, has_vel)["y"].item()
+    for w in (1.0, 9.0):
+        weighted = loss_terms(fs, out, base, target, has_vel, weight=1.0 + w * events.float())["y"].item()
+        # the one error averaged over (1 + w) + 1 frame weights instead of 2 frames
+        assert abs(weighted - plain * 2 * (1 + w) / (2 + w)) < 1e-6, (w, weighted, plain)
+    assert plain > 0 and REG_WEIGHT["y"] > 0
