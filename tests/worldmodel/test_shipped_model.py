@@ -83,3 +83,32 @@ def test_default_model_file_orders_the_shipped_models(tmp_path):
     assert [p.name for p in C.shipped_models(tmp_path)] == ["a-model", "b-model"]
     shipped = C.shipped_models()
     assert resolve("auto").source == str(shipped[0])
+
+
+def test_the_default_model_never_creeps_a_fighters_percent():
+    """The default's percent decodes with a dead band: P1 walks up to an idle P2 and forward-smashes
+    (the playtest's approach_smash, 20 s on Final Destination), and P2's percent only ever moves by
+    a hit's size (0.5 % or more in a frame). Before the band, the model's ±1/16 % wobble during the
+    smash, kept by the rules' PERCENT clamp and never given back, took P2 to 40-70 % in a minute
+    without a hit (its first +1/16 % on frame 69)."""
+    from worldmodel import rules as R
+    from worldmodel import shipped
+    from worldmodel import stages as S
+    from worldmodel.playtest.batch import Games
+    from worldmodel.playtest.scenarios import HIT_PERCENT, SCENARIOS
+    from worldmodel.sim import default_start_state
+
+    cart = shipped.resolve("auto").cartridge
+    smash = next(s for s in SCENARIOS if s.name == "approach_smash")
+    stage = S.stage("final_destination")
+    context = (stage.slippi_id, S.character_id("fox"), S.character_id("marth"))
+    games = Games(cart, [stage.key], [default_start_state()], [context], [True])
+    mem, percents, smashing = {}, [0], 0
+    for t in range(1200):
+        rows = smash.policy(t, games.state[0], games.phases(0), mem, stage)
+        _, post, _ = games.step(np.array([0]), np.asarray([rows], np.int64))
+        percents.append(int(post[0][1][R.PERCENT]))
+        smashing += int(post[0][0][R.ACTION]) == ds.CAT["smash"]
+    steps = np.diff(percents)
+    assert smashing > 100  # the scenario did what it says: P1 smashed next to P2
+    assert ((steps == 0) | (steps >= HIT_PERCENT)).all(), sorted(set(steps.tolist()))
