@@ -24,11 +24,9 @@ from urllib.parse import urlparse
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from onchain.sdk import accounts as A
 from onchain.sdk import pda
 from onchain.sdk.wire import STATUS_ACTIVE, STATUS_ENDED, STATUS_WAITING
 from onchain.sdk.backend import BackendError
-from worldmodel import cartridge as C
 
 from . import joincode
 from .backends import GameSetupError
@@ -131,11 +129,10 @@ def ensure_model(base, model, key: Keypair, say=log) -> int:
 
 
 def upload_rent(base, manifest: bytes, weights: bytes) -> int:
-    """Lamports the model's accounts hold for rent: the manifest (with a finalize's progress) and
-    one account per weights shard (2.45 MB, about 17 SOL, for tiny-wide-v1)."""
-    sizes = [A.ACCOUNT_HEADER + len(manifest) + A.HASH_PROGRESS_LEN]
-    sizes += [A.ACCOUNT_HEADER + len(shard) for shard in C.shards(weights)]
-    return sum(int(base.rpc("getMinimumBalanceForRentExemption", [n])) for n in sizes)
+    """Lamports the model's accounts hold for rent (2.45 MB, about 17 SOL, for tiny-wide-v1)."""
+    from onchain.sdk import upload
+    return sum(int(base.rpc("getMinimumBalanceForRentExemption", [n]))
+               for n in upload.account_sizes(manifest, weights))
 
 
 def fund_upload(base, key: Keypair, manifest: bytes, weights: bytes) -> None:

@@ -174,7 +174,8 @@ class EmbeddedBackend(Backend):
         authority = authority or self.authority
         # the weights' rent (~7,000 lamports per byte: 140 SOL for `target`) plus fees
         self.fund(authority.pubkey())
-        rent = sum(self.svm.minimum_balance_for_rent_exemption(64 + len(sh)) for sh in C.shards(weights))
+        shards = upload.account_sizes(manifest, weights)[1:]  # the weights' accounts
+        rent = sum(self.svm.minimum_balance_for_rent_exemption(n) for n in shards)
         self.fund(authority.pubkey(), rent, again=True)
         if model_id is None:
             while self.account_data(pda.manifest(self.program_id, self._next_model_id)) is not None:

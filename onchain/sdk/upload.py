@@ -80,6 +80,13 @@ def load_cartridge_bytes(cart_or_dir) -> tuple[bytes, bytes]:
     return (d / "manifest.bin").read_bytes(), (d / "weights.bin").read_bytes()
 
 
+def account_sizes(manifest: bytes, weights: bytes) -> list[int]:
+    """Bytes of each account an upload creates (what its rent is paid on): the manifest, with a
+    multi-transaction finalize's progress after it, then one account per weights shard."""
+    return [A.ACCOUNT_HEADER + len(manifest) + A.HASH_PROGRESS_LEN] + \
+        [A.ACCOUNT_HEADER + len(shard) for shard in C.shards(weights)]
+
+
 def chunk_plan(weights: bytes, chunk: int = I.UPLOAD_CHUNK) -> list[tuple[int, int, bytes]]:
     """(shard, offset in shard, bytes) for the whole blob, in ascending order."""
     out = []

@@ -17,7 +17,7 @@ import pytest
 from solders.keypair import Keypair
 
 from conftest import BASES, REAL_ER, game_summary, headless_game, keyfile, local_stack
-from onchain.sdk import pda
+from onchain.sdk import pda, steps
 from onchain.sdk.keys import read_keypair
 from onchain.backends.remote import RemoteBackend
 from worldmodel.shipped import resolve
@@ -84,9 +84,9 @@ def test_host_join_spectate_play_to_a_result_and_settle(stack, tmp_path):
             assert all(base.account_info(k) is None for k in pda.session_accounts(base.program_id, session_id))
             host_pub = read_keypair(tmp_path / "host.json").pubkey()
             assert base.account_info(host_pub)["lamports"] == settled["host_balance_after"]
-            # the hidden state alone (int32 per layer, channel and state) holds more than this in rent
-            preset = resolve(host_model(stack)).cartridge.preset
-            state_rent = base.rpc("getMinimumBalanceForRentExemption", [4 * preset.n_layers * preset.d_inner * preset.d_state])
+            # the hidden state's account alone holds more than this in rent
+            hidden = steps.hidden_len(resolve(host_model(stack)).cartridge.preset)
+            state_rent = base.rpc("getMinimumBalanceForRentExemption", [hidden])
         gained = settled["host_balance_after"] - settled["host_balance_before"]
         assert settled["rent_lamports"] > state_rent and 0 <= settled["rent_lamports"] - gained <= 10_000, settled
     finally:
