@@ -77,6 +77,19 @@ Session context (byte 136, flags; any other bit is refused, here and by the prog
                             character outside the table, e.g. the harness's stage 0, is all 0),
                             and in_dim = in_dim_for(fields, context) counts them.
 
+    bit 2  CONTEXT_RELATIVE the model is fed RELATIVE_FEATURES = 4 features that relate the fighters
+                            to each other and to the session's stage (after the one-hot block when
+                            there is one), in 1/16-unit state values v as sat8(v >> shift):
+                              dx  = x2 - x1 >> 3,  dy = y2 - y1 >> 3   (half a unit, +-64 units)
+                              gap1, gap2 = y - ground >> 2              (a quarter unit, +-32 units)
+                            where ground is rules.ground_below: the highest surface under the
+                            fighter's x that it stands on or above (the main stage down to
+                            FLOOR_DEPTH below it, a platform down to SNAP below it); 127 when
+                            there is none (off the stage, or a stage outside the table).
+                            They are what a hit (how far apart) and a landing (how far down)
+                            depend on, which the absolute x, y at 1-unit resolution leave to the
+                            encoder to subtract.
+
 One-hot because it is exact and free in integers (no table to look up, no geometry to
 compute) and the encoder's extra columns cost D x 58 MACs a frame: a trained encoder column
 per stage and per character is the same as an embedding row added to the residual.
@@ -135,16 +148,38 @@ N_BUTTONS = 12
 CONTEXT_OFFSET, STAGE_MASK_OFFSET, CHARACTER_MASK_OFFSET = 136, 137, 140
 CONTEXT_SUPPORT = 1
 CONTEXT_ONEHOT = 2
-CONTEXT_KNOWN = CONTEXT_SUPPORT | CONTEXT_ONEHOT
+CONTEXT_RELATIVE = 4
+CONTEXT_KNOWN = CONTEXT_SUPPORT | CONTEXT_ONEHOT | CONTEXT_RELATIVE
 # Slippi stage ids in the order of rules.STAGES / rules.rs STAGES (tests check it).
 CONTEXT_STAGES = (32, 31, 28, 2, 3, 8)
 N_CHARACTERS = 26  # Slippi external ids 0..25 (stages.CHARACTERS)
 CONTEXT_FEATURES = len(CONTEXT_STAGES) + 2 * N_CHARACTERS
+RELATIVE_FEATURES = 4  # dx, dy, gap1, gap2
+REL_SHIFT_XY, REL_SHIFT_GAP = 3, 2
+NO_GROUND = 127
 
 
 def context_features(context: int) -> int:
     """Features the context flags add after the controllers."""
-    return CONTEXT_FEATURES if context & CONTEXT_ONEHOT else 0
+    return ((CONTEXT_FEATURES if context & CONTEXT_ONEHOT else 0)
+            + (RELATIVE_FEATURES if context & CONTEXT_RELATIVE else 0))
+
+
+def _sat8(v: int) -> int:
+    return max(-128, min(127, v))
+
+
+def relative_features(stage_id: int, state) -> list[int]:
+    """The CONTEXT_RELATIVE features of both fighters (state (2, 16)): dx, dy, gap1, gap2."""
+    from . import rules as R  # rules does not import this module; kept local to stay a leaf
+
+    x1, y1, x2, y2 = int(state[0][0]), int(state[0][1]), int(state[1][0]), int(state[1][1])
+    u = [_sat8(x2 - x1 >> REL_SHIFT_XY), _sat8(y2 - y1 >> REL_SHIFT_XY)]
+    stage = R.stage_by_id(int(stage_id))
+    for x, y in ((x1, y1), (x2, y2)):
+        g = None if stage is None else R.ground_below(stage, x, y)
+        u.append(NO_GROUND if g is None else _sat8(y - g >> REL_SHIFT_GAP))
+    return u
 
 
 def context_onehot(stage: int, characters) -> list[int]:
@@ -275,7 +310,7 @@ class Cartridge:
     @property
     def feeds_context(self) -> bool:
         """Whether the model takes the session's stage and characters as features."""
-        return bool(self.context & CONTEXT_ONEHOT)
+        return bool(self.context & (CONTEXT_ONEHOT | CONTEXT_RELATIVE))
 
     @property
     def out_dim(self) -> int:

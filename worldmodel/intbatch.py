@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import cartridge as C
+from . import rules as R
 from .intref import I64, rshift_round, sat8, sat16, sat32
 
 
@@ -66,12 +67,15 @@ class BatchRef:
             if context is None:
                 raise ValueError("this cartridge is fed the session's context: pass (B, 3) stage, characters")
             cx = np.asarray(context, dtype=I64).reshape(b, 3)
-            n_st = len(C.CONTEXT_STAGES)
-            u[:, col:col + n_st] = np.where(cx[:, :1] == np.array(C.CONTEXT_STAGES), 127, 0)
-            col += n_st
-            for p in range(2):
-                u[:, col:col + C.N_CHARACTERS] = np.where(cx[:, 1 + p, None] == np.arange(C.N_CHARACTERS), 127, 0)
-                col += C.N_CHARACTERS
+            if self.cart.context & C.CONTEXT_ONEHOT:
+                n_st = len(C.CONTEXT_STAGES)
+                u[:, col:col + n_st] = np.where(cx[:, :1] == np.array(C.CONTEXT_STAGES), 127, 0)
+                col += n_st
+                for p in range(2):
+                    u[:, col:col + C.N_CHARACTERS] = np.where(cx[:, 1 + p, None] == np.arange(C.N_CHARACTERS), 127, 0)
+                    col += C.N_CHARACTERS
+            if self.cart.context & C.CONTEXT_RELATIVE:
+                u[:, col:col + C.RELATIVE_FEATURES] = relative_features(st, cx[:, 0])
         return u
 
     def decode_outputs(self, state: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -151,3 +155,32 @@ class BatchRef:
         xn = self.rms_norm(r, cart.final_norm_gain, cart.eps_f, cart.s_norm_f)
         out = sat16(self.linear(cart.head, self.head_w, xn, cart.s_head)).astype(np.int16)
         return self.decode_outputs(state, out), out, hidden
+
+
+def ground_below(stage_ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """rules.ground_below for B fighters (stage_ids, x, y (B,) int64) -> (B,) int64 surface
+    height, or a value above any stage (1 << 20) where there is none."""
+    none = 1 << 20
+    best = np.full(x.shape, -none, dtype=I64)
+    for sid in np.unique(stage_ids):
+        stage = R.stage_by_id(int(sid))
+        if stage is None:
+            continue
+        on = stage_ids == sid
+        main = on & (-stage.edge <= x) & (x <= stage.edge) & (y > -R.FLOOR_DEPTH)
+        best = np.where(main, np.maximum(best, 0), best)
+        for py, left, right in stage.platforms:
+            plat = on & (left <= x) & (x <= right) & (y >= py - R.SNAP)
+            best = np.where(plat, np.maximum(best, py), best)
+    return np.where(best == -none, none, best)
+
+
+def relative_features(st: np.ndarray, stage_ids: np.ndarray) -> np.ndarray:
+    """cartridge.relative_features for B states (B, 2, 16) int64 -> (B, 4) int64."""
+    x, y = st[:, :, R.X], st[:, :, R.Y]
+    cols = [np.clip(x[:, 1] - x[:, 0] >> C.REL_SHIFT_XY, -128, 127),
+            np.clip(y[:, 1] - y[:, 0] >> C.REL_SHIFT_XY, -128, 127)]
+    for p in range(2):
+        g = ground_below(stage_ids, x[:, p], y[:, p])
+        cols.append(np.where(g == 1 << 20, C.NO_GROUND, np.clip(y[:, p] - g >> C.REL_SHIFT_GAP, -128, 127)))
+    return np.stack(cols, axis=1)

@@ -64,7 +64,10 @@ def build_features(cart: C.Cartridge, state: np.ndarray, ctrl: np.ndarray, conte
     if cart.feeds_context:
         if context is None:
             raise ValueError("this cartridge is fed the session's context: pass (stage, character 1, character 2)")
-        u += C.context_onehot(int(context[0]), context[1:3])
+        if cart.context & C.CONTEXT_ONEHOT:
+            u += C.context_onehot(int(context[0]), context[1:3])
+        if cart.context & C.CONTEXT_RELATIVE:
+            u += C.relative_features(int(context[0]), state)
     u += [0] * (cart.in_dim - len(u))
     return np.array(u, dtype=I64)
 

@@ -31,6 +31,7 @@ import torch.nn.functional as Fn
 from torch import nn
 
 from . import cartridge as C
+from . import rules as R
 
 DT_MIN = -C.SOFTPLUS_ZERO / C.SOFTPLUS_STEP  # the softplus LUT covers [-8, 8 - 1/64]
 DT_MAX = (C.LUT_SIZE - 1 - C.SOFTPLUS_ZERO) / C.SOFTPLUS_STEP
@@ -113,23 +114,55 @@ def build_features(fs: FeatureSpec, state: torch.Tensor, ctrl: torch.Tensor,
         cols.append(c[..., 4:6] >> 1)
         bits = torch.arange(C.N_BUTTONS, device=c.device)
         cols.append(((c[..., 6:7] >> bits) & 1) * 64)
-    if fs.context & C.CONTEXT_ONEHOT:
+    if fs.context & (C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE):
         if context is None:
             raise ValueError("this model is fed the session's context: pass (..., 3) stage, characters")
         cx = context.to(state.device)
         while cx.dim() < state.dim() - 1:  # per game -> per frame of the window
             cx = cx.unsqueeze(-2)
         cx = cx.expand(*state.shape[:-2], 3)
+    if fs.context & C.CONTEXT_ONEHOT:
         stages = torch.tensor(C.CONTEXT_STAGES, device=cx.device)
         cols.append((cx[..., 0:1] == stages).long() * 127)
         chars = torch.arange(C.N_CHARACTERS, device=cx.device)
         for p in range(2):
             cols.append((cx[..., 1 + p:2 + p] == chars).long() * 127)
+    if fs.context & C.CONTEXT_RELATIVE:
+        cols.append(relative_features(state, cx[..., 0]))
     u = torch.cat(cols, dim=-1)
     pad = fs.in_dim - u.shape[-1]
     if pad:
         u = Fn.pad(u, (0, pad))
     return u.float()
+
+
+_NO_SURFACE = 1 << 20
+
+
+def ground_below(stage_ids: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """rules.ground_below, elementwise over int64 tensors of one shape -> surface height, or
+    _NO_SURFACE where there is none."""
+    best = torch.full_like(x, -_NO_SURFACE)
+    for stage in R.STAGE_TABLE:
+        on = stage_ids == stage.id
+        main = on & (x >= -stage.edge) & (x <= stage.edge) & (y > -R.FLOOR_DEPTH)
+        best = torch.where(main, best.clamp(min=0), best)
+        for py, left, right in stage.platforms:
+            plat = on & (x >= left) & (x <= right) & (y >= py - R.SNAP)
+            best = torch.where(plat, best.clamp(min=py), best)
+    return torch.where(best == -_NO_SURFACE, _NO_SURFACE, best)
+
+
+def relative_features(state: torch.Tensor, stage_ids: torch.Tensor) -> torch.Tensor:
+    """cartridge.relative_features: state (..., 2, 16) int64, stage_ids (...) -> (..., 4)."""
+    x, y = state[..., R.X], state[..., R.Y]
+    cols = [torch.clamp((x[..., 1] - x[..., 0]) >> C.REL_SHIFT_XY, -128, 127),
+            torch.clamp((y[..., 1] - y[..., 0]) >> C.REL_SHIFT_XY, -128, 127)]
+    for p in range(2):
+        g = ground_below(stage_ids, x[..., p], y[..., p])
+        gap = torch.clamp((y[..., p] - g) >> C.REL_SHIFT_GAP, -128, 127)
+        cols.append(torch.where(g == _NO_SURFACE, C.NO_GROUND, gap))
+    return torch.stack(cols, dim=-1)
 
 
 def decode(fs: FeatureSpec, base: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

@@ -116,6 +116,10 @@ def stage_by_id(sid: int) -> Stage | None:
     return Stage.of(sid) if sid in S.STAGE_BY_ID else None
 
 
+# Every stage with a rules table (rules.rs STAGES).
+STAGE_TABLE = tuple(Stage.of(sid) for sid in S.STAGE_BY_ID)
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     ended: bool
@@ -189,6 +193,19 @@ def surface_under(stage: Stage, x: int, y: int):
         if left <= x <= right and abs(y - py) <= SNAP:
             return py
     return None
+
+
+def ground_below(stage: Stage, x: int, y: int):
+    """The highest surface under x that a fighter at (x, y) is on or above: the main stage
+    (height 0) down to FLOOR_DEPTH below it (the FLOOR rule's band), a platform down to SNAP
+    below it; None when there is none. The CONTEXT_RELATIVE model input (cartridge.py)."""
+    best = None
+    if -stage.edge <= x <= stage.edge and y > -FLOOR_DEPTH:
+        best = 0
+    for py, left, right in stage.platforms:
+        if left <= x <= right and y >= py - SNAP and (best is None or py > best):
+            best = py
+    return best
 
 
 def clamps(stage: Stage, f, st, b: int, invuln: bool) -> int:

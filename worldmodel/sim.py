@@ -13,7 +13,8 @@ GameEnded, as the program rejects it.
 
 Session context (stage, characters) reaches the model when the cartridge says so
 (`cartridge.CONTEXT_ONEHOT` in its manifest's context byte: one-hot features after the
-controllers, fed in `_model_input` as run_inference feeds them from SessionState), as the
+controllers; `CONTEXT_RELATIVE`: the fighters' distance and heights above the stage's ground; fed
+in `_model_input` as run_inference feeds them from SessionState), as the
 default `tiny-wide-v1` does; for `micro-v2`, which is not fed it, the stage only reaches the rules.
 
     python -m worldmodel.sim [--model DIR] --stage battlefield --characters fox,marth \

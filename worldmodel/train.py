@@ -35,6 +35,10 @@ from . import dataset as ds
 from .model import WorldModel, build_features, decode, event_frames, loss_terms
 
 
+CONTEXTS = {"none": 0, "onehot": C.CONTEXT_ONEHOT, "relative": C.CONTEXT_RELATIVE,
+            "onehot+relative": C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE}
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="micro", choices=sorted(C.PRESETS))
@@ -62,8 +66,9 @@ def parse_args(argv=None):
     ap.add_argument("--event-weight", type=float, default=0.0,
                     help="frames where a fighter lands or takes off, is hit or changes action "
                          "(model.event_frames) weigh 1 + this in every loss term (0: all frames alike)")
-    ap.add_argument("--context", choices=("none", "onehot"), default="none",
-                    help="feed the model each game's stage and characters (cartridge.CONTEXT_ONEHOT)")
+    ap.add_argument("--context", choices=tuple(CONTEXTS), default="none",
+                    help="feed the model each game's stage and characters (onehot: cartridge.CONTEXT_ONEHOT), "
+                         "the fighters' distance and height above the ground (relative: CONTEXT_RELATIVE), or both")
     ap.add_argument("--init", default=None,
                     help="start from this float checkpoint's weights (a ckpt.pt or a cartridge's float.pt; "
                          "fresh optimiser and schedules) instead of at random")
@@ -268,7 +273,7 @@ def train(args) -> Path:
 
     dev = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
                        else "cpu" if args.device == "auto" else args.device)
-    context = C.CONTEXT_ONEHOT if args.context == "onehot" else 0
+    context = CONTEXTS[args.context]
     model = WorldModel(args.preset, context=context).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     ckpt_path = out_dir / "ckpt.pt"
@@ -351,17 +356,29 @@ def dataclasses_astuple(f: C.FieldSpec) -> tuple:
 
 
 def init_weights(model: WorldModel, path: str | Path) -> None:
-    """Copy a checkpoint's weights into a fresh model of the same preset, fields and context."""
+    """Copy a checkpoint's weights into a fresh model of the same preset, fields and context, or
+    of a context that adds CONTEXT_RELATIVE to the checkpoint's: those features come last, so the
+    encoder's columns for them start at 0 and the model begins as the checkpoint's function."""
     ck = torch.load(path, weights_only=False, map_location="cpu")
 
     def weights_shape(fs):  # a delta field's dead band (quantize --dead-band) only decodes: ignore it
         return [[e, a, d, 0 if d == C.DEC_DELTA else g] for e, a, d, g in fs]
     fields = weights_shape(dataclasses_astuple(f) for f in model.fs.fields)
+    old_context = ck.get("context", 0)
+    grows = model.fs.context == old_context | C.CONTEXT_RELATIVE
     if ck["preset"] != model.p.name or weights_shape(ck["fields"]) != fields \
-            or ck.get("context", 0) != model.fs.context:
-        raise SystemExit(f"--init {path}: preset {ck['preset']}, context {ck.get('context', 0)} "
+            or (old_context != model.fs.context and not grows):
+        raise SystemExit(f"--init {path}: preset {ck['preset']}, context {old_context} "
                          f"do not match this run's {model.p.name}, {model.fs.context} (or its fields differ)")
-    model.load_state_dict(ck["model"])
+    state = dict(ck["model"])
+    w = state["encoder.weight"]
+    if w.shape != model.encoder.weight.shape:  # new relative columns after the old features
+        n_old = 2 * sum(f.enc_width() for f in model.fs.fields) + 2 * C.CONTROLLER_FEATURES \
+            + C.context_features(old_context)  # the rest of the old columns were padding (always 0)
+        grown = torch.zeros_like(model.encoder.weight)
+        grown[:, :n_old] = w[:, :n_old]
+        state["encoder.weight"] = grown
+    model.load_state_dict(state)
 
 
 # Quantization-aware training calibrates like the shipped cartridges' quantize command.

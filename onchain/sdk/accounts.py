@@ -244,7 +244,7 @@ def with_supported(manifest: bytes, stages: list[int] | None = None, characters:
     from worldmodel.stages import CHARACTERS, STAGES
     order = [st.slippi_id for st in STAGES]  # the order of rules.rs's STAGES
     m = bytearray(manifest)
-    m[CONTEXT_FLAGS] |= CONTEXT_DECLARES_SUPPORT  # keeps how the model is fed (bit 1)
+    m[CONTEXT_FLAGS] |= CONTEXT_DECLARES_SUPPORT  # keeps how the model is fed (bits 1, 2)
     m[SUPPORTED_STAGES] = sum(1 << order.index(s) for s in (order if stages is None else stages))
     chars = range(len(CHARACTERS)) if characters is None else characters
     struct.pack_into("<I", m, SUPPORTED_CHARACTERS, sum(1 << c for c in chars))

@@ -71,7 +71,8 @@ def test_old_cartridges_unchanged():
     assert len(u) == 144
 
 
-@pytest.mark.parametrize("flags", [C.CONTEXT_ONEHOT ^ C.CONTEXT_ONEHOT, 4, 0x80, C.CONTEXT_ONEHOT | 8])
+@pytest.mark.parametrize("flags", [C.CONTEXT_ONEHOT ^ C.CONTEXT_ONEHOT, 8, 0x80, C.CONTEXT_ONEHOT | 8,
+                                   C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE])
 def test_manifest_with_wrong_context_refused(cart, flags):
     w = cart.weights_bytes()
     m = bytearray(cart.manifest_bytes(w))
@@ -166,7 +167,7 @@ def test_frameref_feeds_context(cart):
         assert np.array_equal(state, sim.state) and np.array_equal(hid, sim.hidden[0])
 
 
-@pytest.mark.parametrize("flags", [4, 0x80, C.CONTEXT_ONEHOT | 8, 0])
+@pytest.mark.parametrize("flags", [8, 0x80, C.CONTEXT_ONEHOT | 8, 0, C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE])
 def test_program_refuses_a_wrong_context_byte(so_path, cart, flags):
     """An undefined context bit (or a context model whose bit is cleared, so in_dim no longer
     fits) cannot be finalized (InvalidManifest)."""

@@ -131,10 +131,35 @@ pub fn build_features(m: &Model, fighters: &[[i16; 16]; 2], ctrl: &[ControllerIn
             }
         }
     }
+    if m.context & CONTEXT_RELATIVE != 0 {
+        for v in relative_features(fighters, context[0]) {
+            u[k] = v;
+            k += 1;
+        }
+    }
     while k < m.dims.in_dim {
         u[k] = 0;
         k += 1;
     }
+}
+
+/// Half a game unit for dx, dy; a quarter unit for the gaps (cartridge.REL_SHIFT_*).
+const REL_SHIFT_XY: u32 = 3;
+const REL_SHIFT_GAP: u32 = 2;
+/// A gap with no ground below (off the stage, or a stage without a rules table).
+const NO_GROUND: i8 = 127;
+
+/// CONTEXT_RELATIVE's features (cartridge.relative_features): how far apart the fighters are
+/// (dx, dy = fighter 2 - fighter 1) and how high each stands above the ground below it.
+pub fn relative_features(fighters: &[[i16; 16]; 2], stage_id: u8) -> [i8; RELATIVE_FEATURES] {
+    let [a, b] = fighters;
+    let (x1, y1, x2, y2) = (a[0] as i64, a[1] as i64, b[0] as i64, b[1] as i64);
+    let stage = crate::rules::stage_by_id(stage_id);
+    let gap = |x: i64, y: i64| match stage.and_then(|s| crate::rules::ground_below(s, x as i32, y as i32)) {
+        Some(g) => sat8((y - g as i64) >> REL_SHIFT_GAP) as i8,
+        None => NO_GROUND,
+    };
+    [sat8((x2 - x1) >> REL_SHIFT_XY) as i8, sat8((y2 - y1) >> REL_SHIFT_XY) as i8, gap(x1, y1), gap(x2, y2)]
 }
 
 /// Head outputs -> next fighter state (intref.decode_outputs).

@@ -27,7 +27,12 @@ pub const SUPPORTED_CHARACTERS: usize = 140;
 pub const CONTEXT_DECLARES_SUPPORT: u8 = 1;
 /// Bit 1: the model is fed the session's stage and characters, one-hot after the controllers.
 pub const CONTEXT_ONEHOT: u8 = 2;
-pub const CONTEXT_KNOWN: u8 = CONTEXT_DECLARES_SUPPORT | CONTEXT_ONEHOT;
+/// Bit 2: the model is fed RELATIVE_FEATURES that relate the fighters to each other and to
+/// the stage (forward::relative_features), after the one-hot block when there is one.
+pub const CONTEXT_RELATIVE: u8 = 4;
+pub const CONTEXT_KNOWN: u8 = CONTEXT_DECLARES_SUPPORT | CONTEXT_ONEHOT | CONTEXT_RELATIVE;
+/// CONTEXT_RELATIVE's features: dx, dy, gap1, gap2.
+pub const RELATIVE_FEATURES: usize = 4;
 /// Playable characters: Slippi external ids 0..N_CHARACTERS.
 pub const N_CHARACTERS: usize = 26;
 const _: () = assert!(N_CHARACTERS == crate::state::MAX_CHARACTER as usize + 1);
@@ -347,7 +352,8 @@ impl<'a> Model<'a> {
         if context & !CONTEXT_KNOWN != 0 {
             return Err(InvalidManifest);
         }
-        let ctx_features = if context & CONTEXT_ONEHOT != 0 { CONTEXT_FEATURES } else { 0 };
+        let ctx_features = if context & CONTEXT_ONEHOT != 0 { CONTEXT_FEATURES } else { 0 }
+            + if context & CONTEXT_RELATIVE != 0 { RELATIVE_FEATURES } else { 0 };
         if (2 * enc + 2 * CONTROLLER_FEATURES + ctx_features + 7) & !7 != in_dim || 2 * dec != out_dim {
             return Err(InvalidManifest);
         }

@@ -217,6 +217,21 @@ fn surface_under(stage: &Stage, x: i32, y: i32) -> Option<i16> {
     None
 }
 
+/// The highest surface under x that a fighter at (x, y) is on or above: the main stage
+/// (height 0) down to FLOOR_DEPTH below it, a platform down to SNAP below it (rules.py
+/// ground_below). The model's CONTEXT_RELATIVE input (forward::relative_features).
+pub fn ground_below(stage: &Stage, x: i32, y: i32) -> Option<i16> {
+    let edge = stage.edge as i32;
+    let mut best = if -edge <= x && x <= edge && y > -FLOOR_DEPTH { Some(0i16) } else { None };
+    let n = (stage.n_platforms as usize).min(3);
+    for p in &stage.platforms[..n] {
+        if p.left as i32 <= x && x <= p.right as i32 && y >= p.y as i32 - SNAP && best.map_or(true, |b| p.y > b) {
+            best = Some(p.y);
+        }
+    }
+    best
+}
+
 /// The PLAY/INVULN clamps; returns the R_* bits that changed a value.
 fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], b: usize, invuln: bool) -> u8 {
     let mut fired = 0;
@@ -515,5 +530,20 @@ mod tests {
             let out = step_rules(stage, next() >> (next() % 64), &mut f, &mut st);
             assert!(out.winner <= 2 || st[1] != 0);
         }
+    }
+
+    #[test]
+    fn ground_below_on_battlefield() {
+        // the cases of tests/program/test_relative.py::test_ground_below_on_battlefield
+        let bf = stage_by_id(31).unwrap();
+        assert_eq!(ground_below(bf, 0, 0), Some(0));
+        assert_eq!(ground_below(bf, 0, 500), Some(0));
+        assert_eq!(ground_below(bf, 0, 870), Some(870));
+        assert_eq!(ground_below(bf, 0, 870 - SNAP), Some(870));
+        assert_eq!(ground_below(bf, 0, 870 - SNAP - 1), Some(0));
+        assert_eq!(ground_below(bf, -600, 2000), Some(435));
+        assert_eq!(ground_below(bf, 1200, 0), None);
+        assert_eq!(ground_below(bf, 500, -FLOOR_DEPTH + 1), Some(0));
+        assert_eq!(ground_below(bf, 500, -FLOOR_DEPTH), None);
     }
 }
