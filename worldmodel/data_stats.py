@@ -1,6 +1,6 @@
 """What the training data holds: frames per action category, per stage and per character, the
 airborne share, and how many frames show a death or a respawn (the rare events a closed-loop model
-must still learn).
+must still learn), and how predictable a hit is from what the model sees (`hit_odds`).
 
     python -m worldmodel.data_stats --replays DIR [--json] [--out build/data_stats.json]
 
@@ -21,6 +21,9 @@ from .stages import CHARACTERS, STAGES
 
 ACTION = C.FIELDS.index("action")
 AIRBORNE = C.FIELDS.index("airborne")
+X, Y, ACTION_FRAME, PERCENT = (C.FIELDS.index(n) for n in ("x", "y", "action_frame", "percent"))
+HIT_PERCENT = 8  # a one-frame rise of 0.5 % or more is a hit (playtest.scenarios.HIT_PERCENT)
+MIN_CELL = 10  # frames a cell needs before its odds count
 
 
 def count(games: list[ds.Game]) -> dict:
@@ -50,6 +53,44 @@ def count(games: list[ds.Game]) -> dict:
     }
 
 
+def hit_odds(games: list[ds.Game]) -> dict:
+    """How often the next frame is a hit, given the frame the model sees. Every fighter-frame
+    (attacker p, defender q) falls in a cell of: p's character, action category and action frame
+    (to 63), q's action category, |x_p - x_q| in 4-unit bins (to 60) and y_q - y_p in 8-unit bins
+    (-32..32). The hit rate of a cell is what a model that knows only those sees; a deterministic
+    decode (argmax, or the median that an L1 loss converges to) predicts a hit only where it is
+    over 1/2. Cells are fine and counts small, so the rates lean high: it bounds from above what
+    such a model can get. (The model's recurrent state knows more than one frame: the exact move
+    from its first frames; this is the odds without that.)"""
+    keys, hit = [], []
+    for g in games:
+        st = g.state.astype(np.int64)
+        if len(st) < 2:
+            continue
+        for p in range(2):
+            q = 1 - p
+            a, d = st[:-1, p], st[:-1, q]
+            char = g.characters[p] if 0 <= g.characters[p] < 26 else 26
+            dx = np.minimum(np.abs(a[:, X] - d[:, X]) >> 6, 15)
+            dy = np.clip((d[:, Y] - a[:, Y]) >> 7, -4, 3) + 4
+            k = (((((char * 32 + np.clip(a[:, ACTION], 0, 31)) * 64 + np.clip(a[:, ACTION_FRAME], 0, 63)) * 32
+                  + np.clip(d[:, ACTION], 0, 31)) * 16 + dx) * 8 + dy)
+            keys.append(k)
+            hit.append(np.diff(st[:, q, PERCENT]) >= HIT_PERCENT)
+    keys, hit = np.concatenate(keys), np.concatenate(hit)
+    cells, inv, n = np.unique(keys, return_inverse=True, return_counts=True)
+    h = np.bincount(inv, weights=hit, minlength=len(cells))
+    rate = h / n
+    ok = n >= MIN_CELL
+    hits = int(hit.sum())
+    over = lambda r: int(h[ok & (rate > r)].sum())  # noqa: E731 (hits in cells above rate r)
+    return {"fighter_frames": int(len(hit)), "hits": hits, "hit_share": round(hits / max(1, len(hit)), 5),
+            "cells": int(len(cells)), "cells_with_min_frames": int(ok.sum()), "min_frames": MIN_CELL,
+            "hits_in_counted_cells": int(h[ok].sum()),
+            "hits_where_rate_over_half": over(0.5), "hits_where_rate_over_quarter": over(0.25),
+            "max_rate": round(float(rate[ok].max()), 4) if ok.any() else 0.0}
+
+
 def render(stats: dict) -> str:
     lines = [f"{stats['games']} games, {stats['frames']:,} frames ({stats['fighter_frames']:,} fighter-frames), "
              f"airborne {100 * stats['airborne_share']:.1f} %", "",
@@ -58,6 +99,13 @@ def render(stats: dict) -> str:
         lines.append(f"| {name} | {row['fighter_frames']:,} | {100 * row['share']:.3f} % |")
     lines += ["", "| stage | frames |", "|---|---|"]
     lines += [f"| {k} | {v:,} |" for k, v in stats["stages"].items()]
+    ho = stats.get("hit_odds")
+    if ho:
+        lines += ["", f"hits (a one-frame rise >= 0.5 %): {ho['hits']:,} of {ho['fighter_frames']:,} fighter-frames "
+                  f"({100 * ho['hit_share']:.2f} %); in cells of >= {ho['min_frames']} frames: "
+                  f"{ho['hits_in_counted_cells']:,}; of those, in a cell where the next frame is a hit more than "
+                  f"half the time: {ho['hits_where_rate_over_half']:,}, more than a quarter: "
+                  f"{ho['hits_where_rate_over_quarter']:,} (highest cell rate {ho['max_rate']})"]
     return "\n".join(lines)
 
 
@@ -72,6 +120,7 @@ def main(argv=None) -> int:
     if not games:
         raise SystemExit(f"no readable games in {args.replays}")
     stats = count(games)
+    stats["hit_odds"] = hit_odds(games)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(stats, indent=1))

@@ -134,3 +134,25 @@ def test_data_stats_counts_every_fighter_frame(games, tmp_path, capsys):
     out = tmp_path / "s.json"
     assert data_stats.main(["--replays", str(FIXTURES), "--cache", str(tmp_path / "c"), "--out", str(out)]) == 0
     assert "| action category |" in capsys.readouterr().out and out.is_file()
+
+
+def test_hit_odds_tell_a_predictable_hit_from_a_coin_flip():
+    """Fighter 1 smashes every 40 frames from 10 units away. In game A fighter 2 is hit on the
+    smash's frame 12 every time; in game B, from the same frames, only every other time: the
+    cell's rate is 1/2, not over it, so a deterministic decode predicts none of B's hits."""
+    from worldmodel import data_stats as D
+
+    def game(every_other: bool) -> ds.Game:
+        T = 40 * 30
+        st = np.zeros((T, 2, 16), dtype=np.int16)
+        st[:, 1, D.X] = 160
+        for k, t0 in enumerate(range(0, T, 40)):  # 30 smashes
+            st[t0:t0 + 30, 0, D.ACTION] = ds.CAT["smash"]
+            st[t0:t0 + 30, 0, D.ACTION_FRAME] = np.arange(30)
+            if not every_other or k % 2 == 0:
+                st[t0 + 13:, 1, D.PERCENT] += 16 * 14  # 14 % from the smash, on the next frame
+        return ds.Game("g", st, np.zeros((T, 2, 8), np.int16), True, 32, (2, 9))
+
+    sure, coin = D.hit_odds([game(False)]), D.hit_odds([game(True)])
+    assert sure["hits"] == 30 and sure["hits_where_rate_over_half"] == 30 and sure["max_rate"] == 1.0
+    assert coin["hits"] == 15 and coin["hits_where_rate_over_half"] == 0 and coin["hits_where_rate_over_quarter"] == 15
