@@ -236,9 +236,13 @@ class FieldSpec:
         return self.dec_arg if self.dec_kind == DEC_ARGMAX else 1
 
 
+def features_for(fields: tuple[FieldSpec, ...], context: int = 0) -> int:
+    """The features a field spec and context make, before in_dim pads them to a multiple of 8."""
+    return 2 * sum(f.enc_width() for f in fields) + 2 * CONTROLLER_FEATURES + context_features(context)
+
+
 def in_dim_for(fields: tuple[FieldSpec, ...], context: int = 0) -> int:
-    raw = 2 * sum(f.enc_width() for f in fields) + 2 * CONTROLLER_FEATURES + context_features(context)
-    return (raw + 7) // 8 * 8
+    return (features_for(fields, context) + 7) // 8 * 8
 
 
 def out_dim_for(fields: tuple[FieldSpec, ...]) -> int:

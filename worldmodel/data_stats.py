@@ -17,12 +17,12 @@ import numpy as np
 
 from . import cartridge as C
 from . import dataset as ds
+from . import rules as R
 from .stages import CHARACTERS, STAGES
 
 ACTION = C.FIELDS.index("action")
 AIRBORNE = C.FIELDS.index("airborne")
 X, Y, ACTION_FRAME, PERCENT = (C.FIELDS.index(n) for n in ("x", "y", "action_frame", "percent"))
-HIT_PERCENT = 8  # a one-frame rise of 0.5 % or more is a hit (playtest.scenarios.HIT_PERCENT)
 MIN_CELL = 10  # frames a cell needs before its odds count
 
 
@@ -76,7 +76,7 @@ def hit_odds(games: list[ds.Game]) -> dict:
             k = (((((char * 32 + np.clip(a[:, ACTION], 0, 31)) * 64 + np.clip(a[:, ACTION_FRAME], 0, 63)) * 32
                   + np.clip(d[:, ACTION], 0, 31)) * 16 + dx) * 8 + dy)
             keys.append(k)
-            hit.append(np.diff(st[:, q, PERCENT]) >= HIT_PERCENT)
+            hit.append(np.diff(st[:, q, PERCENT]) >= R.HIT_PERCENT)
     keys, hit = np.concatenate(keys), np.concatenate(hit)
     cells, inv, n = np.unique(keys, return_inverse=True, return_counts=True)
     h = np.bincount(inv, weights=hit, minlength=len(cells))

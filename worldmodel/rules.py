@@ -71,6 +71,11 @@ PERCENT_MAX = 999 * 16
 SHIELD_FULL = 60 * 16
 FLOOR_DEPTH = 16 * 16  # 16 game units
 SNAP = 4 * 16  # 4 game units
+# A hit, as the playtest and data_stats count it: the percent rises by this much (1/16 %) from
+# one frame to the next. Melee's moves deal whole per cent (a staled jab still about 1 %); a
+# model's delta that wobbles by a state unit, which the PERCENT clamp lets rise and never fall,
+# creeps up by 1/16 % at a time.
+HIT_PERCENT = 8  # 0.5 %
 
 # Field indices (worldmodel.cartridge.FIELDS).
 X, Y, SELF_VX, SELF_VY, KB_VX, KB_VY, FACING, ACTION, ACTION_FRAME, PERCENT, STOCKS, SHIELD, \
@@ -112,12 +117,14 @@ class Stage:
         return cls(t[0], t[1], t[2], t[3], t[4], t[5], t[6], (t[7], t[8]), t[9], t[10], plats)
 
 
-def stage_by_id(sid: int) -> Stage | None:
-    return Stage.of(sid) if sid in S.STAGE_BY_ID else None
-
-
-# Every stage with a rules table (rules.rs STAGES).
+# Every stage with a rules table (rules.rs STAGES), built once: the model's relative inputs look
+# a stage up every frame.
 STAGE_TABLE = tuple(Stage.of(sid) for sid in S.STAGE_BY_ID)
+_STAGE_BY_ID = {st.id: st for st in STAGE_TABLE}
+
+
+def stage_by_id(sid: int) -> Stage | None:
+    return _STAGE_BY_ID.get(sid)
 
 
 @dataclasses.dataclass(frozen=True)

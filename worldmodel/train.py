@@ -373,8 +373,7 @@ def init_weights(model: WorldModel, path: str | Path) -> None:
     state = dict(ck["model"])
     w = state["encoder.weight"]
     if w.shape != model.encoder.weight.shape:  # new relative columns after the old features
-        n_old = 2 * sum(f.enc_width() for f in model.fs.fields) + 2 * C.CONTROLLER_FEATURES \
-            + C.context_features(old_context)  # the rest of the old columns were padding (always 0)
+        n_old = C.features_for(model.fs.fields, old_context)  # the rest of the old columns were padding (always 0)
         grown = torch.zeros_like(model.encoder.weight)
         grown[:, :n_old] = w[:, :n_old]
         state["encoder.weight"] = grown

@@ -242,10 +242,7 @@ def smash_policy(t, s, ph, mem, st):
     return B.fighter(s, ph, 0, t, mem, st), B.NEUTRAL
 
 
-# A hit: the percent rises by this much (1/16 %) from one frame to the next. Melee's moves deal
-# whole per cent (a staled jab still about 1 %); a model's delta that wobbles by a state unit,
-# which the rules' PERCENT clamp lets rise and never fall, creeps up by 1/16 % at a time.
-HIT_PERCENT = 8  # 0.5 %
+HIT_PERCENT = R.HIT_PERCENT  # a one-frame rise of 0.5 % (rules.py)
 
 
 def hits(post, p: int, end: int) -> int:
