@@ -31,7 +31,8 @@ class SimSession(Session):
 
     def start(self) -> None:
         from worldmodel.sim import Simulator
-        self.sim = Simulator(self.cartridge, self._match.stage, self._match.characters, start_state=self.start_state)
+        self.sim = Simulator(self.cartridge, self._match.stage, self._match.characters, start_state=self.start_state,
+                             session_id=self.session_id)  # a sampled-hit model draws as this session would
 
     def tick(self, ctrls) -> TickResult:
         if self.sim.last is not None and self.sim.last.ended:

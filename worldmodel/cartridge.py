@@ -24,7 +24,7 @@ Manifest, layout version 1 (offsets in bytes)::
     32   32  sha256(weights)
     64   16 x 4  field spec: enc_kind, enc_arg, dec_kind, dec_arg   (see FIELDS, FieldSpec)
     128  32  global quant: u8 s_enc, u8 s_head, u8 s_norm_f, u8 0, u32 eps_f,
-             136 u8 context flags, 137 u8 supported stages, 138 2 x 0,
+             136 u8 context flags, 137 u8 supported stages, 138 u8 hit floor, 139 0,
              140 u32 supported characters, 144 16 x 0   (see "Session context")
     160  L x 32 layer quant:
              0  u32 eps          RMSNorm epsilon in residual units^2 (>= 1)
@@ -90,6 +90,23 @@ Session context (byte 136, flags; any other bit is refused, here and by the prog
                             depend on, which the absolute x, y at 1-unit resolution leave to the
                             encoder to subtract.
 
+    bit 3  CONTEXT_SAMPLED_HIT  the head ends in a hit branch, HIT_WIDTH = 7 outputs per fighter
+                            after both fighters' field outputs (out_dim = out_dim_for(fields,
+                            context)): the logit that the fighter is hit on the next frame (1/256
+                            units), then what a hit sets, each decoded by its field's spec:
+                            HIT_FIELDS = kb_vx, kb_vy, action_frame, percent, hitlag, hitstun.
+                            The decode draws: u = hit_draw(session_id, frame, fighter) (16 bits,
+                            splitmix64), p = hit_probability_q16(exp LUT, logit); on u < p those
+                            fields come from the hit branch and the action is the argmax of the
+                            action logits over HIT_ACTIONS only; otherwise the decode is as
+                            without the bit. A hit is a coin flip of the model's own odds
+                            (data_stats.hit_odds: most hits are less likely than not from what a
+                            model sees), so a deterministic decode calls almost none of them.
+                            Byte 138, the hit floor: a hit less likely than floor * 16 / 65536
+                            is not drawn (truncated sampling: the long tail of tiny odds, which
+                            a model overstates most, e.g. a fighter hit from across the stage);
+                            0 without the bit.
+
 One-hot because it is exact and free in integers (no table to look up, no geometry to
 compute) and the encoder's extra columns cost D x 58 MACs a frame: a trained encoder column
 per stage and per character is the same as an embedding row added to the residual.
@@ -145,11 +162,13 @@ CONTROLLER_FEATURES = 18
 N_BUTTONS = 12
 
 # Session context (manifest byte 136 and the masks after it; see the module doc).
-CONTEXT_OFFSET, STAGE_MASK_OFFSET, CHARACTER_MASK_OFFSET = 136, 137, 140
+CONTEXT_OFFSET, STAGE_MASK_OFFSET, HIT_FLOOR_OFFSET, CHARACTER_MASK_OFFSET = 136, 137, 138, 140
+HIT_FLOOR_UNIT = 16  # the hit floor byte counts Q16 probability in steps of 16 (1/4096)
 CONTEXT_SUPPORT = 1
 CONTEXT_ONEHOT = 2
 CONTEXT_RELATIVE = 4
-CONTEXT_KNOWN = CONTEXT_SUPPORT | CONTEXT_ONEHOT | CONTEXT_RELATIVE
+CONTEXT_SAMPLED_HIT = 8
+CONTEXT_KNOWN = CONTEXT_SUPPORT | CONTEXT_ONEHOT | CONTEXT_RELATIVE | CONTEXT_SAMPLED_HIT
 # Slippi stage ids in the order of rules.STAGES / rules.rs STAGES (tests check it).
 CONTEXT_STAGES = (32, 31, 28, 2, 3, 8)
 N_CHARACTERS = 26  # Slippi external ids 0..25 (stages.CHARACTERS)
@@ -157,6 +176,68 @@ CONTEXT_FEATURES = len(CONTEXT_STAGES) + 2 * N_CHARACTERS
 RELATIVE_FEATURES = 4  # dx, dy, gap1, gap2
 REL_SHIFT_XY, REL_SHIFT_GAP = 3, 2
 NO_GROUND = 127
+
+
+# The hit branch (CONTEXT_SAMPLED_HIT): per fighter the hit logit, then these fields' outputs.
+HIT_FIELDS = ("kb_vx", "kb_vy", "action_frame", "percent", "hitlag", "hitstun")
+HIT_WIDTH = 1 + len(HIT_FIELDS)
+# Action categories a drawn hit may decode to (worldmodel.dataset.ACTION_CATEGORIES indices:
+# tumble, damage, downed, grabbed_thrown; 98 % of the replays' hit frames are in one of them).
+HIT_ACTIONS = (10, 18, 21, 26)
+HIT_LOGIT_UNITS = 256  # head output units per logit
+_SPLITMIX_GAMMA, _SPLITMIX_M1, _SPLITMIX_M2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+_U64 = (1 << 64) - 1
+
+
+def hit_draw(session_id: int, frame: int, fighter: int) -> int:
+    """The 16-bit uniform draw of `fighter`'s hit on `frame` of a session (forward.rs hit_draw):
+    splitmix64's finalizer over session_id * gamma ^ (2 frame + fighter + 1)."""
+    z = ((session_id * _SPLITMIX_GAMMA) & _U64) ^ ((2 * frame + fighter + 1) & _U64)
+    z = ((z ^ (z >> 30)) * _SPLITMIX_M1) & _U64
+    z = ((z ^ (z >> 27)) * _SPLITMIX_M2) & _U64
+    return (z ^ (z >> 31)) >> 48
+
+
+def hit_draws(session_id: int, frame: int) -> tuple[int, int]:
+    """Both fighters' draws for one frame of a session."""
+    return hit_draw(session_id, frame, 0), hit_draw(session_id, frame, 1)
+
+
+def hit_draw_array(session_ids, frames) -> np.ndarray:
+    """hit_draws for B sessions at once: session_ids, frames (B,) -> (B, 2) int64."""
+    sid = np.asarray(session_ids).astype(np.uint64)
+    fr = np.asarray(frames).astype(np.uint64)
+    cols = []
+    for p in range(2):
+        z = (sid * np.uint64(_SPLITMIX_GAMMA)) ^ (fr * np.uint64(2) + np.uint64(p + 1))
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(_SPLITMIX_M1)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(_SPLITMIX_M2)
+        cols.append((z ^ (z >> np.uint64(31))) >> np.uint64(48))
+    return np.stack(cols, axis=1).astype(np.int64)
+
+
+def hit_probability_q16(exp_lut, logit: int) -> int:
+    """sigmoid(logit / 256) in Q16 from the cartridge's exp LUT (exp(-k/64) in Q20), in integers:
+    e = exp(-|l|) at k = |l| >> 2 (0 past the table); p = e / (1 + e) below 0, 1 / (1 + e) above."""
+    k = abs(int(logit)) >> 2
+    e = int(exp_lut[k]) if k < LUT_SIZE else 0
+    num = e if logit < 0 else Q20
+    return (num << 16) // (Q20 + e)
+
+
+def hit_field_indices() -> tuple[int, ...]:
+    return tuple(FIELDS.index(n) for n in HIT_FIELDS)
+
+
+def check_hit_fields(fields) -> None:
+    """A sampled-hit cartridge decodes HIT_FIELDS as deltas or absolutes and the action by argmax
+    over the 32 categories (the program refuses it otherwise)."""
+    for f in hit_field_indices():
+        if fields[f].dec_kind not in (DEC_DELTA, DEC_ABSOLUTE):
+            raise CartridgeError(f"a sampled-hit model decodes {FIELDS[f]} as a delta or an absolute")
+    act = fields[FIELDS.index("action")]
+    if act.dec_kind != DEC_ARGMAX or act.dec_arg <= max(HIT_ACTIONS):
+        raise CartridgeError("a sampled-hit model decodes the action by argmax over 32 categories")
 
 
 def context_features(context: int) -> int:
@@ -245,8 +326,8 @@ def in_dim_for(fields: tuple[FieldSpec, ...], context: int = 0) -> int:
     return (features_for(fields, context) + 7) // 8 * 8
 
 
-def out_dim_for(fields: tuple[FieldSpec, ...]) -> int:
-    return 2 * sum(f.dec_width() for f in fields)
+def out_dim_for(fields: tuple[FieldSpec, ...], context: int = 0) -> int:
+    return 2 * sum(f.dec_width() for f in fields) + (2 * HIT_WIDTH if context & CONTEXT_SAMPLED_HIT else 0)
 
 
 @dataclasses.dataclass
@@ -306,6 +387,8 @@ class Cartridge:
     context: int = 0
     stage_mask: int = 0
     character_mask: int = 0
+    # CONTEXT_SAMPLED_HIT: hits less likely than hit_floor * HIT_FLOOR_UNIT / 65536 are not drawn
+    hit_floor: int = 0
 
     @property
     def in_dim(self) -> int:
@@ -318,7 +401,7 @@ class Cartridge:
 
     @property
     def out_dim(self) -> int:
-        return out_dim_for(self.fields)
+        return out_dim_for(self.fields, self.context)
 
     def param_count(self) -> int:
         n = self.encoder.w.size + self.head.w.size + self.final_norm_gain.size
@@ -386,7 +469,7 @@ class Cartridge:
         for f in self.fields:
             out += struct.pack("<BBBB", f.enc_kind, f.enc_arg, f.dec_kind, f.dec_arg)
         out += struct.pack("<BBBBI", self.s_enc, self.s_head, self.s_norm_f, 0, self.eps_f)
-        out += struct.pack("<BBHI", self.context, self.stage_mask, 0, self.character_mask)
+        out += struct.pack("<BBBBI", self.context, self.stage_mask, self.hit_floor, 0, self.character_mask)
         out += bytes(16)
         for lay in self.layers:
             q = lay.quant
@@ -411,6 +494,7 @@ class Cartridge:
             "macs_per_frame": self.macs_per_frame(), "weights_len": len(weights),
             "weights_sha256": hashlib.sha256(weights).hexdigest(),
             "layout_version": LAYOUT_VERSION, "weight_layout": layout, "context": self.context,
+            "hit_floor": self.hit_floor,
         }
         (d / "model.json").write_text(json.dumps(info, indent=2) + "\n")
         return d
@@ -503,11 +587,15 @@ def from_bytes(manifest: bytes, weights: bytes) -> Cartridge:
     if hashlib.sha256(weights).digest() != manifest[32:64]:
         raise CartridgeError("weights sha256 does not match the manifest")
     fields = tuple(FieldSpec(*struct.unpack_from("<BBBB", manifest, 64 + 4 * i)) for i in range(N_FIELDS))
-    context, stage_mask, _, character_mask = struct.unpack_from("<BBHI", manifest, CONTEXT_OFFSET)
+    context, stage_mask, hit_floor, _, character_mask = struct.unpack_from("<BBBBI", manifest, CONTEXT_OFFSET)
     if context & ~CONTEXT_KNOWN:
         raise CartridgeError(f"unknown context flags {context:#04x} (this build reads {CONTEXT_KNOWN:#04x})")
-    if in_dim_for(fields, context) != in_dim or out_dim_for(fields) != out_dim:
+    if in_dim_for(fields, context) != in_dim or out_dim_for(fields, context) != out_dim:
         raise CartridgeError("in_dim/out_dim do not match the field spec")
+    if context & CONTEXT_SAMPLED_HIT:
+        check_hit_fields(fields)
+    elif hit_floor:
+        raise CartridgeError("a hit floor on a model that does not sample hits")
     s_enc, s_head, s_norm_f, _, eps_f = struct.unpack_from("<BBBBI", manifest, 128)
     preset = next((pr for pr in PRESETS.values()
                    if (pr.d_model, pr.d_inner, pr.d_state, pr.headdim, pr.n_layers) == (d, e, n, p, n_layers)),
@@ -539,7 +627,7 @@ def from_bytes(manifest: bytes, weights: bytes) -> Cartridge:
         raise CartridgeError(f"weights blob has {len(weights) - r.pos} trailing bytes")
     cart = Cartridge(preset, fields, softplus_lut, exp_lut, encoder, layers, final_gain, head,
                      s_enc, s_head, s_norm_f, eps_f, weight_layout=wlayout, context=context,
-                     stage_mask=stage_mask, character_mask=character_mask)
+                     stage_mask=stage_mask, character_mask=character_mask, hit_floor=hit_floor)
     validate(cart)
     return cart
 

@@ -44,7 +44,7 @@ def rollout_int8(cart: C.Cartridge, start: np.ndarray, ctrl: np.ndarray, context
     cx = np.array([context], dtype=np.int64)
     out = []
     for t in range(len(ctrl)):
-        cur, _, hid = br.step(cur, ctrl[t][None], hid, cx)
+        cur, _, hid = br.step(cur, ctrl[t][None], hid, cx, C.hit_draw_array([0], [t]))
         out.append(cur[0])
     return np.stack(out)
 
@@ -62,7 +62,7 @@ def rollout_float(model, start: np.ndarray, ctrl: np.ndarray, context=CONTEXT) -
         out = []
         for t in range(len(ctrl)):
             o, hid = model(build_features(model.fs, cur, c[t][None, None], cx), hid)
-            cur = decode(model.fs, cur, o)
+            cur = decode(model.fs, cur, o, torch.from_numpy(C.hit_draw_array([0], [t]))[:, None])
             out.append(cur[0, 0].numpy())
     return np.stack(out).astype(np.int16)
 

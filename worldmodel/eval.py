@@ -73,18 +73,22 @@ def run_int8(cart: C.Cartridge, st: np.ndarray, ct: np.ndarray, warmup: int, hor
     cx (w, 3): each window's stage and characters, for a cartridge fed them."""
     br = BatchRef(cart)
     hid = br.new_hidden(st.shape[0])
+    windows = np.arange(st.shape[0])  # a sampled-hit model draws per window as a session of its index
+
+    def draw(k):
+        return C.hit_draw_array(windows, np.full(len(windows), k))
     # index k of the window: frame t0 - warmup - 1 + k; t0 is at k = warmup + 1
     for k in range(1, warmup + 2):
-        _, _, hid = br.step(st[:, k - 1], ct[:, k], hid, cx)
+        _, _, hid = br.step(st[:, k - 1], ct[:, k], hid, cx, draw(k))
     h0 = hid.copy()
     tf = []
     for j in range(horizon):
         k = warmup + 2 + j
-        nxt, _, hid = br.step(st[:, k - 1], ct[:, k], hid, cx)
+        nxt, _, hid = br.step(st[:, k - 1], ct[:, k], hid, cx, draw(k))
         tf.append(nxt)
     roll, cur, hid = [], st[:, warmup + 1], h0
     for j in range(horizon):
-        cur, _, hid = br.step(cur, ct[:, warmup + 2 + j], hid, cx)
+        cur, _, hid = br.step(cur, ct[:, warmup + 2 + j], hid, cx, draw(warmup + 2 + j))
         roll.append(cur)
     return np.stack(roll, 1), np.stack(tf, 1)
 
@@ -106,11 +110,14 @@ def run_float(ckpt: Path, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: 
         _, h0 = model(build_features(fs, s[:, :warmup + 1], c[:, 1:warmup + 2], cx), hid)
         base = s[:, warmup + 1:-1]
         out, _ = model(build_features(fs, base, c[:, warmup + 2:], cx), h0)
-        tf = decode(fs, base, out)
+        windows = np.arange(s.shape[0])  # the draws of run_int8
+        draws = torch.from_numpy(np.stack([C.hit_draw_array(windows, np.full(len(windows), warmup + 2 + j))
+                                           for j in range(horizon)], axis=1))  # (w, horizon, 2)
+        tf = decode(fs, base, out, draws)
         roll, cur, hid = [], s[:, warmup + 1:warmup + 2], h0
         for j in range(horizon):
             out, hid = model(build_features(fs, cur, c[:, warmup + 2 + j:warmup + 3 + j], cx), hid)
-            cur = decode(fs, cur, out)
+            cur = decode(fs, cur, out, draws[:, j:j + 1])
             roll.append(cur)
     return torch.cat(roll, 1).numpy().astype(np.int16), tf.numpy().astype(np.int16)
 

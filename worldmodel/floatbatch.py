@@ -22,8 +22,9 @@ class FloatRef:
         return self.model.new_hidden(batch).permute(1, 0, 2, 3, 4).contiguous().numpy()
 
     @torch.no_grad()
-    def step(self, state: np.ndarray, ctrl: np.ndarray, hidden: np.ndarray, context=None):
-        """state (B, 2, 16), ctrl (B, 2, 8), hidden (B, L, H, P, N), context (B, 3) ->
+    def step(self, state: np.ndarray, ctrl: np.ndarray, hidden: np.ndarray, context=None, draw=None):
+        """state (B, 2, 16), ctrl (B, 2, 8), hidden (B, L, H, P, N), context (B, 3), draw (B, 2)
+        (a sampled-hit model's draws, cartridge.hit_draw_array) ->
         next state (B, 2, 16) int16, head outputs in state units (B, out_dim), hidden."""
         fs = self.model.fs
         s = torch.from_numpy(np.asarray(state, np.int64))[:, None]  # (B, 1, 2, 16)
@@ -31,6 +32,7 @@ class FloatRef:
         cx = None if context is None else torch.from_numpy(np.asarray(context, np.int64))
         h = torch.from_numpy(np.ascontiguousarray(hidden)).permute(1, 0, 2, 3, 4)
         out, h = self.model(build_features(fs, s, c, cx), h)
-        nxt = decode(fs, s, out)[:, 0].numpy().astype(np.int16)
+        dr = None if draw is None else torch.from_numpy(np.asarray(draw, np.int64))[:, None]
+        nxt = decode(fs, s, out, dr)[:, 0].numpy().astype(np.int16)
         units = out[:, 0].numpy() * self.out_scale
         return nxt, units, h.permute(1, 0, 2, 3, 4).contiguous().numpy()

@@ -78,22 +78,50 @@ class BatchRef:
                 u[:, col:col + C.RELATIVE_FEATURES] = relative_features(st, cx[:, 0])
         return u
 
-    def decode_outputs(self, state: np.ndarray, out: np.ndarray) -> np.ndarray:
-        new = state.astype(I64).copy()
+    @staticmethod
+    def _scalar(spec: C.FieldSpec, old: np.ndarray, v: np.ndarray) -> np.ndarray:
+        if spec.dec_kind == C.DEC_ABSOLUTE:
+            return v
+        return sat16(old + np.where(np.abs(v) <= spec.dec_arg, 0, v))  # dead band as intref.decode_scalar
+
+    def hit_probability_q16(self, logit: np.ndarray) -> np.ndarray:
+        """cartridge.hit_probability_q16 over an array of logits."""
+        k = np.abs(logit) >> 2
+        e = np.where(k < C.LUT_SIZE, self.cart.exp_lut.astype(I64)[np.minimum(k, C.LUT_SIZE - 1)], 0)
+        return (np.where(logit < 0, e, C.Q20) << 16) // (C.Q20 + e)
+
+    def decode_outputs(self, state: np.ndarray, out: np.ndarray, draw=None) -> np.ndarray:
+        """As intref.decode_outputs; draw (B, 2) for a sampled-hit cartridge."""
+        st = state.astype(I64)
+        new = st.copy()
         o = 0
+        action_out = [0, 0]
         for p in range(2):
             for f, spec in enumerate(self.cart.fields):
                 k = spec.dec_kind
-                if k == C.DEC_ABSOLUTE:
-                    new[:, p, f] = out[:, o]
-                elif k == C.DEC_DELTA:  # dead band as intref.decode_outputs
-                    d = out[:, o].astype(I64)
-                    new[:, p, f] = sat16(new[:, p, f] + np.where(np.abs(d) <= spec.dec_arg, 0, d))
+                if k in (C.DEC_ABSOLUTE, C.DEC_DELTA):
+                    new[:, p, f] = self._scalar(spec, st[:, p, f], out[:, o].astype(I64))
                 elif k == C.DEC_ARGMAX:
                     new[:, p, f] = np.argmax(out[:, o:o + spec.dec_arg], axis=1)
+                    if C.FIELDS[f] == "action":
+                        action_out[p] = o
                 elif k == C.DEC_SIGN:
                     new[:, p, f] = np.where(out[:, o] >= 0, 1, -1)
                 o += spec.dec_width()
+        if self.cart.context & C.CONTEXT_SAMPLED_HIT:
+            if draw is None:
+                raise ValueError("this cartridge draws its hits: pass draw (B, 2) (cartridge.hit_draws)")
+            draw = np.asarray(draw, dtype=I64)
+            acts = np.array(C.HIT_ACTIONS)
+            for p in range(2):
+                oh = o + p * C.HIT_WIDTH
+                prob = self.hit_probability_q16(out[:, oh].astype(I64))
+                hit = (draw[:, p] < prob) & (prob >= self.cart.hit_floor * C.HIT_FLOOR_UNIT)
+                for j, f in enumerate(C.hit_field_indices()):
+                    v = self._scalar(self.cart.fields[f], st[:, p, f], out[:, oh + 1 + j].astype(I64))
+                    new[:, p, f] = np.where(hit, v, new[:, p, f])
+                best = acts[np.argmax(out[:, action_out[p] + acts], axis=1)]  # first maximum, as intref
+                new[:, p, C.FIELDS.index("action")] = np.where(hit, best, new[:, p, C.FIELDS.index("action")])
         return new.astype(np.int16)
 
     @staticmethod
@@ -143,9 +171,9 @@ class BatchRef:
         r_new = sat16(r.astype(I64) + self.linear(lay.out_proj, self.out_w[i], gy, q.s_out))
         return r_new.astype(np.int16), h_new.astype(np.int32)
 
-    def step(self, state: np.ndarray, ctrl: np.ndarray, hidden: np.ndarray, context=None):
+    def step(self, state: np.ndarray, ctrl: np.ndarray, hidden: np.ndarray, context=None, draw=None):
         """state (B, 2, 16), ctrl (B, 2, 8), hidden (B, L, E, N), context (B, 3) when the
-        cartridge feeds it -> next state, out, hidden."""
+        cartridge feeds it, draw (B, 2) when it samples hits -> next state, out, hidden."""
         cart = self.cart
         u = self.build_features(state, ctrl, context)
         r = sat16(self.linear(cart.encoder, self.enc_w, u, cart.s_enc)).astype(np.int16)
@@ -154,7 +182,7 @@ class BatchRef:
             r, hidden[:, i] = self.layer(i, r, hidden[:, i])
         xn = self.rms_norm(r, cart.final_norm_gain, cart.eps_f, cart.s_norm_f)
         out = sat16(self.linear(cart.head, self.head_w, xn, cart.s_head)).astype(np.int16)
-        return self.decode_outputs(state, out), out, hidden
+        return self.decode_outputs(state, out, draw), out, hidden
 
 
 def ground_below(stage_ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

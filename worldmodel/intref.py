@@ -72,23 +72,46 @@ def build_features(cart: C.Cartridge, state: np.ndarray, ctrl: np.ndarray, conte
     return np.array(u, dtype=I64)
 
 
-def decode_outputs(cart: C.Cartridge, state: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Head outputs (out_dim,) -> next state (2, 16) int16."""
+def decode_scalar(spec: C.FieldSpec, old: int, v: int) -> int:
+    """An ABSOLUTE or DELTA output -> the field's next value (dec_arg: a delta's dead band,
+    |v| <= dec_arg is no change)."""
+    if spec.dec_kind == C.DEC_ABSOLUTE:
+        return v
+    return sat16(old + (0 if abs(v) <= spec.dec_arg else v))
+
+
+def decode_outputs(cart: C.Cartridge, state: np.ndarray, out: np.ndarray, draw=None) -> np.ndarray:
+    """Head outputs (out_dim,) -> next state (2, 16) int16. A sampled-hit cartridge
+    (CONTEXT_SAMPLED_HIT) needs `draw`, both fighters' 16-bit draws (cartridge.hit_draws)."""
     new = state.astype(I64).copy()
     o = 0
+    action_out = [0, 0]
     for p in range(2):
         for f, spec in enumerate(cart.fields):
             k = spec.dec_kind
-            if k == C.DEC_ABSOLUTE:
-                new[p, f] = out[o]
-            elif k == C.DEC_DELTA:  # dec_arg: dead band (|out| <= dec_arg is no change)
-                d = int(out[o])
-                new[p, f] = sat16(new[p, f] + (0 if abs(d) <= spec.dec_arg else d))
+            if k in (C.DEC_ABSOLUTE, C.DEC_DELTA):
+                new[p, f] = decode_scalar(spec, int(state[p, f]), int(out[o]))
             elif k == C.DEC_ARGMAX:
                 new[p, f] = int(np.argmax(out[o:o + spec.dec_arg]))  # first maximum
+                if C.FIELDS[f] == "action":
+                    action_out[p] = o
             elif k == C.DEC_SIGN:
                 new[p, f] = 1 if out[o] >= 0 else -1
             o += spec.dec_width()
+    if cart.context & C.CONTEXT_SAMPLED_HIT:
+        if draw is None:
+            raise ValueError("this cartridge draws its hits: pass draw (cartridge.hit_draws(session_id, frame))")
+        for p in range(2):
+            oh = o + p * C.HIT_WIDTH
+            prob = C.hit_probability_q16(cart.exp_lut, int(out[oh]))
+            if prob >= cart.hit_floor * C.HIT_FLOOR_UNIT and int(draw[p]) < prob:
+                for j, f in enumerate(C.hit_field_indices()):
+                    new[p, f] = decode_scalar(cart.fields[f], int(state[p, f]), int(out[oh + 1 + j]))
+                best = C.HIT_ACTIONS[0]
+                for c in C.HIT_ACTIONS[1:]:  # the first maximum, in HIT_ACTIONS order
+                    if out[action_out[p] + c] > out[action_out[p] + best]:
+                        best = c
+                new[p, C.FIELDS.index("action")] = best
     return new.astype(np.int16)
 
 
@@ -161,13 +184,14 @@ def new_hidden(cart: C.Cartridge) -> np.ndarray:
     return np.zeros((p.n_layers, p.d_inner, p.d_state), dtype=np.int32)
 
 
-def step(cart: C.Cartridge, state: np.ndarray, ctrl: np.ndarray, hidden: np.ndarray, context=None):
+def step(cart: C.Cartridge, state: np.ndarray, ctrl: np.ndarray, hidden: np.ndarray, context=None, draw=None):
     """One frame: (state, controllers, hidden) -> (next state, head outputs, next hidden).
-    `context` (stage, character 1, character 2) is needed when the cartridge feeds it."""
+    `context` (stage, character 1, character 2) is needed when the cartridge feeds it, `draw`
+    (cartridge.hit_draws(session_id, frame)) when it samples hits."""
     u = build_features(cart, state, ctrl, context)
     r = encode(cart, u)
     hidden = hidden.copy()
     for i, lay in enumerate(cart.layers):
         r, hidden[i] = mamba_layer(cart, lay, r, hidden[i])
     out = head(cart, r)
-    return decode_outputs(cart, state, out), out, hidden
+    return decode_outputs(cart, state, out, draw), out, hidden

@@ -79,7 +79,7 @@ class FeatureSpec:
         self.fields = fields
         self.context = context  # the manifest's context flags (C.CONTEXT_ONEHOT: fed stage, characters)
         self.in_dim = C.in_dim_for(fields, context)
-        self.out_dim = C.out_dim_for(fields)
+        self.out_dim = C.out_dim_for(fields, context)
         scale = []
         self.out_slices: list[tuple[int, int, int, C.FieldSpec]] = []  # (player, field, start, spec)
         o = 0
@@ -90,7 +90,20 @@ class FeatureSpec:
                     self.out_slices.append((p, f, o, spec))
                     scale += [FIELD_OUT_SCALE[C.FIELDS[f]]] * w
                 o += w
+        # CONTEXT_SAMPLED_HIT: per fighter the hit logit, then HIT_FIELDS' outputs (hit_slot)
+        self.hit = bool(context & C.CONTEXT_SAMPLED_HIT)
+        self.hit_floor = 0  # the cartridge's (quantize --hit-floor); training draws without one
+        self.hit_start = o
+        if self.hit:
+            C.check_hit_fields(fields)
+            for p in range(2):
+                scale += [LOGIT_SCALE] + [FIELD_OUT_SCALE[n] for n in C.HIT_FIELDS]
         self.out_scale = torch.tensor(scale, dtype=torch.float32)
+        self.action_out = {p: o for p, f, o, _ in self.out_slices if C.FIELDS[f] == "action"}
+
+    def hit_slot(self, p: int) -> int:
+        """Head output index of fighter p's hit logit; its HIT_FIELDS follow it."""
+        return self.hit_start + p * C.HIT_WIDTH
 
 
 def build_features(fs: FeatureSpec, state: torch.Tensor, ctrl: torch.Tensor,
@@ -165,24 +178,49 @@ def relative_features(state: torch.Tensor, stage_ids: torch.Tensor) -> torch.Ten
     return torch.stack(cols, dim=-1)
 
 
-def decode(fs: FeatureSpec, base: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def _decode_scalar(spec: C.FieldSpec, value: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """One ABSOLUTE or DELTA output in state units -> the field's next value."""
+    v = torch.clamp(torch.round(value), -32768, 32767).long()
+    if spec.dec_kind == C.DEC_ABSOLUTE:
+        return v
+    v = torch.where(v.abs() <= spec.dec_arg, 0, v)  # the dead band (cartridge.FieldSpec)
+    return torch.clamp(old + v, -32768, 32767)
+
+
+def decode(fs: FeatureSpec, base: torch.Tensor, out: torch.Tensor, draw: torch.Tensor | None = None) -> torch.Tensor:
     """Normalised head outputs (..., out_dim) + current state (..., 2, 16) -> next state,
-    integer like intref.decode_outputs (values rounded to state units)."""
+    integer like intref.decode_outputs (values rounded to state units). A sampled-hit model
+    (fs.hit) hits fighter p where draw[..., p] (16-bit uniform ints, cartridge.hit_draw) is under
+    its hit probability; draw None: no hit is drawn."""
     new = base.clone()
     units = out * fs.out_scale.to(out.device)
     for p, f, o, spec in fs.out_slices:
         k = spec.dec_kind
-        if k == C.DEC_ABSOLUTE:
-            new[..., p, f] = torch.clamp(torch.round(units[..., o]), -32768, 32767).long()
-        elif k == C.DEC_DELTA:
-            d = torch.clamp(torch.round(units[..., o]), -32768, 32767).long()
-            d = torch.where(d.abs() <= spec.dec_arg, 0, d)  # the dead band (cartridge.FieldSpec)
-            new[..., p, f] = torch.clamp(base[..., p, f] + d, -32768, 32767)
+        if k in (C.DEC_ABSOLUTE, C.DEC_DELTA):
+            new[..., p, f] = _decode_scalar(spec, units[..., o], base[..., p, f])
         elif k == C.DEC_ARGMAX:
             new[..., p, f] = torch.argmax(units[..., o:o + spec.dec_arg], dim=-1)
         elif k == C.DEC_SIGN:
             new[..., p, f] = torch.where(units[..., o] >= 0, 1, -1)
+    if fs.hit and draw is not None:
+        act = C.FIELDS.index("action")
+        hit_actions = torch.tensor(C.HIT_ACTIONS, device=out.device)
+        for p in range(2):
+            oh = fs.hit_slot(p)
+            prob = torch.sigmoid(out[..., oh]) * 65536
+            hit = (draw[..., p].to(out.device) < prob) & (prob >= fs.hit_floor * C.HIT_FLOOR_UNIT)
+            for j, f in enumerate(C.hit_field_indices()):
+                v = _decode_scalar(fs.fields[f], units[..., oh + 1 + j], base[..., p, f])
+                new[..., p, f] = torch.where(hit, v, new[..., p, f])
+            logits = units[..., fs.action_out[p] + hit_actions]
+            new[..., p, act] = torch.where(hit, hit_actions[torch.argmax(logits, dim=-1)], new[..., p, act])
     return new
+
+
+def hit_targets(base: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(b, l, 2, 16) -> (b, l, 2) bool: the fighter is hit on the next frame (its percent rises
+    by rules.HIT_PERCENT or more), the label of the hit branch."""
+    return (target[..., R.PERCENT] - base[..., R.PERCENT]) >= R.HIT_PERCENT
 
 
 # -- blocks ------------------------------------------------------------------------
@@ -384,8 +422,13 @@ REG_WEIGHT = {
     "hitstun": 0.3,
 }
 L1_BETA = 0.05
-CLS_WEIGHT = {"action": 1.0, "stocks": 0.3, "airborne": 0.5, "facing": 0.5}
+CLS_WEIGHT = {"action": 1.0, "stocks": 0.3, "airborne": 0.5, "facing": 0.5, "hit": 1.0}
 VELOCITY_FIELDS = {"self_vx", "self_vy", "kb_vx", "kb_vy"}
+# The hit branch's regressions are means over the few hit frames of a batch (about 1 in 200) of
+# large targets (knockback): at full weight their noise outweighs the rest (a first run's action
+# loss rose while the branch learnt), so they weigh less, without the exact term (a drawn hit is
+# an event, not a fighter at rest that a fraction of a unit walks away).
+HIT_BRANCH_WEIGHT = 0.2
 
 
 # The decoded state is the head output rounded to whole state units, so what a frame gets
@@ -422,22 +465,29 @@ def loss_terms(fs: FeatureSpec, out: torch.Tensor, base: torch.Tensor, target: t
 
     def mean(e, m):  # e (b, l) weighted by m (b, l)
         return (e * m).sum() / m.sum().clamp(min=1e-6)
+
+    def regress(name, f, p, o, spec, m, suffix="", weight=1.0, exact=exact):
+        tgt = target[..., p, f].float()
+        if spec.dec_kind == C.DEC_DELTA:
+            tgt = tgt - base[..., p, f].float()
+        # smooth L1: the metric is a mean absolute error; beta keeps it smooth near 0
+        err = Fn.smooth_l1_loss(out[..., o], tgt / scale[o], reduction="none", beta=L1_BETA)
+        errs = [(name + suffix, err)]
+        if exact > 0:
+            off = Fn.relu((out[..., o] - tgt / scale[o]).abs() - EXACT_MARGIN / scale[o])
+            errs.append((name + suffix + "_exact", exact * off))
+        for key, e in errs:
+            terms[key] = terms.get(key, 0) + weight * REG_WEIGHT[name] * mean(e, m) / 2
+    # A sampled-hit model's field outputs say what happens without a hit (HIT_FIELDS are
+    # learnt on the frames without one), its hit branch what a hit does (on hit frames only).
+    hits = hit_targets(base, target).float() if fs.hit else None  # (b, l, 2)
+    hit_fields = set(C.hit_field_indices()) if fs.hit else set()
     for p, f, o, spec in fs.out_slices:
         name = C.FIELDS[f]
         k = spec.dec_kind
         if k in (C.DEC_DELTA, C.DEC_ABSOLUTE):
-            tgt = target[..., p, f].float()
-            if k == C.DEC_DELTA:
-                tgt = tgt - base[..., p, f].float()
-            # smooth L1: the metric is a mean absolute error; beta keeps it smooth near 0
-            err = Fn.smooth_l1_loss(out[..., o], tgt / scale[o], reduction="none", beta=L1_BETA)
-            errs = [(name, err)]
-            if exact > 0:
-                off = Fn.relu((out[..., o] - tgt / scale[o]).abs() - EXACT_MARGIN / scale[o])
-                errs.append((name + "_exact", exact * off))
-            for key, e in errs:
-                e = mean(e, vel_w if name in VELOCITY_FIELDS else w)
-                terms[key] = terms.get(key, 0) + REG_WEIGHT[name] * e / 2
+            m = vel_w if name in VELOCITY_FIELDS else w
+            regress(name, f, p, o, spec, m * (1 - hits[..., p]) if f in hit_fields else m)
         elif k == C.DEC_ARGMAX:
             logits = out[..., o:o + spec.dec_arg] * (scale[o] / LOGIT_SCALE)
             tgt = target[..., p, f].clamp(0, spec.dec_arg - 1)
@@ -447,6 +497,17 @@ def loss_terms(fs: FeatureSpec, out: torch.Tensor, base: torch.Tensor, target: t
             tgt = (target[..., p, f] > 0).float()
             bce = Fn.binary_cross_entropy_with_logits(out[..., o], tgt, reduction="none")
             terms[name] = terms.get(name, 0) + CLS_WEIGHT[name] * mean(bce, w) / 2
+    if fs.hit:
+        for p in range(2):
+            oh = fs.hit_slot(p)
+            # unweighted: the draw needs the hit's odds, which weighing the event frames up
+            # (train --event-weight, hits among them) would inflate (by about 2.6x at weight 2)
+            bce = Fn.binary_cross_entropy_with_logits(out[..., oh], hits[..., p], reduction="none")
+            terms["hit"] = terms.get("hit", 0) + CLS_WEIGHT["hit"] * bce.mean() / 2
+            for j, f in enumerate(C.hit_field_indices()):
+                name = C.FIELDS[f]
+                m = (vel_w if name in VELOCITY_FIELDS else w) * hits[..., p]
+                regress(name, f, p, oh + 1 + j, fs.fields[f], m, "_on_hit", HIT_BRANCH_WEIGHT, 0.0)
     return terms
 
 

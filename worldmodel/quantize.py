@@ -336,6 +336,9 @@ def main(argv=None) -> None:
     ap.add_argument("--dead-band", default="",
                     help="FIELD=UNITS,...: a dead band on delta fields, in state units (x=1,y=1: a head "
                          "output of +-1/16 game unit is no move, so a fighter at rest stays put)")
+    ap.add_argument("--hit-floor", type=int, default=0,
+                    help="a sampled-hit model (train --context ...+hit) draws no hit less likely than "
+                         "N/4096 (0..255; manifest byte 138)")
     args = ap.parse_args(argv)
     try:
         bands = parse_dead_bands(args.dead_band)
@@ -343,6 +346,10 @@ def main(argv=None) -> None:
         ap.error(str(e))
     torch.set_num_threads(1)
     model = load_checkpoint(args.ckpt)
+    if args.hit_floor and not model.fs.hit:
+        ap.error("--hit-floor: this checkpoint does not sample hits")
+    if not 0 <= args.hit_floor <= 255:
+        ap.error("--hit-floor: 0..255 (steps of 1/4096)")
     try:
         model.fs = FeatureSpec(with_dead_bands(model.fs.fields, bands), model.fs.context)
     except ValueError as e:
@@ -353,6 +360,7 @@ def main(argv=None) -> None:
     state, ctrl = calibration_windows(train_games, args.windows, args.length)
     context = calibration_context(train_games, args.windows, args.length)
     cart = export(model, calibrate(model, state, ctrl, args.percentile, context), args.channel_scales)
+    cart.hit_floor = model.fs.hit_floor = args.hit_floor
     corrected = correct_head_bias(cart, model, state, ctrl, context) if args.bias_correction else None
     if corrected:
         print("head bias correction, mean int8 error before (state units/frame):", corrected)
@@ -360,14 +368,14 @@ def main(argv=None) -> None:
     # The float twin travels with the cartridge so eval can compare the two.
     torch.save({"model": model.state_dict(), "preset": ck["preset"],
                 "fields": [tuple(dataclasses.astuple(f)) for f in model.fs.fields],
-                "context": ck.get("context", 0)}, out / "float.pt")
+                "context": ck.get("context", 0), "hit_floor": args.hit_floor}, out / "float.pt")
     (out / "train.json").write_text(json.dumps({
         "preset": ck["preset"], "seed": ck["seed"], "val_fraction": ck["val_fraction"],
         "steps": ck["step"], "train_minutes": round(ck["elapsed"] / 60, 2),
         "calibration": {"windows": args.windows, "length": args.length, "percentile": args.percentile,
                         "bias_correction": args.bias_correction,
                         "channel_scales": args.channel_scales},
-        "dead_band": bands,
+        "dead_band": bands, "hit_floor": args.hit_floor,
     }, indent=2) + "\n")
     print(f"wrote {out} ({cart.param_count()} params, {cart.macs_per_frame()} MACs/frame)")
 

@@ -50,7 +50,7 @@ def random_cartridge(preset: str | C.Preset, seed: int = 0, fields=None, context
     rng = np.random.default_rng(seed)
     fields = C.DEFAULT_FIELDS if fields is None else fields
     d, e, n, h = p.d_model, p.d_inner, p.d_state, p.n_heads
-    in_dim, out_dim = C.in_dim_for(fields, context), C.out_dim_for(fields)
+    in_dim, out_dim = C.in_dim_for(fields, context), C.out_dim_for(fields, context)
     r_mag = 1024.0  # typical |residual|
     encoder, s_enc = _linear(rng, d, in_dim, 50.0, r_mag)
     layers = []

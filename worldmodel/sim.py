@@ -94,7 +94,7 @@ def controller_row(c) -> list[int]:
 
 class Simulator:
     def __init__(self, model_dir, stage="final_destination", characters=("fox", "fox"), stocks: int = 4,
-                 start_state: np.ndarray | None = None):
+                 start_state: np.ndarray | None = None, session_id: int = 0):
         self.cart = model_dir if isinstance(model_dir, C.Cartridge) else C.load(Path(model_dir))
         self.stage_data = S.stage(stage)
         self.stage = R.Stage.of(self.stage_data.slippi_id)
@@ -105,6 +105,7 @@ class Simulator:
         if not 1 <= stocks <= R.MAX_STOCKS:
             raise ValueError(f"stocks: 1..{R.MAX_STOCKS}")
         self.ref = BatchRef(self.cart)
+        self.session_id = session_id  # seeds a sampled-hit model's draws, as the session's id on-chain
         self._start = (start_state if start_state is not None else default_start_state(stocks)).astype(np.int16)
         self.reset()
 
@@ -129,7 +130,8 @@ class Simulator:
             raise GameEnded(f"the game ended on frame {self.last.frame}")
         ctrl = np.array([controller_row(ctrl_p1), controller_row(ctrl_p2)], dtype=np.int64)
         s, c, cx = self._model_input(self.state, ctrl)
-        nxt, _, self.hidden = self.ref.step(s, c, self.hidden, cx)
+        draw = np.array([C.hit_draws(self.session_id, self.frame)])
+        nxt, _, self.hidden = self.ref.step(s, c, self.hidden, cx, draw)
         fighters = nxt[0].astype(np.int16).copy()
         out = R.step_rules(self.stage, self.frame, fighters, self.rules_state)
         self.state = fighters
@@ -213,17 +215,19 @@ class FrameRef:
     it; the model is fed the stage and `characters` (create_session's default: Fox, Fox) when
     the cartridge takes them. For tests that step the reference beside the program frame by frame."""
 
-    def __init__(self, cart, start_state, stage=32, characters=(2, 2)):
+    def __init__(self, cart, start_state, stage=32, characters=(2, 2), session_id: int = 0):
         from . import intref
         self._step, self.cart, self.stage = intref.step, cart, R.Stage.of(stage)
         self.context = (stage, *characters)
+        self.session_id = session_id
         self.rules_state = R.new_state()
         R.init_state(np.asarray(start_state, dtype=np.int16), self.rules_state)
         self.frame = 0
 
     def step(self, state, ctrl, hidden):
         """(state, ctrl, hidden) -> (next state after the rules, model outputs, hidden)."""
-        nxt, out, hidden = self._step(self.cart, state, ctrl, hidden, self.context)
+        nxt, out, hidden = self._step(self.cart, state, ctrl, hidden, self.context,
+                                      C.hit_draws(self.session_id, self.frame))
         fighters = np.asarray(nxt, dtype=np.int16).copy()
         R.step_rules(self.stage, self.frame, fighters, self.rules_state)
         self.frame += 1

@@ -36,7 +36,9 @@ from .model import WorldModel, build_features, decode, event_frames, loss_terms
 
 
 CONTEXTS = {"none": 0, "onehot": C.CONTEXT_ONEHOT, "relative": C.CONTEXT_RELATIVE,
-            "onehot+relative": C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE}
+            "onehot+relative": C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE,
+            "onehot+hit": C.CONTEXT_ONEHOT | C.CONTEXT_SAMPLED_HIT,
+            "onehot+relative+hit": C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE | C.CONTEXT_SAMPLED_HIT}
 
 
 def parse_args(argv=None):
@@ -149,6 +151,12 @@ def perturb(state: torch.Tensor, noise: float) -> torch.Tensor:
     return out
 
 
+def random_draw(base: torch.Tensor) -> torch.Tensor:
+    """Hit draws for a rollout pass (b, l, 2): a sampled-hit model's own predictions are fed
+    back with hits drawn at its odds, as the program draws them (cartridge.hit_draw)."""
+    return torch.randint(0, 1 << 16, (*base.shape[:-2], 2), device=base.device)
+
+
 def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: torch.Tensor,
                  first_pred: torch.Tensor, has_vel: torch.Tensor, depth: int, noise: float = 0.0,
                  cx: torch.Tensor | None = None, exact: float = 0.0, weight: torch.Tensor | None = None):
@@ -164,7 +172,7 @@ def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: tor
         if k < depth - 1:
             with torch.no_grad():
                 out, _ = model(build_features(fs, base, ctl, cx), hid)
-                pred = decode(fs, base, out)
+                pred = decode(fs, base, out, random_draw(base))
         else:
             out, _ = model(build_features(fs, base, ctl, cx), hid)
     return loss_terms(fs, out, base, s[:, 1:], has_vel, exact, weight)
@@ -238,7 +246,7 @@ def train_step(model: WorldModel, opt: torch.optim.Optimizer, batch, hid: torch.
     loss, loss_roll = loss_tf, None
     if rng.random() < args.rollout_max * (min(1.0, frac / args.rollout_ramp) if args.rollout_ramp > 0 else 1.0):
         depth = int(rng.integers(1, args.rollout_depth + 1))
-        rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach()), has_vel, depth,
+        rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach(), random_draw(base)), has_vel, depth,
                               args.rollout_noise, cx, exact, weight)
         loss_roll = sum(rterms.values())
         loss = loss_tf + loss_roll
@@ -357,15 +365,18 @@ def dataclasses_astuple(f: C.FieldSpec) -> tuple:
 
 def init_weights(model: WorldModel, path: str | Path) -> None:
     """Copy a checkpoint's weights into a fresh model of the same preset, fields and context, or
-    of a context that adds CONTEXT_RELATIVE to the checkpoint's: those features come last, so the
-    encoder's columns for them start at 0 and the model begins as the checkpoint's function."""
+    of a context that adds CONTEXT_RELATIVE and/or CONTEXT_SAMPLED_HIT to the checkpoint's: the
+    relative features come last, so the encoder's columns for them start at 0 and the model
+    begins as the checkpoint's function; the hit branch's head rows start at 0, its logit's bias
+    at the replays' hit rate (HIT_PRIOR), so it begins drawing about as many hits as they have."""
     ck = torch.load(path, weights_only=False, map_location="cpu")
 
     def weights_shape(fs):  # a delta field's dead band (quantize --dead-band) only decodes: ignore it
         return [[e, a, d, 0 if d == C.DEC_DELTA else g] for e, a, d, g in fs]
     fields = weights_shape(dataclasses_astuple(f) for f in model.fs.fields)
     old_context = ck.get("context", 0)
-    grows = model.fs.context == old_context | C.CONTEXT_RELATIVE
+    added = model.fs.context & ~old_context
+    grows = not (old_context & ~model.fs.context) and not (added & ~(C.CONTEXT_RELATIVE | C.CONTEXT_SAMPLED_HIT))
     if ck["preset"] != model.p.name or weights_shape(ck["fields"]) != fields \
             or (old_context != model.fs.context and not grows):
         raise SystemExit(f"--init {path}: preset {ck['preset']}, context {old_context} "
@@ -377,7 +388,17 @@ def init_weights(model: WorldModel, path: str | Path) -> None:
         grown = torch.zeros_like(model.encoder.weight)
         grown[:, :n_old] = w[:, :n_old]
         state["encoder.weight"] = grown
+    if state["head.weight"].shape != model.head.weight.shape:  # the hit branch after the field outputs
+        n_old = state["head.weight"].shape[0]
+        w, b = torch.zeros_like(model.head.weight), torch.zeros_like(model.head.bias)
+        w[:n_old], b[:n_old] = state["head.weight"], state["head.bias"]
+        for p in range(2):
+            b[model.fs.hit_slot(p)] = math.log(HIT_PRIOR / (1 - HIT_PRIOR))
+        state["head.weight"], state["head.bias"] = w, b
     model.load_state_dict(state)
+
+
+HIT_PRIOR = 0.005  # the replays' share of fighter-frames that are hits (data_stats: 0.49 %)
 
 
 # Quantization-aware training calibrates like the shipped cartridges' quantize command.
@@ -410,6 +431,7 @@ def load_checkpoint(path: str | Path) -> WorldModel:
     fields = tuple(C.FieldSpec(*f) for f in ck["fields"])
     model = WorldModel(ck["preset"], fields, context=ck.get("context", 0))
     model.load_state_dict(ck["model"])
+    model.fs.hit_floor = ck.get("hit_floor", 0)  # a cartridge's float twin draws as the cartridge
     model.eval()
     return model
 

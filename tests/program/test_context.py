@@ -71,7 +71,7 @@ def test_old_cartridges_unchanged():
     assert len(u) == 144
 
 
-@pytest.mark.parametrize("flags", [C.CONTEXT_ONEHOT ^ C.CONTEXT_ONEHOT, 8, 0x80, C.CONTEXT_ONEHOT | 8,
+@pytest.mark.parametrize("flags", [C.CONTEXT_ONEHOT ^ C.CONTEXT_ONEHOT, 16, 0x80, C.CONTEXT_ONEHOT | 16, C.CONTEXT_ONEHOT | 8,
                                    C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE])
 def test_manifest_with_wrong_context_refused(cart, flags):
     w = cart.weights_bytes()
@@ -167,10 +167,11 @@ def test_frameref_feeds_context(cart):
         assert np.array_equal(state, sim.state) and np.array_equal(hid, sim.hidden[0])
 
 
-@pytest.mark.parametrize("flags", [8, 0x80, C.CONTEXT_ONEHOT | 8, 0, C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE])
+@pytest.mark.parametrize("flags", [16, 0x80, C.CONTEXT_ONEHOT | 16, C.CONTEXT_ONEHOT | 8, 0, C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE])
 def test_program_refuses_a_wrong_context_byte(so_path, cart, flags):
     """An undefined context bit (or a context model whose bit is cleared, so in_dim no longer
-    fits) cannot be finalized (InvalidManifest)."""
+    fits, or the sampled-hit bit on a head without a hit branch, so out_dim no longer fits)
+    cannot be finalized (InvalidManifest)."""
     be = EmbeddedBackend(so_path)
     manifest, weights = U.load_cartridge_bytes(cart)
     m = bytearray(manifest)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import cartridge as C
 from .. import rules as R
 from .. import stages as S
 from ..intbatch import BatchRef
@@ -45,7 +46,9 @@ class Games:
         """Advance games `idx` (array of indices) one frame with ctrl (len(idx), 2, 8).
         -> raw model output (k, 2, 16), state after the rules (k, 2, 16), [rules.Outcome]."""
         idx = np.asarray(idx, dtype=np.int64)
-        nxt, _, hid = self.ref.step(self.state[idx], np.asarray(ctrl, np.int64), self.hidden[idx], self.cx[idx])
+        # a sampled-hit model draws per game as a session whose id is the game's index
+        draw = C.hit_draw_array(idx, self.frame[idx])
+        nxt, _, hid = self.ref.step(self.state[idx], np.asarray(ctrl, np.int64), self.hidden[idx], self.cx[idx], draw)
         self.hidden[idx] = hid
         raw = nxt.copy()
         outs = []

@@ -162,20 +162,31 @@ pub fn relative_features(fighters: &[[i16; 16]; 2], stage_id: u8) -> [i8; RELATI
     [sat8((x2 - x1) >> REL_SHIFT_XY) as i8, sat8((y2 - y1) >> REL_SHIFT_XY) as i8, gap(x1, y1), gap(x2, y2)]
 }
 
-/// Head outputs -> next fighter state (intref.decode_outputs).
-pub fn decode_outputs(m: &Model, fighters: &mut [[i16; 16]; 2], out: &[i16]) {
+/// An ABSOLUTE or DELTA output -> the field's next value (intref.decode_scalar); dec_arg is a
+/// delta's dead band: |out| <= dec_arg leaves the field (a fighter at rest stays put).
+#[inline(always)]
+fn decode_scalar(spec: &FieldSpec, old: i16, v: i16) -> i16 {
+    if spec.dec_kind == DEC_ABSOLUTE {
+        return v;
+    }
+    let d = v as i64;
+    if d.abs() > spec.dec_arg as i64 {
+        sat16(old as i64 + d) as i16
+    } else {
+        old
+    }
+}
+
+/// Head outputs -> next fighter state (intref.decode_outputs). `draw`: both fighters' 16-bit
+/// hit draws for this frame (hit_draws), used by a CONTEXT_SAMPLED_HIT model only.
+pub fn decode_outputs(m: &Model, fighters: &mut [[i16; 16]; 2], out: &[i16], draw: [u16; 2]) {
+    let old = *fighters;
     let mut o = 0;
-    for f in fighters.iter_mut() {
-        for (spec, v) in m.fields.iter().zip(f.iter_mut()) {
+    let mut action_out = [0usize; 2];
+    for (p, f) in fighters.iter_mut().enumerate() {
+        for (i, (spec, v)) in m.fields.iter().zip(f.iter_mut()).enumerate() {
             match spec.dec_kind {
-                DEC_ABSOLUTE => *v = out[o],
-                DEC_DELTA => {
-                    // dec_arg is a dead band: |out| <= dec_arg leaves the field (a fighter at rest stays put)
-                    let d = out[o] as i64;
-                    if d.abs() > spec.dec_arg as i64 {
-                        *v = sat16(*v as i64 + d) as i16;
-                    }
-                }
+                DEC_ABSOLUTE | DEC_DELTA => *v = decode_scalar(spec, *v, out[o]),
                 DEC_SIGN => *v = if out[o] >= 0 { 1 } else { -1 },
                 DEC_ARGMAX => {
                     let mut best = 0usize;
@@ -185,6 +196,9 @@ pub fn decode_outputs(m: &Model, fighters: &mut [[i16; 16]; 2], out: &[i16]) {
                         }
                     }
                     *v = best as i16;
+                    if i == ACTION_FIELD {
+                        action_out[p] = o;
+                    }
                 }
                 _ => {}
             }
@@ -195,6 +209,52 @@ pub fn decode_outputs(m: &Model, fighters: &mut [[i16; 16]; 2], out: &[i16]) {
             };
         }
     }
+    if m.context & CONTEXT_SAMPLED_HIT == 0 {
+        return;
+    }
+    // The hit branch follows both fighters' field outputs (Model::parse checked out_dim and
+    // that HIT_FIELDS decode as scalars and the action by argmax over > HIT_ACTIONS' classes).
+    for p in 0..2 {
+        let oh = o + p * HIT_WIDTH;
+        let prob = hit_probability_q16(m, out[oh]);
+        if prob < m.hit_floor || draw[p] as u64 >= prob {
+            continue;
+        }
+        for (j, &f) in HIT_FIELDS.iter().enumerate() {
+            fighters[p][f] = decode_scalar(&m.fields[f], old[p][f], out[oh + 1 + j]);
+        }
+        let mut best = HIT_ACTIONS[0];
+        for &c in &HIT_ACTIONS[1..] {
+            if out[action_out[p] + c] > out[action_out[p] + best] {
+                best = c;
+            }
+        }
+        fighters[p][ACTION_FIELD] = best as i16;
+    }
+}
+
+/// sigmoid(logit / 256) in Q16 from the cartridge's exp LUT (cartridge.hit_probability_q16).
+#[inline(always)]
+fn hit_probability_q16(m: &Model, logit: i16) -> u64 {
+    let k = (logit as i64).unsigned_abs() >> 2;
+    let e = if (k as usize) < LUT_SIZE { w_u32(m, m.exp, k as usize) as u64 } else { 0 };
+    let q20 = 1u64 << 20;
+    let num = if logit < 0 { e } else { q20 };
+    (num << 16) / (q20 + e)
+}
+
+/// The 16-bit uniform draw of `fighter`'s hit on `frame` of session `session_id`
+/// (cartridge.hit_draw): splitmix64's finalizer over session_id * gamma ^ (2 frame + fighter + 1).
+pub fn hit_draw(session_id: u64, frame: u64, fighter: u64) -> u16 {
+    let mut z = session_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ frame.wrapping_mul(2).wrapping_add(fighter + 1);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 48) as u16
+}
+
+/// Both fighters' draws for one frame (cartridge.hit_draws).
+pub fn hit_draws(session_id: u64, frame: u64) -> [u16; 2] {
+    [hit_draw(session_id, frame, 0), hit_draw(session_id, frame, 1)]
 }
 
 /// Encoder: r = sat16(requant(W_enc u)).
@@ -387,4 +447,18 @@ pub fn head(m: &Model, s: &mut Scratch, r: &[i16]) {
     let lin = m.head;
     matvec(m, &lin, &s.xn, 0, lin.rows, &mut s.acc, &mut s.xu);
     requant_rows_i16(m, &lin, &s.acc, m.s_head, &mut s.out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hit_draw;
+
+    #[test]
+    fn hit_draws_match_the_reference() {
+        // cartridge.hit_draw(session_id, frame, fighter) for these arguments
+        let want = [(0u64, 0u64, 0u64, 22162u16), (0, 0, 1, 56274), (7, 123, 0, 44399), (7, 123, 1, 29098), (u64::MAX, u64::MAX, 1, 13157)];
+        for (sid, frame, p, v) in want {
+            assert_eq!(hit_draw(sid, frame, p), v, "session {sid} frame {frame} fighter {p}");
+        }
+    }
 }

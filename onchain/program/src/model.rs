@@ -30,7 +30,23 @@ pub const CONTEXT_ONEHOT: u8 = 2;
 /// Bit 2: the model is fed RELATIVE_FEATURES that relate the fighters to each other and to
 /// the stage (forward::relative_features), after the one-hot block when there is one.
 pub const CONTEXT_RELATIVE: u8 = 4;
-pub const CONTEXT_KNOWN: u8 = CONTEXT_DECLARES_SUPPORT | CONTEXT_ONEHOT | CONTEXT_RELATIVE;
+/// Bit 3: the head ends in a hit branch (HIT_WIDTH outputs per fighter) and the decode draws
+/// each fighter's hit at the model's odds (forward::decode_outputs, cartridge.py bit 3).
+pub const CONTEXT_SAMPLED_HIT: u8 = 8;
+pub const CONTEXT_KNOWN: u8 = CONTEXT_DECLARES_SUPPORT | CONTEXT_ONEHOT | CONTEXT_RELATIVE | CONTEXT_SAMPLED_HIT;
+/// The fields a drawn hit decodes from the hit branch (cartridge.HIT_FIELDS): kb_vx, kb_vy,
+/// action_frame, percent, hitlag, hitstun.
+pub const HIT_FIELDS: [usize; 6] = [4, 5, 8, 9, 14, 15];
+/// Per fighter: the hit logit, then one output per HIT_FIELDS entry.
+pub const HIT_WIDTH: usize = 1 + HIT_FIELDS.len();
+/// The action field, and the categories a drawn hit decodes it to (cartridge.HIT_ACTIONS:
+/// tumble, damage, downed, grabbed_thrown).
+pub const ACTION_FIELD: usize = 7;
+pub const HIT_ACTIONS: [usize; 4] = [10, 18, 21, 26];
+/// Manifest byte 138: the hit floor, in steps of HIT_FLOOR_UNIT of Q16 probability; a hit less
+/// likely than it is not drawn (0 unless CONTEXT_SAMPLED_HIT).
+pub const HIT_FLOOR: usize = 138;
+pub const HIT_FLOOR_UNIT: u64 = 16;
 /// CONTEXT_RELATIVE's features: dx, dy, gap1, gap2.
 pub const RELATIVE_FEATURES: usize = 4;
 /// Playable characters: Slippi external ids 0..N_CHARACTERS.
@@ -298,6 +314,8 @@ pub struct Model<'a> {
     pub weight_layout: u16,
     /// Manifest byte 136 (CONTEXT_*): whether build_features appends the session's context.
     pub context: u8,
+    /// The least Q16 probability a drawn hit needs (manifest byte 138 * HIT_FLOOR_UNIT).
+    pub hit_floor: u64,
     pub fields: [FieldSpec; N_FIELDS],
     pub s_enc: u32,
     pub s_head: u32,
@@ -354,7 +372,21 @@ impl<'a> Model<'a> {
         }
         let ctx_features = if context & CONTEXT_ONEHOT != 0 { CONTEXT_FEATURES } else { 0 }
             + if context & CONTEXT_RELATIVE != 0 { RELATIVE_FEATURES } else { 0 };
-        if (2 * enc + 2 * CONTROLLER_FEATURES + ctx_features + 7) & !7 != in_dim || 2 * dec != out_dim {
+        let hit_outputs = if context & CONTEXT_SAMPLED_HIT != 0 { 2 * HIT_WIDTH } else { 0 };
+        if (2 * enc + 2 * CONTROLLER_FEATURES + ctx_features + 7) & !7 != in_dim || 2 * dec + hit_outputs != out_dim {
+            return Err(InvalidManifest);
+        }
+        // A drawn hit decodes HIT_FIELDS as deltas or absolutes (one output each) and picks the
+        // action among the 32 categories' logits.
+        if context & CONTEXT_SAMPLED_HIT != 0
+            && (HIT_FIELDS.iter().any(|&f| fields[f].dec_kind != DEC_DELTA && fields[f].dec_kind != DEC_ABSOLUTE)
+                || fields[ACTION_FIELD].dec_kind != DEC_ARGMAX
+                || (fields[ACTION_FIELD].dec_arg as usize) <= HIT_ACTIONS[HIT_ACTIONS.len() - 1])
+        {
+            return Err(InvalidManifest);
+        }
+        let hit_floor = manifest[HIT_FLOOR] as u64 * HIT_FLOOR_UNIT;
+        if hit_floor != 0 && context & CONTEXT_SAMPLED_HIT == 0 {
             return Err(InvalidManifest);
         }
         let (s_enc, s_head, s_norm_f) = (manifest[128] as u32, manifest[129] as u32, manifest[130] as u32);
@@ -400,6 +432,7 @@ impl<'a> Model<'a> {
             dims: Dims { d, e, n, p, h, layers, in_dim, out_dim, lanes },
             weight_layout,
             context,
+            hit_floor,
             fields,
             s_enc,
             s_head,

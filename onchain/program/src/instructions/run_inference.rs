@@ -196,7 +196,9 @@ fn run(a: RunInference, expected_frame: u64, step_count: usize) -> ProgramResult
             Step::Head => {
                 forward::head(&model, s, f.r);
                 let mut fighters = [read_fighter(ses, 0), read_fighter(ses, 1)];
-                forward::decode_outputs(&model, &mut fighters, &s.out[..dims.out_dim]);
+                // A sampled-hit model's draws: session id and frame (state.rs: SessionState +8).
+                let draw = forward::hit_draws(rd_u64(ses, 8), frame);
+                forward::decode_outputs(&model, &mut fighters, &s.out[..dims.out_dim], draw);
                 if let Some(stage) = stage {
                     let mut rules = [0u8; crate::rules::RULES_LEN];
                     rules.copy_from_slice(&ses[RULES_OFFSET..RULES_OFFSET + crate::rules::RULES_LEN]);
