@@ -12,6 +12,8 @@ counts 2):
   alive_beyond_blast    in play past a blast zone after the rules (on the raw output such a
                         crossing is the KO itself, so it is not counted there)
   damage_far            percent up >= 1 % in a frame while the opponent (in play) is > 60 units away
+Hits per minute (a fighter in play whose percent rises by rules.HIT_PERCENT or more in a frame)
+beside the replay's own: a model that never hits plays a game nobody can win.
 They are measured on the model's raw output ("raw": what the acceptance target is about) and
 after the rules' clamps ("post": what the player sees; FLOOR/SNAP/AIRBORNE make the first three
 zero there by construction), and on the replay's own recorded frames ("replay": how often the
@@ -71,7 +73,7 @@ def play(cart, games, max_frames: int | None = None):
                 [True] * len(games))
     acc = [{"frames": 0, "kos": 0, "interventions": 0, "raw": [0] * 4, "post": [0] * 4, "replay": [0] * 4,
             "fired": {k: 0 for k in R.RULE_NAMES}, "air": [0, 0], "x": [], "x_replay": [], "air_replay": [0, 0],
-            "kos_replay": 0} for _ in games]
+            "kos_replay": 0, "hits": 0, "hits_replay": 0} for _ in games]
     active = np.array([n > 1 for n in limit])
     t = 1
     while active.any():
@@ -91,6 +93,7 @@ def play(cart, games, max_frames: int | None = None):
                 q = 1 - p
                 if before[k][p] in LIVE:
                     live_q = before[k][q] in LIVE
+                    a["hits"] += int(post[k, p, R.PERCENT]) - int(prev[k, p, R.PERCENT]) >= R.HIT_PERCENT
                     for i, v in enumerate(check(st, raw[k, p], prev[k, q], int(prev[k, p, R.PERCENT]), live_q, False)):
                         a["raw"][i] += v
                 if after[p] in LIVE:
@@ -106,6 +109,7 @@ def play(cart, games, max_frames: int | None = None):
                     a["air_replay"][0] += 1
                     a["air_replay"][1] += int(true[t, p, R.AIRBORNE] != 0)
                     a["x_replay"].append(true[t, p, R.X] / G.U)
+                    a["hits_replay"] += int(true[t, p, R.PERCENT]) - int(true[t - 1, p, R.PERCENT]) >= R.HIT_PERCENT
                 a["kos_replay"] += int(true[t, p, R.STOCKS] < true[t - 1, p, R.STOCKS])
             if out.ended or t + 1 >= limit[g]:
                 active[g] = False
@@ -136,6 +140,9 @@ def summarize(accs: list[dict]) -> dict:
     out["kos_per_min"] = round(kos / minutes, 3) if n else None
     out["kos_per_min_replay"] = round(kos_r / minutes, 3) if n else None
     out["ko_rate_ratio"] = round(kos / kos_r, 3) if kos_r else None
+    hits, hits_r = sum(a["hits"] for a in accs), sum(a["hits_replay"] for a in accs)
+    out["hits_per_min"] = round(hits / minutes, 2) if n else None
+    out["hits_per_min_replay"] = round(hits_r / minutes, 2) if n else None
     air = [sum(a["air"][i] for a in accs) for i in range(2)]
     air_r = [sum(a["air_replay"][i] for a in accs) for i in range(2)]
     out["airborne_share"] = round(air[1] / air[0], 4) if air[0] else None

@@ -40,14 +40,16 @@ def markdown(rep: dict) -> str:
     rp = rep.get("replay")
     if rp:
         lines += ["", "| replay games | games | frames | violations /10k raw (post, replay) | KO/min model (replay) "
-                  "| airborne model (replay) | x W1 units | interventions /10k | < 1 violation /10k | KO/min within 25 % |",
-                  "|---" * 10 + "|"]
+                  "| hits/min model (replay) | airborne model (replay) | x W1 units | interventions /10k "
+                  "| < 1 violation /10k | KO/min within 25 % |",
+                  "|---" * 11 + "|"]
         for key, r in list(rp["per_stage"].items()) + [("overall", rp["overall"])]:
             ko = "-" if r["kos_per_min"] is None else f"{r['kos_per_min']:.2f} ({r['kos_per_min_replay']:.2f})"
+            hits = "-" if r.get("hits_per_min") is None else f"{r['hits_per_min']:.1f} ({r['hits_per_min_replay']:.1f})"
             air = "-" if r["airborne_share"] is None else \
                 f"{100 * r['airborne_share']:.0f} % ({100 * (r['airborne_share_replay'] or 0):.0f} %)"
             lines.append(f"| {short.get(key, key)} | {r['games']} | {r['frames']} | {r['violations_raw_per_10k']} "
-                         f"({r['violations_post_per_10k']}, {r['violations_replay_per_10k']}) | {ko} | {air} "
+                         f"({r['violations_post_per_10k']}, {r['violations_replay_per_10k']}) | {ko} | {hits} | {air} "
                          f"| {r['x_w1']} | {r['interventions_per_10k']} | {_pf(r['pass_invariants'])} "
                          f"| {_pf(r['pass_ko_rate'])} |")
         o = rp["overall"]
