@@ -17,6 +17,11 @@ training used, and the same split of --replays is taken; --all-games uses every 
 a folder the model never saw). Metrics: pos_mae (game units, mean of |dx| and |dy| over
 both fighters), vel_mae (units/frame, games that record velocities), action_acc (action
 category), percent_mae (%), stock_acc.
+
+A sampled-hit cartridge (cartridge.CONTEXT_SAMPLED_HIT) also gets its hit odds checked on the
+teacher-forced frames: the hits the replays have against the hits its odds expect (the sum of
+its hit probabilities, with and without the hit floor), over all frames and over the frames
+where the fighters are more than 60 units apart (where a hit is rare: projectiles).
 """
 from __future__ import annotations
 
@@ -68,9 +73,12 @@ def windows(games: list[ds.Game], n_games: int, per_game: int, warmup: int, hori
     return np.stack(st), np.stack(ct), np.array(hv), used
 
 
-def run_int8(cart: C.Cartridge, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: int, cx=None):
+def run_int8(cart: C.Cartridge, st: np.ndarray, ct: np.ndarray, warmup: int, horizon: int, cx=None,
+             hit_probs: list | None = None):
     """-> rollout states (w, horizon, 2, 16), teacher-forced states (w, horizon, 2, 16).
-    cx (w, 3): each window's stage and characters, for a cartridge fed them."""
+    cx (w, 3): each window's stage and characters, for a cartridge fed them. hit_probs: a list
+    that gets (w, 2) Q16 hit probabilities of every teacher-forced frame k = 1.. (a sampled-hit
+    cartridge), the frame it predicts being k."""
     br = BatchRef(cart)
     hid = br.new_hidden(st.shape[0])
     windows = np.arange(st.shape[0])  # a sampled-hit model draws per window as a session of its index
@@ -78,13 +86,20 @@ def run_int8(cart: C.Cartridge, st: np.ndarray, ct: np.ndarray, warmup: int, hor
     def draw(k):
         return C.hit_draw_array(windows, np.full(len(windows), k))
     # index k of the window: frame t0 - warmup - 1 + k; t0 is at k = warmup + 1
+    hit_rows = [C.out_dim_for(cart.fields) + p * C.HIT_WIDTH for p in range(2)]
+
+    def odds(out):
+        if hit_probs is not None and cart.context & C.CONTEXT_SAMPLED_HIT:
+            hit_probs.append(np.stack([br.hit_probability_q16(out[:, r].astype(np.int64)) for r in hit_rows], 1))
     for k in range(1, warmup + 2):
-        _, _, hid = br.step(st[:, k - 1], ct[:, k], hid, cx, draw(k))
+        _, out, hid = br.step(st[:, k - 1], ct[:, k], hid, cx, draw(k))
+        odds(out)
     h0 = hid.copy()
     tf = []
     for j in range(horizon):
         k = warmup + 2 + j
-        nxt, _, hid = br.step(st[:, k - 1], ct[:, k], hid, cx, draw(k))
+        nxt, out, hid = br.step(st[:, k - 1], ct[:, k], hid, cx, draw(k))
+        odds(out)
         tf.append(nxt)
     roll, cur, hid = [], st[:, warmup + 1], h0
     for j in range(horizon):
@@ -133,6 +148,29 @@ def baselines(st: np.ndarray, warmup: int, horizon: int):
     return persist, np.clip(cv, -32768, 32767)
 
 
+FAR = 60 * 16  # state units: fighters this far apart are rarely hit (projectiles)
+
+
+def hit_calibration(cart: C.Cartridge, st: np.ndarray, probs: np.ndarray) -> dict:
+    """st (w, k + 1, 2, 16) the windows' true states, probs (w, k, 2) Q16 hit odds of frames
+    1..k -> the replays' hits against the sums of the odds (expected hits), overall and far."""
+    from .rules import HIT_PERCENT, PERCENT, X, Y
+
+    k = probs.shape[1]
+    hit = (st[:, 1:k + 1, :, PERCENT].astype(np.int64) - st[:, :k, :, PERCENT]) >= HIT_PERCENT
+    p = probs / 65536.0
+    kept = np.where(probs >= cart.hit_floor * C.HIT_FLOOR_UNIT, p, 0.0)
+    d = np.hypot(*(st[:, :k, 1, f].astype(np.float64) - st[:, :k, 0, f] for f in (X, Y)))
+    far = np.repeat((d > FAR)[..., None], 2, axis=2)
+    floor = probs >= cart.hit_floor * C.HIT_FLOOR_UNIT
+
+    def part(m):
+        return {"fighter_frames": int(m.sum()), "hits": int(hit[m].sum()), "expected": round(float(p[m].sum()), 1),
+                "expected_above_floor": round(float(kept[m].sum()), 1),
+                "hits_above_floor": int((hit & floor)[m].sum())}
+    return {"hit_floor_q16": cart.hit_floor * C.HIT_FLOOR_UNIT, "all": part(np.ones_like(hit)), "far": part(far)}
+
+
 def by_horizon(pred: np.ndarray, true: np.ndarray, has_vel: np.ndarray) -> dict:
     return {f"h{h}": metrics(pred[:, h - 1], true[:, h - 1], has_vel) for h in HORIZONS}
 
@@ -157,17 +195,21 @@ def evaluate(model_dir: Path, replays: str, n_games: int, per_game: int, warmup:
         timing["float"] = round(time.monotonic() - t, 2)
         results["float"], teacher["float"] = by_horizon(roll, truth, hv), by_horizon(tf, truth, hv)
     t = time.monotonic()
-    roll, tf = run_int8(C.load(model_dir), st, ct, warmup, horizon, cx)
+    cart, probs = C.load(model_dir), []
+    roll, tf = run_int8(cart, st, ct, warmup, horizon, cx, probs)
     timing["int8"] = round(time.monotonic() - t, 2)
     results["int8"], teacher["int8"] = by_horizon(roll, truth, hv), by_horizon(tf, truth, hv)
     persist, cv = baselines(st, warmup, horizon)
     results["persistence"] = by_horizon(persist, truth, hv)
     results["constant_velocity"] = by_horizon(cv, truth, hv)
-    return {
+    rep = {
         "model": str(model_dir.name), "games": len(used), "frames": int(st.shape[0] * st.shape[1]),
         "windows": int(st.shape[0]), "warmup": warmup, "results": results,
         "teacher_forced": teacher, "seconds": timing,
     }
+    if probs:
+        rep["hit_calibration"] = hit_calibration(cart, st, np.stack(probs, axis=1))
+    return rep
 
 
 def markdown(rep: dict) -> str:
@@ -183,6 +225,17 @@ def markdown(rep: dict) -> str:
                 [(f"{k} (teacher-forced)", v) for k, v in rep.get("teacher_forced", {}).items()]:
             vals = [res[h][m] for h in hs]
             lines.append(f"| {name} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in vals) + " |")
+        lines.append("")
+    hc = rep.get("hit_calibration")
+    if hc:
+        lines += ["## hit odds (INT8, teacher-forced)", "",
+                  f"hit floor {hc['hit_floor_q16']} / 65536", "",
+                  "| frames | fighter-frames | hits | expected by the odds | hits above the floor "
+                  "| expected above the floor |", "|---" * 6 + "|"]
+        for key, name in (("all", "all"), ("far", f"fighters > {FAR // 16} units apart")):
+            h = hc[key]
+            lines.append(f"| {name} | {h['fighter_frames']} | {h['hits']} | {h['expected']} | {h['hits_above_floor']} "
+                         f"| {h['expected_above_floor']} |")
         lines.append("")
     return "\n".join(lines)
 

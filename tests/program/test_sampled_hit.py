@@ -245,3 +245,23 @@ def test_init_grows_a_model_into_sampled_hits(tmp_path):
     prior = torch.sigmoid(b[..., new.fs.hit_slot(0)])
     assert torch.allclose(prior, torch.full_like(prior, T.HIT_PRIOR))
     assert torch.equal(b[..., new.fs.hit_slot(0) + 1:new.fs.hit_slot(0) + C.HIT_WIDTH], torch.zeros(1, 16, C.HIT_WIDTH - 1))
+
+
+def test_eval_counts_hits_against_the_odds():
+    """eval.hit_calibration by hand: two windows of three predicted frames; fighter 2 of window 0
+    is hit on frame 2 (percent +1 %), window 1's fighters stand 100 units apart."""
+    from worldmodel.eval import hit_calibration
+
+    cart = random_cartridge("micro", seed=5, fields=MODEL_FIELDS, context=HIT)
+    cart.hit_floor = 100  # 1,600 / 65536
+    st = np.zeros((2, 4, 2, 16), np.int16)
+    st[0, 2:, 1, C.FIELDS.index("percent")] = 16
+    st[1, :, 1, C.FIELDS.index("x")] = 100 * 16
+    probs = np.full((2, 3, 2), 1000)  # below the floor
+    probs[0, 1, 1] = 32768  # the hit frame: even odds
+    rep = hit_calibration(cart, st, probs)
+    assert rep["hit_floor_q16"] == 1600
+    assert rep["all"] == {"fighter_frames": 12, "hits": 1, "expected": round((11 * 1000 + 32768) / 65536, 1),
+                          "expected_above_floor": 0.5, "hits_above_floor": 1}
+    assert rep["far"] == {"fighter_frames": 6, "hits": 0, "expected": round(6 * 1000 / 65536, 1),
+                          "expected_above_floor": 0.0, "hits_above_floor": 0}
