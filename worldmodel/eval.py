@@ -22,10 +22,13 @@ A sampled-hit cartridge (cartridge.CONTEXT_SAMPLED_HIT) also gets its hit odds c
 teacher-forced frames: the hits the replays have against the hits its odds expect (the sum of
 its hit probabilities, with and without the hit floor), over all frames and over the frames
 where the fighters are more than 60 units apart (where a hit is rare: projectiles).
+`--hit-floors 0,16,32` reports that for other hit floors too, and `--train-games` takes the
+windows from the training split instead: how a floor is chosen without the held-out games.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -176,14 +179,16 @@ def by_horizon(pred: np.ndarray, true: np.ndarray, has_vel: np.ndarray) -> dict:
 
 
 def evaluate(model_dir: Path, replays: str, n_games: int, per_game: int, warmup: int,
-             all_games: bool, cache: str | None, progress: bool = False) -> dict:
+             all_games: bool, cache: str | None, progress: bool = False, train_games: bool = False,
+             hit_floors: tuple[int, ...] = ()) -> dict:
     horizon = max(HORIZONS)
     info = {}
     if (model_dir / "train.json").exists():
         info = json.loads((model_dir / "train.json").read_text())
     games = ds.load_folder(replays, cache, progress=progress)
     if not all_games:
-        _, games = ds.split_games(games, info.get("val_fraction", 0.05), info.get("seed", 0))
+        train, held = ds.split_games(games, info.get("val_fraction", 0.05), info.get("seed", 0))
+        games = train if train_games else held
     st, ct, hv, used = windows(games, n_games, per_game, warmup, horizon)
     truth = st[:, warmup + 2:]
     cx = np.repeat(np.stack([g.context() for g in used]), per_game, axis=0)  # windows() takes per_game a game
@@ -209,13 +214,19 @@ def evaluate(model_dir: Path, replays: str, n_games: int, per_game: int, warmup:
     }
     if probs:
         rep["hit_calibration"] = hit_calibration(cart, st, np.stack(probs, axis=1))
+        by_floor = {}
+        for floor in hit_floors:
+            by_floor[floor] = hit_calibration(dataclasses.replace(cart, hit_floor=floor), st, np.stack(probs, axis=1))
+        if by_floor:
+            rep["hit_calibration_by_floor"] = by_floor
+    rep["split"] = "all" if all_games else "train" if train_games else "held-out"
     return rep
 
 
 def markdown(rep: dict) -> str:
     hs = [f"h{h}" for h in HORIZONS]
     lines = [f"# Evaluation of `{rep['model']}`", "",
-             f"{rep['games']} held-out games, {rep['windows']} windows ({rep['frames']} frames), "
+             f"{rep['games']} {rep.get('split', 'held-out')} games, {rep['windows']} windows ({rep['frames']} frames), "
              f"hidden state warmed up over {rep['warmup']} true frames, then {max(HORIZONS)}-frame "
              "autoregressive rollouts from the true state.", ""]
     for m in METRICS:
@@ -237,6 +248,13 @@ def markdown(rep: dict) -> str:
             lines.append(f"| {name} | {h['fighter_frames']} | {h['hits']} | {h['expected']} | {h['hits_above_floor']} "
                          f"| {h['expected_above_floor']} |")
         lines.append("")
+        if rep.get("hit_calibration_by_floor"):
+            lines += ["| hit floor (/4096) | hits above it | expected above it | far: hits | far: expected above it |",
+                      "|---" * 5 + "|"]
+            for floor, h in rep["hit_calibration_by_floor"].items():
+                lines.append(f"| {floor} | {h['all']['hits_above_floor']} / {h['all']['hits']} | "
+                             f"{h['all']['expected_above_floor']} | {h['far']['hits']} | {h['far']['expected_above_floor']} |")
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -274,9 +292,18 @@ def main(argv=None) -> None:
     ap.add_argument("--warmup", type=int, default=64)
     ap.add_argument("--all-games", action="store_true", help="no split: every game is held out")
     ap.add_argument("--cache", default="build/cache/replays")
+    ap.add_argument("--train-games", action="store_true",
+                    help="windows from the training split (to choose a setting without the held-out games)")
+    ap.add_argument("--hit-floors", default="",
+                    help="N,N,...: a sampled-hit model's odds against the hits for these hit floors too (/4096)")
     args = ap.parse_args(argv)
+    try:
+        floors = tuple(int(v) for v in args.hit_floors.split(",") if v.strip())
+    except ValueError:
+        ap.error("--hit-floors: integers 0..255")
     rep = evaluate(Path(args.model), args.replays, args.games, args.windows, args.warmup,
-                   args.all_games, args.cache, progress=not args.json)
+                   args.all_games, args.cache, progress=not args.json, train_games=args.train_games,
+                   hit_floors=floors)
     if args.report:
         out = Path(args.report)
         out.mkdir(parents=True, exist_ok=True)
