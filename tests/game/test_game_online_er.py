@@ -36,7 +36,7 @@ def game(*argv) -> subprocess.Popen:
 
 
 def host_model(stack) -> str:
-    """The host's model: the default (tiny-wide-v1, 2.45 MB of weights) on the project's base node;
+    """The host's model: the default (tiny-wide-v2, 2.47 MB of weights) on the project's base node;
     on solana-test-validator micro-v2 (0.69 MB), since on this 2-core machine the real validator
     did not take the default's upload within the 240 s the tests wait for the join code."""
     return "micro-v2" if stack.base == "agave" else "auto"

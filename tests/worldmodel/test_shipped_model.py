@@ -49,7 +49,8 @@ def test_shipped_model_bitexact_on_replay_frames(model_dir, so_path):
         session.set_controls(ctrl)
         res = session.step([4] * (session.steps // 4) + ([session.steps % 4] if session.steps % 4 else []))
         assert all(r.ok for r in res), [r.error for r in res]
-        state, _, hidden = intref.step(cart, state, ctrl, hidden, context)
+        # a sampled-hit model draws from the session's id and the frame, as the program does
+        state, _, hidden = intref.step(cart, state, ctrl, hidden, context, C.hit_draws(session.session_id, k - 1))
         assert np.array_equal(session.fighters(), state) and np.array_equal(session.hidden_state(), hidden)
     # the model moves the fighters like the replay did (positions within 2 game units after 4 frames)
     assert np.abs(state[:, :2].astype(int) - game.state[t0 + 4, :, :2]).max() < 32
@@ -58,12 +59,20 @@ def test_shipped_model_bitexact_on_replay_frames(model_dir, so_path):
 @pytest.mark.parametrize("model_dir", MODELS, ids=lambda p: p.name)
 def test_drift_check_runs_the_game_start(model_dir):
     """worldmodel.drift rolls the model out from the game's start state; with neutral inputs
-    the float twin of a shipped model keeps both fighters standing on the ground."""
+    the float twin of a shipped model keeps both fighters standing where they started, within
+    half a game unit over the first second. (tiny-wide-v1's and micro-v2's stay exactly on the
+    ground; tiny-wide-v2's sinks 0.12-0.19 units, the start of the drift its playtest's idle
+    scenario measures. The failure this guards against is the first models': sinking to y = -90
+    and running off within seconds.)"""
     from worldmodel import drift
+    from worldmodel.sim import default_start_state
 
     rep = drift.check(model_dir, "idle", 60)
     assert rep["frames"] == 60 and len(rep["int8"]["y_min"]) == 2
-    assert rep["float"]["y_min"] == [0.0, 0.0] and rep["float"]["y_last"] == [0.0, 0.0]
+    x0 = default_start_state()[:, 0] / 16
+    r = rep["float"]
+    assert all(abs(v) <= 0.5 for v in r["y_min"] + r["y_last"]), r
+    assert all(abs(x - x0[p]) <= 0.5 for p, x in enumerate(r["x_last"])), r
 
 
 def test_default_model_file_orders_the_shipped_models(tmp_path):
@@ -90,7 +99,7 @@ def test_the_default_model_never_creeps_a_fighters_percent():
     (the playtest's approach_smash, 20 s on Final Destination), and P2's percent only ever moves by
     a hit's size (0.5 % or more in a frame). Before the band, the model's ±1/16 % wobble during the
     smash, kept by the rules' PERCENT clamp and never given back, took P2 to 40-70 % in a minute
-    without a hit (its first +1/16 % on frame 69)."""
+    without a hit (its first +1/16 % on frame 69). Its only fall is a KO's reset to 0 %."""
     from worldmodel import rules as R
     from worldmodel import shipped
     from worldmodel import stages as S
@@ -103,12 +112,15 @@ def test_the_default_model_never_creeps_a_fighters_percent():
     stage = S.stage("final_destination")
     context = (stage.slippi_id, S.character_id("fox"), S.character_id("marth"))
     games = Games(cart, [stage.key], [default_start_state()], [context], [True])
-    mem, percents, smashing = {}, [0], 0
+    mem, percents, stocks, smashing = {}, [0], [R.DEFAULT_STOCKS], 0
     for t in range(1200):
         rows = smash.policy(t, games.state[0], games.phases(0), mem, stage)
         _, post, _ = games.step(np.array([0]), np.asarray([rows], np.int64))
         percents.append(int(post[0][1][R.PERCENT]))
+        stocks.append(int(post[0][1][R.STOCKS]))
         smashing += int(post[0][0][R.ACTION]) == ds.CAT["smash"]
     steps = np.diff(percents)
+    # a KO (a model that hits, tiny-wide-v2, takes P2's stock) resets the percent to 0
+    ko = (np.diff(stocks) < 0) & (np.array(percents[1:]) == 0)
     assert smashing > 100  # the scenario did what it says: P1 smashed next to P2
-    assert ((steps == 0) | (steps >= HIT_PERCENT)).all(), sorted(set(steps.tolist()))
+    assert ((steps == 0) | (steps >= HIT_PERCENT) | ko).all(), sorted(set(steps.tolist()))
