@@ -89,7 +89,7 @@ def run_int8(cart: C.Cartridge, st: np.ndarray, ct: np.ndarray, warmup: int, hor
     def draw(k):
         return C.hit_draw_array(windows, np.full(len(windows), k))
     # index k of the window: frame t0 - warmup - 1 + k; t0 is at k = warmup + 1
-    hit_rows = [C.out_dim_for(cart.fields) + p * C.HIT_WIDTH for p in range(2)]
+    hit_rows = [C.out_dim_for(cart.fields) + p * C.HIT_WIDTH for p in range(2)]  # FeatureSpec.hit_slot
 
     def odds(out):
         if hit_probs is not None and cart.context & C.CONTEXT_SAMPLED_HIT:
@@ -162,10 +162,10 @@ def hit_calibration(cart: C.Cartridge, st: np.ndarray, probs: np.ndarray) -> dic
     k = probs.shape[1]
     hit = (st[:, 1:k + 1, :, PERCENT].astype(np.int64) - st[:, :k, :, PERCENT]) >= HIT_PERCENT
     p = probs / 65536.0
-    kept = np.where(probs >= cart.hit_floor * C.HIT_FLOOR_UNIT, p, 0.0)
+    floor = probs >= cart.hit_floor * C.HIT_FLOOR_UNIT
+    kept = np.where(floor, p, 0.0)
     d = np.hypot(*(st[:, :k, 1, f].astype(np.float64) - st[:, :k, 0, f] for f in (X, Y)))
     far = np.repeat((d > FAR)[..., None], 2, axis=2)
-    floor = probs >= cart.hit_floor * C.HIT_FLOOR_UNIT
 
     def part(m):
         return {"fighter_frames": int(m.sum()), "hits": int(hit[m].sum()), "expected": round(float(p[m].sum()), 1),
@@ -213,12 +213,11 @@ def evaluate(model_dir: Path, replays: str, n_games: int, per_game: int, warmup:
         "teacher_forced": teacher, "seconds": timing,
     }
     if probs:
-        rep["hit_calibration"] = hit_calibration(cart, st, np.stack(probs, axis=1))
-        by_floor = {}
-        for floor in hit_floors:
-            by_floor[floor] = hit_calibration(dataclasses.replace(cart, hit_floor=floor), st, np.stack(probs, axis=1))
-        if by_floor:
-            rep["hit_calibration_by_floor"] = by_floor
+        odds = np.stack(probs, axis=1)
+        rep["hit_calibration"] = hit_calibration(cart, st, odds)
+        if hit_floors:
+            rep["hit_calibration_by_floor"] = {
+                floor: hit_calibration(dataclasses.replace(cart, hit_floor=floor), st, odds) for floor in hit_floors}
     rep["split"] = "all" if all_games else "train" if train_games else "held-out"
     return rep
 

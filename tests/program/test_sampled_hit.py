@@ -68,9 +68,9 @@ def test_out_dim_counts_the_hit_branch():
     assert C.from_bytes(cart.manifest_bytes(w), w).context == HIT
 
 
-def test_a_hit_floor_without_sampled_hits_is_refused(so_path):
-    cart = random_cartridge("micro", seed=2, fields=MODEL_FIELDS, context=C.CONTEXT_ONEHOT)
-    cart.hit_floor = 3
+def assert_refused(so_path, cart, model_id: int) -> None:
+    """The cartridge's manifest is refused by the parser and by the program (InvalidManifest, at
+    finalize)."""
     w = cart.weights_bytes()
     with pytest.raises(C.CartridgeError):
         C.from_bytes(cart.manifest_bytes(w), w)
@@ -78,8 +78,14 @@ def test_a_hit_floor_without_sampled_hits_is_refused(so_path):
     a = Keypair()
     be.fund(a.pubkey())
     with pytest.raises(BackendError) as err:
-        U.upload(be, a, 10, cart.manifest_bytes(w), w)
+        U.upload(be, a, model_id, cart.manifest_bytes(w), w)
     assert E.custom_code(str(err.value)) == E.InvalidManifest, err.value
+
+
+def test_a_hit_floor_without_sampled_hits_is_refused(so_path):
+    cart = random_cartridge("micro", seed=2, fields=MODEL_FIELDS, context=C.CONTEXT_ONEHOT)
+    cart.hit_floor = 3
+    assert_refused(so_path, cart, 10)
 
 
 def test_a_hit_branch_over_a_non_scalar_field_is_refused(so_path):
@@ -88,17 +94,9 @@ def test_a_hit_branch_over_a_non_scalar_field_is_refused(so_path):
     fields = list(MODEL_FIELDS)
     fields[C.FIELDS.index("hitlag")] = C.FieldSpec(C.ENC_SCALAR, 0, C.DEC_KEEP, 0)
     cart = random_cartridge("micro", seed=2, fields=tuple(fields), context=HIT)
-    w = cart.weights_bytes()
-    with pytest.raises(C.CartridgeError):
-        C.from_bytes(cart.manifest_bytes(w), w)
     with pytest.raises(C.CartridgeError):
         FeatureSpec(tuple(fields), HIT)
-    be = EmbeddedBackend(so_path)
-    a = Keypair()
-    be.fund(a.pubkey())
-    with pytest.raises(BackendError) as err:
-        U.upload(be, a, 9, cart.manifest_bytes(w), w)
-    assert E.custom_code(str(err.value)) == E.InvalidManifest, err.value
+    assert_refused(so_path, cart, 9)
 
 
 def decode_cases(cart, n: int, seed: int):
