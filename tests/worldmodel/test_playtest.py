@@ -11,8 +11,9 @@ from worldmodel import randmodel
 from worldmodel.playtest import bots
 from worldmodel.playtest.__main__ import main
 from worldmodel.playtest.batch import Games
-from worldmodel.playtest.run import run_scenarios
-from worldmodel.playtest.scenarios import NAMES
+from worldmodel.playtest.report import markdown
+from worldmodel.playtest.run import combine, run_scenarios, scenario_session
+from worldmodel.playtest.scenarios import NAMES, SESSIONS
 from worldmodel.sim import Simulator, default_start_state
 
 SMALL = C.Preset("custom", 32, 64, 8, 16, 2)  # fast: the structure does not need a big model
@@ -52,9 +53,12 @@ def test_batched_games_equal_the_simulator():
 
 def test_a_scenario_passes_and_another_fails():
     res, traj = run_scenarios(still_cartridge(), ["battlefield", "final_destination"], quick=True,
-                              names=["walk_off_left", "idle", "drop_through"])
+                              names=["walk_off_left", "idle", "drop_through", "walk_tilt"])
     for stage in ("battlefield", "final_destination"):
         assert res["idle"][stage]["pass"] is True and res["idle"][stage]["value"] == 0.0
+        walk = res["walk_tilt"][stage]
+        assert walk["pass"] is False and walk["value"] == 0.0 and walk["checks"]["p1_walks_10"] is False
+        assert walk["checks"]["p2_walks_10"] is False and walk["checks"]["p1_grounded"] is True
         assert res["idle"][stage]["measured"]["still_frames"] == 1800  # the whole quick budget
         assert res["walk_off_left"][stage]["pass"] is False  # the stick moves nobody
     assert res["drop_through"]["final_destination"]["pass"] is None  # no platform
@@ -126,7 +130,52 @@ def test_quick_json(tmp_path, capsys):
     assert "walk_off_left" in (tmp_path / "rep" / "playtest.md").read_text()
 
 
-@pytest.mark.parametrize("name", ["walk_off_left", "jump", "approach_smash"])
+def test_a_game_draws_from_its_session_not_its_place_in_the_batch():
+    """A sampled-hit model: a game played alone equals the same session played second in a
+    batch, and another session id plays another game (its hits are drawn elsewhere)."""
+    from worldmodel.model import MODEL_FIELDS
+
+    hit = C.CONTEXT_ONEHOT | C.CONTEXT_RELATIVE | C.CONTEXT_SAMPLED_HIT
+    cart = randmodel.random_cartridge("micro", 4, fields=MODEL_FIELDS, context=hit)
+    cx = [(31, 2, 9)]
+    sid = scenario_session("bot_game", "battlefield", 0)
+    alone = Games(cart, ["battlefield"], [default_start_state()], cx, [True], [sid])
+    second = Games(cart, ["battlefield"] * 2, [default_start_state()] * 2, cx * 2, [True] * 2, [7, sid])
+    other = Games(cart, ["battlefield"], [default_start_state()], cx, [True], [sid + 1])
+    rng = np.random.default_rng(3)
+    differ = False
+    for t in range(120):
+        ctrl = randmodel.random_controls(rng)
+        a, _, _ = alone.step(np.array([0]), ctrl[None])
+        b, _, _ = second.step(np.array([0, 1]), np.stack([ctrl, ctrl]))
+        o, _, _ = other.step(np.array([0]), ctrl[None])
+        assert np.array_equal(a[0], b[1]), t
+        differ |= not np.array_equal(a[0], o[0])
+    assert differ
+    with pytest.raises(ValueError):
+        Games(cart, ["battlefield"], [default_start_state()], cx, [True], [1, 2])
+
+
+def test_a_fight_is_played_in_several_sessions_and_passes_only_if_each_does():
+    res, _ = run_scenarios(still_cartridge(), ["battlefield"], quick=True, names=["bot_game"])
+    r = res["bot_game"]["battlefield"]
+    sessions = r["measured"]["sessions"]
+    assert [s["session"] for s in sessions] == [scenario_session("bot_game", "battlefield", k) for k in range(SESSIONS)]
+    assert r["pass"] is False and r["passed_sessions"] == 0 and r["frames"] == SESSIONS * 1800
+    one = {"pass": True, "value": 10.0, "unit": "u", "checks": {"a": True}, "measured": {"m": 1}}
+    bad = {"pass": False, "value": None, "unit": "u", "checks": {"a": False}, "measured": {"m": 2}}
+    both = combine([one, dict(one, value=30.0)], [1, 2])
+    assert both["pass"] is True and both["value"] == 30.0 and both["passed_sessions"] == 2
+    mixed = combine([one, bad], [1, 2])
+    assert mixed["pass"] is False and mixed["value"] is None and mixed["checks"] == {"a": False}
+    assert [s["m"] for s in mixed["measured"]["sessions"]] == [1, 2]
+    rep = {"model": "m", "quick": True, "stages": ["battlefield"], "seconds": 0,
+           "scenarios": {"bot_game": {"battlefield": mixed}},
+           "scenario_summary": {"bot_game": {"passed": 0, "failed": 1}}, "acceptance": {"scenarios": False}}
+    assert "FAIL - (1/2)" in markdown(rep)
+
+
+@pytest.mark.parametrize("name", ["walk_off_left", "walk_tilt", "jump", "approach_smash"])
 def test_inputs_are_valid_controllers(name):
     """Every scripted row is a valid ControllerInput (the program would reject others)."""
     from onchain.sdk.wire import ControllerInput

@@ -19,11 +19,12 @@ from ..intbatch import BatchRef
 class Games:
     """n independent games. stage[i]: a stage name or Slippi id; start[i]: (2, 16) fighters;
     context[i]: (stage id, character 1, character 2); clock[i] False freezes the frame count
-    the rules see just before 8:00, so a long scripted run is not ended by the timer.
+    the rules see just before 8:00, so a long scripted run is not ended by the timer;
+    sessions[i]: the session id a sampled-hit model draws its hits from (default: i).
     `cart`: a Cartridge (played by BatchRef, = the program), or a stepper with BatchRef's
     new_hidden/step (worldmodel.floatbatch.FloatRef: the float twin)."""
 
-    def __init__(self, cart, stages, starts, contexts, clocks):
+    def __init__(self, cart, stages, starts, contexts, clocks, sessions=None):
         self.ref = cart if hasattr(cart, "step") else BatchRef(cart)
         self.n = len(stages)
         self.stage = [R.Stage.of(s) for s in stages]
@@ -38,6 +39,9 @@ class Games:
             R.init_state(self.state[i], st)
             self.rules.append(st)
         self.frame = np.zeros(self.n, dtype=np.int64)  # the next frame each game computes
+        self.session = np.arange(self.n, dtype=np.int64) if sessions is None else np.asarray(sessions, np.int64)
+        if len(self.session) != self.n:
+            raise ValueError(f"{len(self.session)} session ids for {self.n} games")
 
     def phases(self, i: int) -> tuple[int, int]:
         return R.phase(self.rules[i], 0), R.phase(self.rules[i], 1)
@@ -46,8 +50,8 @@ class Games:
         """Advance games `idx` (array of indices) one frame with ctrl (len(idx), 2, 8).
         -> raw model output (k, 2, 16), state after the rules (k, 2, 16), [rules.Outcome]."""
         idx = np.asarray(idx, dtype=np.int64)
-        # a sampled-hit model draws per game as a session whose id is the game's index
-        draw = C.hit_draw_array(idx, self.frame[idx])
+        # a sampled-hit model draws per game, as the program does per session
+        draw = C.hit_draw_array(self.session[idx], self.frame[idx])
         nxt, _, hid = self.ref.step(self.state[idx], np.asarray(ctrl, np.int64), self.hidden[idx], self.cx[idx], draw)
         self.hidden[idx] = hid
         raw = nxt.copy()

@@ -32,6 +32,7 @@ SMASH_RANGE = 14.0  # units: a forward smash from closer than this reaches (Fox'
 SMASH_HOLD = 3  # frames the c-stick is held
 SMASH_COOLDOWN = 45  # frames left to the move before the next input (Fox's f-smash: 39)
 EDGE_MARGIN = 10.0  # the bot does not chase past edge - this
+PLATFORM_LEAVE = 10.0  # units: an opponent this far below makes the bot leave its platform
 WALK_RANGE, WALK_TILT = 35.0, 50  # closer than this it walks (half tilt), so it is not running when it smashes
 
 
@@ -39,9 +40,18 @@ def _sign(v: float) -> int:
     return 1 if v >= 0 else -1
 
 
+def platform_under(st, x: float, y: float):
+    """The platform (stages.Platform) a fighter at x, y stands on, or None (the main stage, the air)."""
+    for plat in st.platforms:
+        if plat.left <= x <= plat.right and abs(y - plat.y) <= 1.0:
+            return plat
+    return None
+
+
 def fighter(s, ph, p: int, t: int, mem: dict, st, attack: bool = True) -> list[int]:
-    """A simple fighter for player p: recover to the stage when off it, else walk at the
-    opponent and forward-smash it when in range. s: (2, 16) state after the rules."""
+    """A simple fighter for player p: recover to the stage when off it, run off a platform
+    when the opponent is below it, else walk at the opponent and forward-smash it when in
+    range. s: (2, 16) state after the rules."""
     if ph[p] not in (R.PLAY, R.INVULN):
         return NEUTRAL  # on the revival platform: wait (it times out)
     x, y = xy(s[p])
@@ -62,6 +72,11 @@ def fighter(s, ph, p: int, t: int, mem: dict, st, attack: bool = True) -> list[i
     lim = st.edge - EDGE_MARGIN
     target = min(max(ox, -lim), lim) if alive else 0.0
     grounded = s[p][R.AIRBORNE] == 0
+    plat = platform_under(st, x, y) if grounded else None
+    if alive and plat is not None and oy < y - PLATFORM_LEAVE:
+        # the opponent is under the platform: run off its nearer end (without this two bots
+        # stand one above the other for the rest of the game, neither in range)
+        return pad(FULL if x >= (plat.left + plat.right) / 2 else -FULL, 0)
     if attack and alive and grounded and abs(ox - x) <= SMASH_RANGE and abs(oy - y) < 10:
         k["smash"], k["cool"] = SMASH_HOLD - 1, SMASH_COOLDOWN
         return pad(cx=_sign(ox - x) * FULL)

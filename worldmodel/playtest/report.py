@@ -11,7 +11,9 @@ def _cell(r: dict) -> str:
     if r["pass"] is None:
         return "n/a"
     v = "-" if r["value"] is None else f"{r['value']:g}"
-    return f"{'PASS' if r['pass'] else 'FAIL'} {v}"
+    n = len(r["measured"].get("sessions", ()))
+    of = f" ({r['passed_sessions']}/{n})" if n else ""  # several sessions: the worst value, how many passed
+    return f"{'PASS' if r['pass'] else 'FAIL'} {v}{of}"
 
 
 def _pf(ok) -> str:
@@ -19,6 +21,7 @@ def _pf(ok) -> str:
 
 
 UNITS = {"walk_off_left": "frames to KO", "walk_off_right": "frames to KO", "idle": "max drift, units",
+         "walk_tilt": "units walked, the lesser",
          "jump": "landing, units off", "short_hop_fastfall": "landing, units off",
          "drop_through": "landing, units off", "approach_smash": "frames to KO", "bot_game": "frames to the end"}
 
