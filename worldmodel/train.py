@@ -68,6 +68,10 @@ def parse_args(argv=None):
     ap.add_argument("--event-weight", type=float, default=0.0,
                     help="frames where a fighter lands or takes off, is hit or changes action "
                          "(model.event_frames) weigh 1 + this in every loss term (0: all frames alike)")
+    ap.add_argument("--focus", default="",
+                    help="action categories (dataset.ACTION_CATEGORIES, comma-separated) to show more often: "
+                         "each window a stream jumps with probability --focus-share to a window holding one")
+    ap.add_argument("--focus-share", type=float, default=0.1)
     ap.add_argument("--context", choices=tuple(CONTEXTS), default="none",
                     help="feed the model each game's stage and characters (onehot: cartridge.CONTEXT_ONEHOT), "
                          "the fighters' distance and height above the ground (relative: CONTEXT_RELATIVE), or both")
@@ -100,11 +104,23 @@ class Corpus:
         self.frames = int(self.lengths.sum())
 
 
-class Streams:
-    """`batch` cursors (game, frame) that walk games window by window."""
+def focus_frames(corpus: Corpus, actions: list[int]) -> np.ndarray:
+    """Corpus frame indices where either fighter is in one of these action categories
+    (train --focus: the transitions a closed-loop player meets that the replays seldom show)."""
+    act = corpus.state[:, :, C.FIELDS.index("action")]
+    return np.flatnonzero(np.isin(act, actions).any(axis=1))
 
-    def __init__(self, corpus: Corpus, batch: int, seq: int, rng: np.random.Generator):
+
+class Streams:
+    """`batch` cursors (game, frame) that walk games window by window. With `focus` (corpus
+    frame indices) each window a stream jumps, with probability `focus_share`, to a window
+    holding one of those frames (a fresh hidden state: it counts as a restart)."""
+
+    def __init__(self, corpus: Corpus, batch: int, seq: int, rng: np.random.Generator,
+                 focus: np.ndarray | None = None, focus_share: float = 0.0):
         self.c, self.seq, self.rng = corpus, seq, rng
+        self.focus = None if focus is None or not len(focus) or focus_share <= 0 else np.asarray(focus, np.int64)
+        self.focus_share = focus_share
         ok = corpus.lengths > seq + 1
         self.weights = np.where(ok, corpus.lengths, 0).astype(np.float64)
         self.weights /= self.weights.sum()
@@ -118,12 +134,26 @@ class Streams:
         self.game[b] = g
         self.pos[b] = int(self.rng.integers(0, self.c.lengths[g] - self.seq - 1))
 
+    def _jump_to_focus(self, b: int) -> None:
+        f = int(self.focus[self.rng.integers(len(self.focus))])
+        g = int(np.searchsorted(self.c.offsets, f, side="right") - 1)
+        last = int(self.c.lengths[g]) - self.seq - 1
+        if last < 0:  # a game shorter than a window: an ordinary restart
+            self._restart(b)
+            return
+        # the focus frame anywhere in the window's second half: frames before it to warm up on
+        pos = f - int(self.c.offsets[g]) - int(self.rng.integers(self.seq // 2, self.seq))
+        self.game[b], self.pos[b] = g, min(max(pos, 0), last)
+
     def next(self):
         """-> state (b, seq+1, 2, 16), ctrl (b, seq+1, 2, 8), has_vel (b,), restarted (b,),
         context (b, 3) (each stream's game: stage, characters)."""
         restarted = np.zeros(len(self.game), dtype=bool)
         for b in range(len(self.game)):
-            if self.pos[b] + self.seq + 1 > self.c.lengths[self.game[b]]:
+            if self.focus is not None and self.rng.random() < self.focus_share:
+                self._jump_to_focus(b)
+                restarted[b] = True
+            elif self.pos[b] + self.seq + 1 > self.c.lengths[self.game[b]]:
                 self._restart(b)
                 restarted[b] = True
         idx = (self.c.offsets[self.game] + self.pos)[:, None] + np.arange(self.seq + 1)
@@ -298,7 +328,16 @@ def train(args) -> Path:
 
     rng = np.random.default_rng(args.seed + step)
     torch.manual_seed(args.seed + step)
-    streams = Streams(corpus, args.batch, args.seq, rng)
+    focus = None
+    if args.focus:
+        names = [a.strip() for a in args.focus.split(",") if a.strip()]
+        unknown = [a for a in names if a not in ds.CAT]
+        if unknown:
+            raise SystemExit(f"--focus: unknown action categories {unknown} (known: {', '.join(ds.ACTION_CATEGORIES)})")
+        focus = focus_frames(corpus, [ds.CAT[a] for a in names])
+        print(f"focus: {len(focus)} frames in {', '.join(names)} ({100 * len(focus) / max(corpus.frames, 1):.1f} %), "
+              f"{100 * args.focus_share:.0f} % of windows jump to one", flush=True)
+    streams = Streams(corpus, args.batch, args.seq, rng, focus, args.focus_share)
     hid = model.new_hidden(args.batch, dev)
     budget = args.minutes * 60.0
     frames_per_step = args.batch * args.seq

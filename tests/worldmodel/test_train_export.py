@@ -289,3 +289,31 @@ def test_quantize_dead_band_goes_into_the_cartridge_only(trained, tmp_path, caps
     path = T.train(T.parse_args(ARGS + ["--out", str(tmp_path / "ft"), "--cache", str(out / "cache"),
                                         "--max-steps", "1", "--init", str(tmp_path / "band.pt")]))
     assert torch.load(path, weights_only=False)["step"] == 1
+
+
+def test_focus_streams_jump_to_windows_holding_the_focus_actions():
+    """train --focus: a share of the windows hold a frame of the focus actions (here all of
+    them: share 1), each such jump starts a fresh hidden state; without it streams walk on."""
+    games = ds.load_folder(FIXTURES, None)
+    corpus = T.Corpus(games)
+    walk = ds.CAT["walk"]
+    focus = T.focus_frames(corpus, [walk])
+    act = corpus.state[:, :, C.FIELDS.index("action")]
+    assert len(focus) and (act[focus] == walk).any(axis=1).all()
+    assert len(focus) == int((act == walk).any(axis=1).sum())
+    rng = np.random.default_rng(0)
+    streams = T.Streams(corpus, 6, 16, rng, focus, 1.0)
+    for _ in range(5):
+        state, _, _, restarted, _ = streams.next()
+        assert restarted.all()
+        assert (state[:, :, :, C.FIELDS.index("action")] == walk).any(axis=(1, 2)).all()
+    plain = T.Streams(corpus, 6, 16, np.random.default_rng(0))
+    plain.next()
+    _, _, _, restarted, _ = plain.next()
+    assert not restarted.all()
+
+
+def test_focus_names_are_checked(tmp_path):
+    with pytest.raises(SystemExit, match="unknown action categories"):
+        T.train(T.parse_args(ARGS + ["--out", str(tmp_path / "f"), "--cache", str(tmp_path / "c"),
+                                     "--max-steps", "1", "--focus", "walk,moonwalk"]))
