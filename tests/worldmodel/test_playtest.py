@@ -53,12 +53,13 @@ def test_batched_games_equal_the_simulator():
 
 def test_a_scenario_passes_and_another_fails():
     res, traj = run_scenarios(still_cartridge(), ["battlefield", "final_destination"], quick=True,
-                              names=["walk_off_left", "idle", "drop_through", "walk_tilt"])
+                              names=["walk_off_left", "idle", "drop_through", "turn_walk_out"])
     for stage in ("battlefield", "final_destination"):
         assert res["idle"][stage]["pass"] is True and res["idle"][stage]["value"] == 0.0
-        walk = res["walk_tilt"][stage]
+        walk = res["turn_walk_out"][stage]  # nobody walks (nor turns: the head's zero facing output is +1)
         assert walk["pass"] is False and walk["value"] == 0.0 and walk["checks"]["p1_walks_10"] is False
         assert walk["checks"]["p2_walks_10"] is False and walk["checks"]["p1_grounded"] is True
+        assert walk["checks"]["p1_turned"] is False
         assert res["idle"][stage]["measured"]["still_frames"] == 1800  # the whole quick budget
         assert res["walk_off_left"][stage]["pass"] is False  # the stick moves nobody
     assert res["drop_through"]["final_destination"]["pass"] is None  # no platform
@@ -175,7 +176,7 @@ def test_a_fight_is_played_in_several_sessions_and_passes_only_if_each_does():
     assert "FAIL - (1/2)" in markdown(rep)
 
 
-@pytest.mark.parametrize("name", ["walk_off_left", "walk_tilt", "jump", "approach_smash"])
+@pytest.mark.parametrize("name", ["walk_off_left", "turn_walk_in", "turn_walk_out", "jump", "approach_smash"])
 def test_inputs_are_valid_controllers(name):
     """Every scripted row is a valid ControllerInput (the program would reject others)."""
     from onchain.sdk.wire import ControllerInput

@@ -21,7 +21,7 @@ def _pf(ok) -> str:
 
 
 UNITS = {"walk_off_left": "frames to KO", "walk_off_right": "frames to KO", "idle": "max drift, units",
-         "walk_tilt": "units walked, the lesser",
+         "turn_walk_in": "units walked, the lesser", "turn_walk_out": "units walked, the lesser",
          "jump": "landing, units off", "short_hop_fastfall": "landing, units off",
          "drop_through": "landing, units off", "approach_smash": "frames to KO", "bot_game": "frames to the end"}
 

@@ -8,7 +8,8 @@ KOs and the end of the game are the rules' (after them), as a player sees them.
 | scenario | inputs | pass |
 |---|---|---|
 | walk_off_left / _right | P1 (left) / P2 (right) hold the stick fully away from the opponent | the walker is KO'd within the budget |
-| walk_tilt | both hold the stick half right (a gamepad's walk) for 2 s: P1 walks on, P2 turns first | each fighter walked 10 units or more to the right, stayed on the ground and faces right |
+| turn_walk_in | both start back to back (P1 at -40 facing left, P2 at +40 facing right) and hold the stick half toward the other (a gamepad's walk) for 60 frames | each turned, walked 10 units or more and stayed on the ground |
+| turn_walk_out | both start facing each other 20 units apart and hold the stick half away from the other for 60 frames | the same |
 | idle | nothing, 10 minutes (the rules' clock frozen before 8:00) | no KO; every |x - x0|, |y - y0| of both fighters, raw and after the rules, under 2 units |
 | jump | P1 holds X 8 frames (full hop), then neutral | rises >= 5 units, lands, raw y on the landing frame within 1 unit of a surface |
 | short_hop_fastfall | P1 X 2 frames, neutral to the apex, then the stick down | rises >= 3 units, apex below the jump's, falls >= 1.1x the jump's top fall speed, lands within 1 unit |
@@ -71,7 +72,7 @@ class Scenario:
 
 
 def result(ok, value, unit, checks=None, **measured) -> dict:
-    return {"pass": ok, "value": None if value is None else round(float(value), 3), "unit": unit,
+    return {"pass": ok, "value": None if value is None else round(float(value), 3) + 0.0, "unit": unit,  # no -0
             "checks": checks or {}, "measured": {k: (round(v, 3) if isinstance(v, float) else v)
                                                  for k, v in measured.items()}}
 
@@ -122,26 +123,48 @@ def idle_score(rec, st, _):
                   kos=n_ko, frames=len(raw), still_frames=still, **drift)
 
 
-# -- walk at a half tilt --------------------------------------------------------------
+# -- turn and walk at a half tilt ----------------------------------------------------------
 
-WALK_FRAMES, WALK_MIN = 120, 10.0  # a half-tilt walk covers ~0.6 units a frame (Fox, Marth): 70+ in 2 s
+# A half tilt is a walk (a gamepad's stick part-way); against the facing it is first a turn
+# (Melee flips the facing on the turn's frame 5-7 and ends it on frame 11), then the walk
+# (~0.6 units a frame for Fox and Marth). In 60 frames that is 25+ units; 10 passes. Two
+# ways, since a model can turn toward the opponent and not away from them, or the other way.
+TURN_FRAMES, TURN_MIN = 60, 10.0
+TURN_AWAY_X = 10.0  # units: turn_walk_out starts this close to the centre, room to walk on every stage
 
 
-def walk_tilt_policy(t, s, ph, mem, st):
-    # both hold the stick half right: P1 (facing right) walks on, P2 (facing left) turns, then walks
-    return B.pad(B.WALK_TILT, 0), B.pad(B.WALK_TILT, 0)
+def turn_in_start(st):
+    s = default_start_state()  # P1 at -40, P2 at +40
+    s[0, R.FACING], s[1, R.FACING] = -1, 1  # both face away from the other
+    return s
 
 
-def walk_tilt_score(rec, st, _):
-    raw, post, phase, kos = rec.arrays()
-    walked = [float(post[-1, p, R.X] - post[0, p, R.X]) / G.U for p in range(2)]
-    checks = {}
-    for p in range(2):
-        checks[f"p{p + 1}_walks_10"] = walked[p] >= WALK_MIN
-        checks[f"p{p + 1}_grounded"] = bool((post[:, p, R.AIRBORNE] == 0).all())
-        checks[f"p{p + 1}_faces_right"] = int(post[-1, p, R.FACING]) > 0
-    return result(all(checks.values()), min(walked), "units walked", checks, p1_walked=walked[0], p2_walked=walked[1],
-                  actions=[sorted({int(a) for a in post[:, p, R.ACTION]}) for p in range(2)])
+def turn_out_start(st):
+    s = default_start_state()
+    s[0, R.X], s[1, R.X] = -round(G.U * TURN_AWAY_X), round(G.U * TURN_AWAY_X)  # facing each other
+    return s
+
+
+def turn_policy(direction: int):
+    """direction 1: both walk toward the centre (P1 right, P2 left); -1: away from it."""
+    def policy(t, s, ph, mem, st):
+        return B.pad(direction * B.WALK_TILT, 0), B.pad(-direction * B.WALK_TILT, 0)
+    return policy
+
+
+def turn_score(direction: int):
+    def score(rec, st, _):
+        raw, post, phase, kos = rec.arrays()
+        toward = (direction, -direction)  # the x direction each walks
+        walked = [toward[p] * float(post[-1, p, R.X] - post[0, p, R.X]) / G.U for p in range(2)]
+        checks = {}
+        for p in range(2):
+            checks[f"p{p + 1}_turned"] = int(post[-1, p, R.FACING]) == toward[p]
+            checks[f"p{p + 1}_walks_10"] = walked[p] >= TURN_MIN
+            checks[f"p{p + 1}_grounded"] = bool((post[:, p, R.AIRBORNE] == 0).all())
+        return result(all(checks.values()), min(walked), "units walked", checks, p1_walked=walked[0],
+                      p2_walked=walked[1], actions=[sorted({int(a) for a in post[:, p, R.ACTION]}) for p in range(2)])
+    return score
 
 
 # -- jumps ----------------------------------------------------------------------------
@@ -314,7 +337,8 @@ SCENARIOS = (
     Scenario("walk_off_right", 600, 600, walk_policy(1, 1), walk_score(1), _ko(1)),
     Scenario("idle", 36_000, 1_800, lambda t, s, ph, m, st: (B.NEUTRAL, B.NEUTRAL), idle_score,
              lambda rec: bool(rec.kos[-1].any()), clock=False),
-    Scenario("walk_tilt", WALK_FRAMES, WALK_FRAMES, walk_tilt_policy, walk_tilt_score),
+    Scenario("turn_walk_in", TURN_FRAMES, TURN_FRAMES, turn_policy(1), turn_score(1), start=turn_in_start),
+    Scenario("turn_walk_out", TURN_FRAMES, TURN_FRAMES, turn_policy(-1), turn_score(-1), start=turn_out_start),
     Scenario("jump", 240, 240, jump_policy, jump_score, _landed),
     Scenario("short_hop_fastfall", 240, 240, short_hop_policy, short_hop_score, _landed),
     Scenario("drop_through", 240, 240, drop_policy, drop_score, lambda rec: _landed(rec, 0, DROP_AT), drop_start),
