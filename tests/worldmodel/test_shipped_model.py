@@ -124,3 +124,19 @@ def test_the_default_model_never_creeps_a_fighters_percent():
     ko = (np.diff(stocks) < 0) & (np.array(percents[1:]) == 0)
     assert smashing > 100  # the scenario did what it says: P1 smashed next to P2
     assert ((steps == 0) | (steps >= HIT_PERCENT) | ko).all(), sorted(set(steps.tolist()))
+
+
+def test_default_model_stands_still():
+    """The default model (assets/models/DEFAULT), left alone, stands where it started on every
+    stage: the playtest's idle scenario over its --quick budget (30 s) through the integer model
+    and the rules, raw output and after the rules within 2 units. (tiny-wide-v2 quantized with a
+    dead band of one state unit on x walked away 1/8 unit at a time: 2-13.5 units in 30 s on 5
+    stages of 6.)"""
+    from worldmodel import stages as S
+    from worldmodel.playtest.run import run_scenarios
+    from worldmodel.shipped import resolve
+
+    cart = resolve("auto").cartridge
+    res, _ = run_scenarios(cart, [s.key for s in S.STAGES], quick=True, names=["idle"])
+    for stage, r in res["idle"].items():
+        assert r["pass"] is True and r["measured"]["still_frames"] == 1800, (stage, r["value"], r["measured"])
