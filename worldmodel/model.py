@@ -442,12 +442,13 @@ EXACT_MARGIN = 0.25
 
 def event_frames(base: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """base, target (b, l, 2, 16) int64 -> (b, l) bool: a frame on which either fighter lands
-    or leaves the ground (airborne changes), is hit (percent rises) or changes action category.
-    Each is a few per cent of the frames, and each is what closed-loop play hinges on: a jump
-    that never stops falling, a smash whose knockback never comes."""
-    air, pct, act = (C.FIELDS.index(n) for n in ("airborne", "percent", "action"))
+    or leaves the ground (airborne changes), is hit (percent rises), changes action category
+    or turns (facing flips: mid-turn, not where the turn's action begins). Each is a few per
+    cent of the frames or less, and each is what closed-loop play hinges on: a jump that never
+    stops falling, a smash whose knockback never comes, a turn that never faces the other way."""
+    air, pct, act, face = (C.FIELDS.index(n) for n in ("airborne", "percent", "action", "facing"))
     changed = (base[..., air] != target[..., air]) | (target[..., pct] > base[..., pct]) \
-        | (base[..., act] != target[..., act])
+        | (base[..., act] != target[..., act]) | (base[..., face] != target[..., face])
     return changed.any(dim=-1)
 
 

@@ -128,3 +128,16 @@ def test_event_weight_counts_a_landing_frame_that_many_times():
         # the one error averaged over (1 + w) + 1 frame weights instead of 2 frames
         assert abs(weighted - plain * 2 * (1 + w) / (2 + w)) < 1e-6, (w, weighted, plain)
     assert plain > 0 and REG_WEIGHT["y"] > 0
+
+
+def test_a_turn_is_an_event():
+    """A slow turn flips the facing on its frame 5-7, within one action category: that frame is
+    an event too (a model that copies the facing never turns at a half tilt)."""
+    from worldmodel.model import event_frames
+
+    face = C.FIELDS.index("facing")
+    base = torch.zeros(1, 2, 2, 16, dtype=torch.long)
+    base[..., face] = -1
+    target = base.clone()
+    target[0, 1, 1, face] = 1  # frame 1: P2 turns
+    assert event_frames(base, target).tolist() == [[False, True]]
