@@ -1,6 +1,8 @@
 """What the training data holds: frames per action category, per stage and per character, the
 airborne share, and how many frames show a death or a respawn (the rare events a closed-loop model
-must still learn), and how predictable a hit is from what the model sees (`hit_odds`).
+must still learn), how predictable a hit is from what the model sees (`hit_odds`), how far x
+moves in a frame (`x_steps`: what a dead band on x rounds away) and how a slow turn goes
+(`slow_turns`: when the facing flips).
 
     python -m worldmodel.data_stats --replays DIR [--json] [--out build/data_stats.json]
 
@@ -22,7 +24,8 @@ from .stages import CHARACTERS, STAGES
 
 ACTION = C.FIELDS.index("action")
 AIRBORNE = C.FIELDS.index("airborne")
-X, Y, ACTION_FRAME, PERCENT = (C.FIELDS.index(n) for n in ("x", "y", "action_frame", "percent"))
+X, Y, ACTION_FRAME, PERCENT, FACING = (C.FIELDS.index(n) for n in ("x", "y", "action_frame", "percent", "facing"))
+SLOW_TURN = 9  # frames: a turn action this long is a walk's turn (a dash-back turns in 1-2)
 MIN_CELL = 10  # frames a cell needs before its odds count
 
 
@@ -91,6 +94,46 @@ def hit_odds(games: list[ds.Game]) -> dict:
             "max_rate": round(float(rate[ok].max()), 4) if ok.any() else 0.0}
 
 
+def x_steps(games: list[ds.Game]) -> dict:
+    """Share of grounded and of airborne fighter-frames whose x moved by exactly 0, 1, 2, 3
+    state units (1/16 unit) since the last frame, and by 4 or more: a dead band of b on the
+    model's x output (quantize --dead-band x=b) turns the moves of b units or less into none."""
+    counts = {"grounded": np.zeros(5, np.int64), "airborne": np.zeros(5, np.int64)}
+    for g in games:
+        st = g.state.astype(np.int64)
+        if len(st) < 2:
+            continue
+        dx = np.minimum(np.abs(np.diff(st[:, :, X], axis=0)), 4)
+        air = st[1:, :, AIRBORNE] != 0
+        counts["grounded"] += np.bincount(dx[~air], minlength=5)
+        counts["airborne"] += np.bincount(dx[air], minlength=5)
+    return {k: {"fighter_frames": int(c.sum()),
+                "share": {str(i) if i < 4 else "4+": round(float(c[i] / max(1, c.sum())), 5) for i in range(5)}}
+            for k, c in counts.items()}
+
+
+def slow_turns(games: list[ds.Game]) -> dict:
+    """Runs of the turn action SLOW_TURN frames or longer (a turn at a walk's tilt) and the frame
+    of the run on which the facing flips (0 = the run's first frame), with the run's length."""
+    flips: dict[int, int] = {}
+    lengths: dict[int, int] = {}
+    n = 0
+    for g in games:
+        for p in range(2):
+            turn = (g.state[:, p, ACTION] == ds.CAT["turn"]).astype(np.int8)
+            edges = np.diff(np.concatenate([[0], turn, [0]]))
+            for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+                if e - s < SLOW_TURN or s == 0:
+                    continue
+                n += 1
+                lengths[int(e - s)] = lengths.get(int(e - s), 0) + 1
+                flipped = np.flatnonzero(g.state[s:e, p, FACING] != g.state[s - 1, p, FACING])
+                k = int(flipped[0]) if len(flipped) else -1  # -1: it never flipped
+                flips[k] = flips.get(k, 0) + 1
+    return {"runs": n, "min_frames": SLOW_TURN, "flip_frame": dict(sorted(flips.items())),
+            "length": dict(sorted(lengths.items()))}
+
+
 def render(stats: dict) -> str:
     lines = [f"{stats['games']} games, {stats['frames']:,} frames ({stats['fighter_frames']:,} fighter-frames), "
              f"airborne {100 * stats['airborne_share']:.1f} %", "",
@@ -106,6 +149,16 @@ def render(stats: dict) -> str:
                   f"{ho['hits_in_counted_cells']:,}; of those, in a cell where the next frame is a hit more than "
                   f"half the time: {ho['hits_where_rate_over_half']:,}, more than a quarter: "
                   f"{ho['hits_where_rate_over_quarter']:,} (highest cell rate {ho['max_rate']})"]
+    xs = stats.get("x_steps")
+    if xs:
+        lines += ["", "| x moved in a frame (state units) | 0 | 1 | 2 | 3 | 4+ |", "|---|---|---|---|---|---|"]
+        lines += [f"| {k} ({row['fighter_frames']:,}) | " + " | ".join(f"{100 * v:.2f} %" for v in row["share"].values())
+                  + " |" for k, row in xs.items()]
+    tu = stats.get("slow_turns")
+    if tu:
+        lines += ["", f"slow turns (the turn action {tu['min_frames']}+ frames): {tu['runs']:,}; the facing flips on "
+                  "their frame (0 = the first; -1 = never): " + ", ".join(f"{k}: {v:,}" for k, v in tu["flip_frame"].items())
+                  + "; lengths: " + ", ".join(f"{k}: {v:,}" for k, v in tu["length"].items())]
     return "\n".join(lines)
 
 
@@ -121,6 +174,8 @@ def main(argv=None) -> int:
         raise SystemExit(f"no readable games in {args.replays}")
     stats = count(games)
     stats["hit_odds"] = hit_odds(games)
+    stats["x_steps"] = x_steps(games)
+    stats["slow_turns"] = slow_turns(games)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(stats, indent=1))

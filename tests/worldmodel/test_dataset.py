@@ -156,3 +156,25 @@ def test_hit_odds_tell_a_predictable_hit_from_a_coin_flip():
     sure, coin = D.hit_odds([game(False)]), D.hit_odds([game(True)])
     assert sure["hits"] == 30 and sure["hits_where_rate_over_half"] == 30 and sure["max_rate"] == 1.0
     assert coin["hits"] == 15 and coin["hits_where_rate_over_half"] == 0 and coin["hits_where_rate_over_quarter"] == 15
+
+
+def test_x_steps_and_slow_turns_by_hand():
+    """data_stats.x_steps counts |dx| per frame, grounded and airborne apart; slow_turns finds a
+    turn of 11 frames whose facing flips on its frame 6, and leaves a 1-frame dash-back alone."""
+    from worldmodel import data_stats as D
+
+    T = 40
+    st = np.zeros((T, 2, 16), dtype=np.int16)
+    st[:, :, D.FACING] = -1
+    st[:, 0, D.X] = np.arange(T) * 2  # P1 walks 2 state units a frame, grounded
+    st[20:, 1, D.AIRBORNE] = 1  # P2 in the air from frame 20, not moving
+    st[5:16, 1, D.ACTION] = ds.CAT["turn"]  # P2: an 11-frame turn, facing flips on its frame 6
+    st[11:, 1, D.FACING] = 1
+    st[30, 0, D.ACTION] = ds.CAT["turn"]  # P1: a 1-frame turn
+    g = ds.Game("t", st, np.zeros((T, 2, 8), np.int16), True)
+    xs = D.x_steps([g])
+    assert xs["grounded"]["fighter_frames"] == 39 + 19 and xs["airborne"]["fighter_frames"] == 20
+    assert xs["grounded"]["share"]["2"] == round(39 / 58, 5) and xs["grounded"]["share"]["0"] == round(19 / 58, 5)
+    assert xs["airborne"]["share"]["0"] == 1.0
+    tu = D.slow_turns([g])
+    assert tu["runs"] == 1 and tu["flip_frame"] == {6: 1} and tu["length"] == {11: 1}
