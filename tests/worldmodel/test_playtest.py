@@ -212,3 +212,24 @@ def test_a_hit_is_a_jump_in_percent_not_a_creep():
     assert r["checks"]["hit_before_ko"] is False
     smashed = rec_with([0] * 10 + [16 * 17] * 10 + [16 * 17 + HIT_PERCENT] * 10)  # a 17 % smash, then 0.5 %
     assert smash_score(smashed, None, {})["measured"]["p2_hits"] == 2
+
+
+def test_a_bot_on_a_platform_leaves_it_for_an_opponent_below():
+    """bots.fighter: standing on a platform with the opponent under it, a bot runs off the
+    platform's nearer end (two bots used to stand one above the other until 8:00); the one
+    below does not run away, it waits under the other."""
+    from worldmodel import rules as R
+    from worldmodel import stages as S
+
+    st = S.stage("battlefield")
+    plat = min(st.platforms, key=lambda p: p.left)  # the left platform
+    s = default_start_state()
+    s[0, R.X], s[0, R.Y], s[0, R.AIRBORNE] = round(16 * (plat.left + 2)), round(16 * plat.y), 0  # near its left end
+    s[1, R.X], s[1, R.Y] = round(16 * (plat.left + 4)), 0
+    play = (R.PLAY, R.PLAY)
+    assert bots.fighter(s, play, 0, 0, {}, st)[0] == -bots.FULL  # off the nearer (left) end
+    s[0, R.X] = round(16 * (plat.right - 2))
+    assert bots.fighter(s, play, 0, 0, {}, st)[0] == bots.FULL  # off the right end
+    below = bots.fighter(s, play, 1, 0, {}, st)
+    assert abs(below[0]) < bots.FULL and below[2] == 0  # P2 walks under P1 (no dash away, no smash)
+    assert bots.platform_under(st, 0.0, 0.0) is None
