@@ -112,23 +112,30 @@ def x_steps(games: list[ds.Game]) -> dict:
             for k, c in counts.items()}
 
 
+def turn_runs(g: ds.Game, p: int):
+    """Player p's runs of the turn action SLOW_TURN frames or longer (a turn at a walk's tilt),
+    not at the game's first frame: yields (first frame, end frame, the run's frame on which the
+    facing flips: 0 = the first, -1 = never)."""
+    turn = (g.state[:, p, ACTION] == ds.CAT["turn"]).astype(np.int8)
+    edges = np.diff(np.concatenate([[0], turn, [0]]))
+    for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
+        if e - s < SLOW_TURN or s == 0:
+            continue
+        flipped = np.flatnonzero(g.state[s:e, p, FACING] != g.state[s - 1, p, FACING])
+        yield int(s), int(e), int(flipped[0]) if len(flipped) else -1
+
+
 def slow_turns(games: list[ds.Game]) -> dict:
-    """Runs of the turn action SLOW_TURN frames or longer (a turn at a walk's tilt) and the frame
-    of the run on which the facing flips (0 = the run's first frame), with the run's length."""
+    """The slow turns (turn_runs) of every game: how many, the frame of the run on which the
+    facing flips (0 = the run's first frame, -1 = never), and the runs' lengths."""
     flips: dict[int, int] = {}
     lengths: dict[int, int] = {}
     n = 0
     for g in games:
         for p in range(2):
-            turn = (g.state[:, p, ACTION] == ds.CAT["turn"]).astype(np.int8)
-            edges = np.diff(np.concatenate([[0], turn, [0]]))
-            for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-                if e - s < SLOW_TURN or s == 0:
-                    continue
+            for s, e, k in turn_runs(g, p):
                 n += 1
-                lengths[int(e - s)] = lengths.get(int(e - s), 0) + 1
-                flipped = np.flatnonzero(g.state[s:e, p, FACING] != g.state[s - 1, p, FACING])
-                k = int(flipped[0]) if len(flipped) else -1  # -1: it never flipped
+                lengths[e - s] = lengths.get(e - s, 0) + 1
                 flips[k] = flips.get(k, 0) + 1
     return {"runs": n, "min_frames": SLOW_TURN, "flip_frame": dict(sorted(flips.items())),
             "length": dict(sorted(lengths.items()))}

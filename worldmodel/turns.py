@@ -30,7 +30,7 @@ import numpy as np
 
 from . import cartridge as C
 from . import dataset as ds
-from .data_stats import SLOW_TURN
+from .data_stats import turn_runs
 
 ACTION, FACING = C.FIELDS.index("action"), C.FIELDS.index("facing")
 WARMUP, FRAMES = 120, 14  # frames of replay before the turn; frames of the turn played
@@ -41,14 +41,9 @@ def find_turns(games: list[ds.Game], limit: int) -> list[tuple[int, int, int, in
     found = []
     for gi, g in enumerate(games):
         for p in range(2):
-            turn = (g.state[:, p, ACTION] == ds.CAT["turn"]).astype(np.int8)
-            edges = np.diff(np.concatenate([[0], turn, [0]]))
-            for s, e in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)):
-                if e - s < SLOW_TURN or s < WARMUP or s + FRAMES + 1 >= len(g):
-                    continue
-                flipped = np.flatnonzero(g.state[s:e, p, FACING] != g.state[s - 1, p, FACING])
-                if len(flipped) and 4 <= flipped[0] <= 8:
-                    found.append((gi, p, int(s), int(flipped[0])))
+            for s, _, k in turn_runs(g, p):
+                if s >= WARMUP and s + FRAMES + 1 < len(g) and 4 <= k <= 8:
+                    found.append((gi, p, s, k))
                 if len(found) >= limit:
                     return found
     return found
@@ -72,8 +67,10 @@ def flip_frames(ref, games, turns, closed_loop: bool) -> np.ndarray:
         if t + 1 >= 0:
             turned = (nxt[np.arange(n), player, FACING] != before) & (flip < 0)
             flip[turned] = t + 1
-        replay = np.stack([games[gi].state[s + t + 1] for gi, _, s, _ in turns])
-        state = nxt if closed_loop and t >= 0 else replay  # the turn's first frame is the replay's
+        if closed_loop and t >= 0:  # the turn's first frame is the replay's, the rest its own
+            state = nxt
+        else:
+            state = np.stack([games[gi].state[s + t + 1] for gi, _, s, _ in turns])
     return flip
 
 
