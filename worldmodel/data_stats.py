@@ -2,7 +2,7 @@
 airborne share, and how many frames show a death or a respawn (the rare events a closed-loop model
 must still learn), how predictable a hit is from what the model sees (`hit_odds`), how far x
 moves in a frame (`x_steps`: what a dead band on x rounds away) and how a slow turn goes
-(`slow_turns`: when the facing flips).
+(`slow_turns`: when the facing flips; and how often any facing flips).
 
     python -m worldmodel.data_stats --replays DIR [--json] [--out build/data_stats.json]
 
@@ -130,15 +130,19 @@ def slow_turns(games: list[ds.Game]) -> dict:
     facing flips (0 = the run's first frame, -1 = never), and the runs' lengths."""
     flips: dict[int, int] = {}
     lengths: dict[int, int] = {}
-    n = 0
+    n = all_flips = frames = 0
     for g in games:
+        face = g.state[:, :, FACING]
+        all_flips += int(np.count_nonzero(face[1:] != face[:-1]))
+        frames += face[1:].size
         for p in range(2):
             for s, e, k in turn_runs(g, p):
                 n += 1
                 lengths[e - s] = lengths.get(e - s, 0) + 1
                 flips[k] = flips.get(k, 0) + 1
     return {"runs": n, "min_frames": SLOW_TURN, "flip_frame": dict(sorted(flips.items())),
-            "length": dict(sorted(lengths.items()))}
+            "length": dict(sorted(lengths.items())),
+            "facing_flips": all_flips, "facing_flip_share": round(all_flips / max(1, frames), 5)}
 
 
 def render(stats: dict) -> str:
@@ -165,7 +169,8 @@ def render(stats: dict) -> str:
     if tu:
         lines += ["", f"slow turns (the turn action {tu['min_frames']}+ frames): {tu['runs']:,}; the facing flips on "
                   "their frame (0 = the first; -1 = never): " + ", ".join(f"{k}: {v:,}" for k, v in tu["flip_frame"].items())
-                  + "; lengths: " + ", ".join(f"{k}: {v:,}" for k, v in tu["length"].items())]
+                  + "; lengths: " + ", ".join(f"{k}: {v:,}" for k, v in tu["length"].items()),
+                  f"facing flips (any action): {tu['facing_flips']:,}, {100 * tu['facing_flip_share']:.2f} % of fighter-frames"]
     return "\n".join(lines)
 
 

@@ -178,3 +178,5 @@ def test_x_steps_and_slow_turns_by_hand():
     assert xs["airborne"]["share"]["0"] == 1.0
     tu = D.slow_turns([g])
     assert tu["runs"] == 1 and tu["flip_frame"] == {6: 1} and tu["length"] == {11: 1}
+    # every facing flip counts, of any action: P2's one, over 2 x 39 fighter-frames
+    assert tu["facing_flips"] == 1 and tu["facing_flip_share"] == round(1 / 78, 5)
