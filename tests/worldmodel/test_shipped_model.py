@@ -140,3 +140,16 @@ def test_default_model_stands_still():
     res, _ = run_scenarios(cart, [s.key for s in S.STAGES], quick=True, names=["idle"])
     for stage, r in res["idle"].items():
         assert r["pass"] is True and r["measured"]["still_frames"] == 1800, (stage, r["value"], r["measured"])
+
+
+def test_default_model_drops_through_battlefields_platform():
+    """The stick held down on a platform (playtest drop_through: 8 frames, as a player holds it
+    until the fighter drops; Melee drops a crouching fighter only while the stick is down) takes
+    the default model's fighter through Battlefield's platform. (With the 3-frame tap the
+    scenario used to play, it crouched and stood up again: a tap too short for Melee, too.)"""
+    from worldmodel.playtest.run import run_scenarios
+    from worldmodel.shipped import resolve
+
+    res, _ = run_scenarios(resolve("auto").cartridge, ["battlefield"], names=["drop_through"])
+    r = res["drop_through"]["battlefield"]
+    assert r["checks"]["on_platform_at_tap"] and r["checks"]["falls_below"] and r["checks"]["lands"], r

@@ -13,7 +13,7 @@ KOs and the end of the game are the rules' (after them), as a player sees them.
 | idle | nothing, 10 minutes (the rules' clock frozen before 8:00) | no KO; every |x - x0|, |y - y0| of both fighters, raw and after the rules, under 2 units |
 | jump | P1 holds X 8 frames (full hop), then neutral | rises >= 5 units, lands, raw y on the landing frame within 1 unit of a surface |
 | short_hop_fastfall | P1 X 2 frames, neutral to the apex, then the stick down | rises >= 3 units, apex below the jump's, falls >= 1.1x the jump's top fall speed, lands within 1 unit |
-| drop_through | P1 starts on the stage's first platform, taps down on frame 30 | still on it at the tap, falls below it, lands within 1 unit of the surface under it (n/a without platforms) |
+| drop_through | P1 starts on the stage's first platform, holds the stick down for 8 frames from frame 30 | still on it at the tap, falls below it, lands within 1 unit of the surface under it (n/a without platforms) |
 | approach_smash | P1 walks at P2 and forward-smashes in range; P2 idle | P2 is hit (percent up 0.5 % or more in a frame) and then KO'd within the budget, in each of SESSIONS sessions |
 | bot_game | both players `bots.fighter` (4 stocks, the 8:00 timer on) | the game ends on a last stock with a winner (not the timer, not a tie), in each of SESSIONS sessions |
 """
@@ -247,7 +247,10 @@ def short_hop_score(rec, st, done):
 
 # -- drop through a platform ------------------------------------------------------------
 
-DROP_AT = 30
+# Melee drops a fighter through a platform a few frames into the crouch that pushing the stick
+# down starts, and only while the stick is still down (a shorter tap crouches and stands up); a
+# player holds it until the fighter drops.
+DROP_AT, DROP_HOLD = 30, 8
 
 
 def drop_start(st):
@@ -261,7 +264,7 @@ def drop_start(st):
 
 
 def drop_policy(t, s, ph, mem, st):
-    return (B.pad(0, -B.FULL) if DROP_AT <= t < DROP_AT + 3 else B.NEUTRAL), B.NEUTRAL
+    return (B.pad(0, -B.FULL) if DROP_AT <= t < DROP_AT + DROP_HOLD else B.NEUTRAL), B.NEUTRAL
 
 
 def drop_score(rec, st, _):
