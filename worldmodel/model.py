@@ -440,6 +440,15 @@ HIT_BRANCH_WEIGHT = 0.2
 EXACT_MARGIN = 0.25
 
 
+# A facing flips on 0.9 % of a fighter's frames (data_stats), and on every other frame the facing
+# is its input's: the copy is all a facing term weighed frame by frame teaches (worldmodel.turns:
+# the models flip one frame after the replay, never on its frame). train --flip-weight weighs
+# the flip frames up in the facing term alone (the event weight raises every term of a frame).
+# A landing is alike for y: the frame it lands the fighter must stop on the surface, not fall
+# its speed's worth into it (playtest's landings 1.5-2 units deep after a fast fall), and
+# train --land-weight weighs the y terms up on those frames.
+
+
 def event_frames(base: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """base, target (b, l, 2, 16) int64 -> (b, l) bool: a frame on which either fighter lands
     or leaves the ground (airborne changes), is hit (percent rises), changes action category
@@ -454,9 +463,12 @@ def event_frames(base: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def loss_terms(fs: FeatureSpec, out: torch.Tensor, base: torch.Tensor, target: torch.Tensor,
                has_vel: torch.Tensor, exact: float = 0.0,
-               weight: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+               weight: torch.Tensor | None = None, flip: float = 0.0,
+               land: float = 0.0) -> dict[str, torch.Tensor]:
     """out (b, l, out_dim) normalised; base, target (b, l, 2, 16) int64; has_vel (b,) bool;
-    weight (b, l) per-frame weights (None: all 1), every term a weighted mean over frames.
+    weight (b, l) per-frame weights (None: all 1), every term a weighted mean over frames;
+    `flip` > 0 weighs a fighter's facing term 1 + flip more on the frames where it turns, `land` > 0
+    its y terms 1 + land more on the frames where it lands (see the note above event_frames).
     Regression: smooth L1 on normalised deltas/absolutes, plus with `exact` > 0 the exact term
     (EXACT_MARGIN) under the name "<field>_exact"; classification: cross-entropy."""
     terms: dict[str, torch.Tensor] = {}
@@ -483,11 +495,14 @@ def loss_terms(fs: FeatureSpec, out: torch.Tensor, base: torch.Tensor, target: t
     # learnt on the frames without one), its hit branch what a hit does (on hit frames only).
     hits = hit_targets(base, target).float() if fs.hit else None  # (b, l, 2)
     hit_fields = set(C.hit_field_indices()) if fs.hit else set()
+    air = C.FIELDS.index("airborne")
     for p, f, o, spec in fs.out_slices:
         name = C.FIELDS[f]
         k = spec.dec_kind
         if k in (C.DEC_DELTA, C.DEC_ABSOLUTE):
             m = vel_w if name in VELOCITY_FIELDS else w
+            if land > 0 and name == "y":
+                m = m * (1 + land * ((base[..., p, air] != 0) & (target[..., p, air] == 0)).float())
             regress(name, f, p, o, spec, m * (1 - hits[..., p]) if f in hit_fields else m)
         elif k == C.DEC_ARGMAX:
             logits = out[..., o:o + spec.dec_arg] * (scale[o] / LOGIT_SCALE)
@@ -497,7 +512,8 @@ def loss_terms(fs: FeatureSpec, out: torch.Tensor, base: torch.Tensor, target: t
         elif k == C.DEC_SIGN:
             tgt = (target[..., p, f] > 0).float()
             bce = Fn.binary_cross_entropy_with_logits(out[..., o], tgt, reduction="none")
-            terms[name] = terms.get(name, 0) + CLS_WEIGHT[name] * mean(bce, w) / 2
+            m = w * (1 + flip * (target[..., p, f] != base[..., p, f]).float()) if flip > 0 else w
+            terms[name] = terms.get(name, 0) + CLS_WEIGHT[name] * mean(bce, m) / 2
     if fs.hit:
         for p in range(2):
             oh = fs.hit_slot(p)

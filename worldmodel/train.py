@@ -68,6 +68,10 @@ def parse_args(argv=None):
     ap.add_argument("--event-weight", type=float, default=0.0,
                     help="frames where a fighter lands or takes off, is hit or changes action "
                          "(model.event_frames) weigh 1 + this in every loss term (0: all frames alike)")
+    ap.add_argument("--flip-weight", type=float, default=0.0,
+                    help="a fighter's facing term weighs 1 + this on the frames it turns (model.loss_terms' flip)")
+    ap.add_argument("--land-weight", type=float, default=0.0,
+                    help="a fighter's y terms weigh 1 + this on the frames it lands (model.loss_terms' land)")
     ap.add_argument("--focus", default="",
                     help="action categories (dataset.ACTION_CATEGORIES, comma-separated) to show more often: "
                          "each window a stream jumps with probability --focus-share to a window holding one")
@@ -189,7 +193,8 @@ def random_draw(base: torch.Tensor) -> torch.Tensor:
 
 def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: torch.Tensor,
                  first_pred: torch.Tensor, has_vel: torch.Tensor, depth: int, noise: float = 0.0,
-                 cx: torch.Tensor | None = None, exact: float = 0.0, weight: torch.Tensor | None = None):
+                 cx: torch.Tensor | None = None, exact: float = 0.0, weight: torch.Tensor | None = None,
+                 flip: float = 0.0, land: float = 0.0):
     """Re-run the window with predicted states as inputs, `depth` passes deep; the inputs
     of the trained (last) pass are perturbed by `noise` (see perturb). `weight` (b, l) weighs
     the frames as in loss_terms (set from the true states: what happened, not what was predicted)."""
@@ -205,7 +210,7 @@ def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: tor
                 pred = decode(fs, base, out, random_draw(base))
         else:
             out, _ = model(build_features(fs, base, ctl, cx), hid)
-    return loss_terms(fs, out, base, s[:, 1:], has_vel, exact, weight)
+    return loss_terms(fs, out, base, s[:, 1:], has_vel, exact, weight, flip, land)
 
 
 @torch.no_grad()
@@ -271,13 +276,14 @@ def train_step(model: WorldModel, opt: torch.optim.Optimizer, batch, hid: torch.
     exact = getattr(args, "exact_weight", 0.0)
     ew = getattr(args, "event_weight", 0.0)
     weight = 1.0 + ew * event_frames(base, s[:, 1:]).float() if ew > 0 else None  # (b, seq)
-    terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel, exact, weight)
+    flip, land = getattr(args, "flip_weight", 0.0), getattr(args, "land_weight", 0.0)
+    terms = loss_terms(model.fs, out, base, s[:, 1:], has_vel, exact, weight, flip, land)
     loss_tf = sum(terms.values())
     loss, loss_roll = loss_tf, None
     if rng.random() < args.rollout_max * (min(1.0, frac / args.rollout_ramp) if args.rollout_ramp > 0 else 1.0):
         depth = int(rng.integers(1, args.rollout_depth + 1))
         rterms = rollout_loss(model, s, ctl, hid, decode(model.fs, base, out.detach(), random_draw(base)), has_vel, depth,
-                              args.rollout_noise, cx, exact, weight)
+                              args.rollout_noise, cx, exact, weight, flip, land)
         loss_roll = sum(rterms.values())
         loss = loss_tf + loss_roll
     opt.zero_grad(set_to_none=True)

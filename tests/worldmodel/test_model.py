@@ -141,3 +141,40 @@ def test_a_turn_is_an_event():
     target = base.clone()
     target[0, 1, 1, face] = 1  # frame 1: P2 turns
     assert event_frames(base, target).tolist() == [[False, True]]
+
+
+def test_flip_and_land_weights_weigh_only_their_term_on_their_frames():
+    """train --flip-weight / --land-weight: the facing term on the frame a fighter turns, and
+    the y terms on the frame it lands, weigh 1 + W; the other terms and frames are untouched."""
+    from worldmodel.model import FeatureSpec, loss_terms
+
+    fs = FeatureSpec(MODEL_FIELDS)
+    air, y, face = (C.FIELDS.index(n) for n in ("airborne", "y", "facing"))
+    base = torch.zeros(1, 2, 2, 16, dtype=torch.long)
+    base[..., face] = 1
+    base[0, 0, 0, air], base[0, 0, 0, y] = 1, 16  # frame 0: P1 in the air at y = 1 unit ...
+    target = base.clone()
+    target[0, 0, 0, air], target[0, 0, 0, y] = 0, 0  # ... lands
+    target[0, 1, 1, face] = -1  # frame 1: P2 turns
+    out = torch.zeros(1, 2, fs.out_dim)  # every delta 0, every logit 0: wrong by a bit everywhere
+    has_vel = torch.ones(1, dtype=torch.bool)
+    plain = loss_terms(fs, out, base, target, has_vel, exact=1.0)
+    both = loss_terms(fs, out, base, target, has_vel, exact=1.0, flip=9.0, land=4.0)
+    # the landing's y error is the only y error: averaged over 2 frames, now (1 + 4) of (1 + 4) + 1
+    for k in ("y", "y_exact"):
+        assert abs(both[k].item() - plain[k].item() * 2 * 5 / 6) < 1e-6, k
+    # facing: P2's BCE at logit 0 is ln 2 on both frames; the flip frame now weighs 10 of 11
+    # (a mean over the two frames: unchanged, since the error is alike; so compare the weighted
+    # mean of a facing logit right on frame 0 and wrong on frame 1)
+    f2 = next(o for p, f, o, _ in fs.out_slices if p == 1 and C.FIELDS[f] == "facing")
+    f1 = next(o for p, f, o, _ in fs.out_slices if p == 0 and C.FIELDS[f] == "facing")
+    out2 = out.clone()
+    out2[..., f1] = 20.0  # P1 faces right throughout: right
+    out2[0, 0, f2] = 20.0  # P2: right on frame 0 (faces right), wrong on frame 1 (turned left)
+    out2[0, 1, f2] = 20.0
+    p = loss_terms(fs, out2, base, target, has_vel)["facing"].item()
+    w = loss_terms(fs, out2, base, target, has_vel, flip=9.0)["facing"].item()
+    assert p > 1.0 and abs(w / p - (10 / 11) / (1 / 2)) < 1e-3, (p, w)
+    for k in plain:
+        if k not in ("y", "y_exact"):
+            assert abs(both[k].item() - plain[k].item()) < 1e-6 or k == "facing", k
