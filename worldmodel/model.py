@@ -443,7 +443,8 @@ EXACT_MARGIN = 0.25
 # A facing flips on 0.9 % of a fighter's frames (data_stats), and on every other frame the facing
 # is its input's: the copy is all a facing term weighed frame by frame teaches (worldmodel.turns:
 # the models flip one frame after the replay, never on its frame). train --flip-weight weighs
-# the flip frames up in the facing term alone (the event weight raises every term of a frame).
+# the flip frames up in the facing term alone (the event weight raises every term of a frame;
+# at 50 the facing flipped on every frame of a turn, README).
 # A landing is alike for y: the frame it lands the fighter must stop on the surface, not fall
 # its speed's worth into it (playtest's landings 1.5-2 units deep after a fast fall), and
 # train --land-weight weighs the y terms up on those frames.
