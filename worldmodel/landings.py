@@ -92,7 +92,7 @@ def score_closed_loop(pred: np.ndarray, games, landings) -> dict:
     landed = on = 0
     gaps = []
     for k, (gi, p, _) in enumerate(landings):
-        down = np.flatnonzero(pred[k, 1:, p, AIRBORNE] == 0)  # row 0 is the last state it was fed
+        down = np.flatnonzero(pred[k, 1:, p, AIRBORNE] == 0)  # row 0: the frame then fed from the replay
         if not len(down):
             continue
         landed += 1
