@@ -19,8 +19,6 @@ over WARMUP frames of the replay before the landing with the replay's inputs:
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -28,6 +26,7 @@ import numpy as np
 
 from . import cartridge as C
 from . import dataset as ds
+from . import probe
 from . import stages as S
 from .playtest import geom as G
 
@@ -106,18 +105,13 @@ def score_closed_loop(pred: np.ndarray, games, landings) -> dict:
 
 
 def run(model_dir: Path, replays, events: int, cache) -> dict:
-    from .floatbatch import FloatRef
-    from .intbatch import BatchRef
     from .playtest.replays import held_out
-    from .train import load_checkpoint
 
     games = held_out(replays, model_dir, False, cache)
     landings = find_landings(games, events)
     if not landings:
         raise SystemExit(f"no landings in the held-out games of {replays}")
-    refs = {"int8": BatchRef(C.load(model_dir))}
-    if (model_dir / "float.pt").exists():
-        refs["float"] = FloatRef(load_checkpoint(model_dir / "float.pt"))
+    refs = probe.refs(model_dir)
     rep = {"model": model_dir.name, "landings": len(landings), "games": len({gi for gi, _, _ in landings})}
     for name, ref in refs.items():
         rep[name] = {"teacher_forced": score_teacher_forced(play(ref, games, landings, False), games, landings),
@@ -140,16 +134,8 @@ def markdown(rep: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m worldmodel.landings", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--replays", required=True)
-    ap.add_argument("--events", type=int, default=256, help="landings to play, spread evenly over those found")
-    ap.add_argument("--cache", default="build/cache/replays")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
-    rep = run(Path(args.model), args.replays, args.events, args.cache)
-    print(json.dumps(rep, indent=1) if args.json else markdown(rep))
-    return 0
+    return probe.main(argv, "worldmodel.landings", __doc__, run, markdown, 256,
+                      "landings to play, spread evenly over those found")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,6 @@ frame of it.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -30,6 +28,7 @@ import numpy as np
 
 from . import cartridge as C
 from . import dataset as ds
+from . import probe
 from .data_stats import turn_runs
 
 ACTION, FACING = C.FIELDS.index("action"), C.FIELDS.index("facing")
@@ -80,19 +79,14 @@ def score(flip: np.ndarray, true: np.ndarray) -> dict:
 
 
 def run(model_dir: Path, replays, events: int, cache) -> dict:
-    from .floatbatch import FloatRef
-    from .intbatch import BatchRef
     from .playtest.replays import held_out
-    from .train import load_checkpoint
 
     games = held_out(replays, model_dir, False, cache)
     turns = find_turns(games, events)
     if not turns:
         raise SystemExit(f"no slow turns in the held-out games of {replays}")
     true = np.array([k for *_, k in turns])
-    refs = {"int8": BatchRef(C.load(model_dir))}
-    if (model_dir / "float.pt").exists():
-        refs["float"] = FloatRef(load_checkpoint(model_dir / "float.pt"))
+    refs = probe.refs(model_dir)
     rep = {"model": model_dir.name, "turns": len(turns), "replay_flip_frame": dict(sorted(
         {int(k): int(v) for k, v in zip(*np.unique(true, return_counts=True))}.items()))}
     for name, ref in refs.items():
@@ -115,16 +109,7 @@ def markdown(rep: dict) -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m worldmodel.turns", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--replays", required=True)
-    ap.add_argument("--events", type=int, default=64, help="slow turns to play (the first found)")
-    ap.add_argument("--cache", default="build/cache/replays")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
-    rep = run(Path(args.model), args.replays, args.events, args.cache)
-    print(json.dumps(rep, indent=1) if args.json else markdown(rep))
-    return 0
+    return probe.main(argv, "worldmodel.turns", __doc__, run, markdown, 64, "slow turns to play (the first found)")
 
 
 if __name__ == "__main__":
