@@ -197,7 +197,9 @@ def rollout_loss(model: WorldModel, s: torch.Tensor, ctl: torch.Tensor, hid: tor
                  flip: float = 0.0, land: float = 0.0):
     """Re-run the window with predicted states as inputs, `depth` passes deep; the inputs
     of the trained (last) pass are perturbed by `noise` (see perturb). `weight` (b, l) weighs
-    the frames as in loss_terms (set from the true states: what happened, not what was predicted)."""
+    the frames as in loss_terms (set from the true states: what happened, not what was predicted);
+    `flip` and `land` are loss_terms' own, judged against the state fed (here the model's own), so
+    they weigh up as well the frames on which it must correct a facing or a height it got wrong."""
     fs = model.fs
     pred = first_pred
     for k in range(depth):
