@@ -2,7 +2,9 @@
 airborne share, and how many frames show a death or a respawn (the rare events a closed-loop model
 must still learn), how predictable a hit is from what the model sees (`hit_odds`), how far x
 moves in a frame (`x_steps`: what a dead band on x rounds away) and how a slow turn goes
-(`slow_turns`: when the facing flips; and how often any facing flips).
+(`slow_turns`: when the facing flips; and how often any facing flips), what the rules' TURN
+clamp assumes of a turn (`turn_clock`) and how often a half tilt against the facing turns a
+fighter facing its opponent and one facing away (`tilt_turns`).
 
     python -m worldmodel.data_stats --replays DIR [--json] [--out build/data_stats.json]
 
@@ -145,6 +147,64 @@ def slow_turns(games: list[ds.Game]) -> dict:
             "facing_flips": all_flips, "facing_flip_share": round(all_flips / max(1, frames), 5)}
 
 
+def turn_clock(games: list[ds.Game]) -> dict:
+    """What the rules' TURN clamp assumes, measured: in a turn (the action category "turn"; a
+    new one when the category starts or the counter goes back to 0 or 1), how often the counter
+    steps by exactly one from frame to frame, and of the turns that reach frame rules.TURN_FLIP,
+    how many face the other way by then."""
+    steps = by_one = reached = flipped = 0
+    turn = ds.CAT["turn"]
+    for g in games:
+        for p in range(2):
+            a = g.state[:, p, R.ACTION]
+            af = g.state[:, p, ACTION_FRAME].astype(np.int64)
+            face = g.state[:, p, FACING]
+            before, counted = None, True
+            for t in range(1, len(a)):
+                if a[t] != turn:
+                    before = None
+                    continue
+                if a[t - 1] != turn or (af[t] in (0, 1) and af[t - 1] > 1):
+                    before, counted = face[t - 1], False
+                else:
+                    steps += 1
+                    by_one += int(af[t] - af[t - 1] == 1)
+                if not counted and af[t] >= R.TURN_FLIP:
+                    counted = True
+                    reached += 1
+                    flipped += int(face[t] != before)
+    return {"steps": steps, "steps_by_one": by_one, "by_one_share": round(by_one / max(1, steps), 5),
+            "flip_frame": R.TURN_FLIP, "turns_reaching_flip_frame": reached, "flipped_by_then": flipped}
+
+
+TILT = (30, 60)  # a half tilt of the stick x (of 127), the playtest's walk being 50
+TILT_TURN_FRAMES = 12  # a slow turn flips the facing by its frame 8
+
+
+def tilt_turns(games: list[ds.Game]) -> dict:
+    """How a fighter standing or walking answers the stick tilted half away from its facing (the
+    frame the stick enters TILT against the facing, grounded, no hitstun): how often it faces the
+    other way within TILT_TURN_FRAMES, apart for a fighter facing its opponent and one facing away
+    from it (a model may learn the one and not the other)."""
+    standing = (ds.CAT["idle"], ds.CAT["walk"])
+    out = {"facing_the_other": [0, 0], "facing_away": [0, 0]}  # [onsets, turned]
+    for g in games:
+        s = g.state.astype(np.int64)
+        for p in range(2):
+            sx = g.ctrl[:, p, 0].astype(np.int64)
+            face = s[:, p, FACING]
+            against = (sx * np.roll(face, 1) < 0) & (np.abs(sx) >= TILT[0]) & (np.abs(sx) <= TILT[1])
+            for t in np.flatnonzero(against[2:len(s) - TILT_TURN_FRAMES]) + 2:
+                f = s[t - 1, p]
+                if against[t - 1] or f[R.ACTION] not in standing or f[R.AIRBORNE] or f[R.HITSTUN]:
+                    continue
+                key = "facing_the_other" if (s[t - 1, 1 - p, X] - f[X]) * f[FACING] > 0 else "facing_away"
+                out[key][0] += 1
+                out[key][1] += int((face[t:t + TILT_TURN_FRAMES] != f[FACING]).any())
+    return {"tilt": list(TILT), "within_frames": TILT_TURN_FRAMES,
+            **{k: {"onsets": n, "turned": k2, "share": round(k2 / max(1, n), 4)} for k, (n, k2) in out.items()}}
+
+
 def render(stats: dict) -> str:
     lines = [f"{stats['games']} games, {stats['frames']:,} frames ({stats['fighter_frames']:,} fighter-frames), "
              f"airborne {100 * stats['airborne_share']:.1f} %", "",
@@ -171,6 +231,18 @@ def render(stats: dict) -> str:
                   "their frame (0 = the first; -1 = never): " + ", ".join(f"{k}: {v:,}" for k, v in tu["flip_frame"].items())
                   + "; lengths: " + ", ".join(f"{k}: {v:,}" for k, v in tu["length"].items()),
                   f"facing flips (any action): {tu['facing_flips']:,}, {100 * tu['facing_flip_share']:.2f} % of fighter-frames"]
+    tt = stats.get("tilt_turns")
+    if tt:
+        lines += ["stick tilted half away from the facing ({}-{} of 127), standing or walking: turned within {} frames "
+                  "facing the other {:,} of {:,} ({:.1f} %), facing away from it {:,} of {:,} ({:.1f} %)".format(
+                      *tt["tilt"], tt["within_frames"], tt["facing_the_other"]["turned"], tt["facing_the_other"]["onsets"],
+                      100 * tt["facing_the_other"]["share"], tt["facing_away"]["turned"], tt["facing_away"]["onsets"],
+                      100 * tt["facing_away"]["share"])]
+    tc = stats.get("turn_clock")
+    if tc:
+        lines += [f"turn clock (the rules' TURN): {tc['steps_by_one']:,} of {tc['steps']:,} frames within a turn step "
+                  f"its counter by one ({100 * tc['by_one_share']:.2f} %); {tc['flipped_by_then']:,} of the "
+                  f"{tc['turns_reaching_flip_frame']:,} turns that reach frame {tc['flip_frame']} have turned by then"]
     return "\n".join(lines)
 
 
@@ -188,6 +260,8 @@ def main(argv=None) -> int:
     stats["hit_odds"] = hit_odds(games)
     stats["x_steps"] = x_steps(games)
     stats["slow_turns"] = slow_turns(games)
+    stats["turn_clock"] = turn_clock(games)
+    stats["tilt_turns"] = tilt_turns(games)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(stats, indent=1))

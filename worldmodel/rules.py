@@ -39,18 +39,37 @@ Clamps in PLAY/INVULN (each one that changes a value is an *intervention*, bit i
             Melee restarts the frame counter with every new action state; the model's delta
             seldom jumps back, and an action that starts at frame 67 is taken as over: a forward
             smash lasted 3 frames instead of ~40. The last category is kept in `st` (any phase).
+  TURN      Melee's turn is a fixed animation: its frame counter goes up one a frame and the
+            facing flips on its frame 6 or 8 (a fighter hit or hitting leaves the turn, so the
+            counter's hold in hitlag is not modelled: the model's hitlag output drifts, -2 for
+            frames on end, and would stop the clock). In the replays 99.86 % of a turn's
+            frames step the counter by one, and every turn that reaches frame TURN_FLIP (10) has
+            flipped by then: 3,744 of 3,744 (`python -m worldmodel.data_stats`: turn_clock).
+            So while the action category stays "turn" the rules run the counter (a turn starts
+            on the frame the category becomes "turn", or when the model puts the counter back
+            at 0 or 1), and on frame TURN_FLIP a fighter still facing the way it faced before
+            the turn is turned. Without it a model that holds "turn" with its counter stalled
+            short of the flip never turns and never leaves the turn: a fighter told to walk away
+            stood in "turn" for minutes, and bot games froze so until 8:00 (the playtest's
+            turn_walk_out and bot_game).
 
 Game end: when a fighter loses its last stock (winner the other; both on one frame: tie),
 or after frame 28,799 (8:00 at 60 fps): more stocks wins, then lower percent, else a tie.
 An ended game is never changed again: step_rules returns the recorded result.
 
 `st` layout (RULES_LEN = 40 bytes, little-endian; all zero = not started, initialised on
-the first step from the fighters' stocks fields, 4 if out of 1..4):
+the first step from the fighters' stocks and facing fields, 4 stocks if out of 1..4):
   0 u8 version (1) | 1 u8 ended | 2 u8 winner (0 p1, 1 p2, 2 tie or none) | 3 u8 0
-  4 u32 end frame | 8 u32 interventions so far (saturating) | 12..16 0
+  4 u32 end frame | 8 u32 interventions so far (saturating)
+  12 + p, per player p: u8 the turn's frame counter (TURN; saturating) | 14..16 0
   16 + 12p, per player p: 0 u8 phase | 1 u8 stocks | 2 u16 frames in the phase
                           4 u16 percent floor | 6 i16 hold x | 8 i16 hold y
-                          10 u8 last action category (& 0xFF) | 11 u8 0
+                          10 u8 last action category (& 0xFF)
+                          11 u8 facings: bits 0-1 the last frame's facing, bits 2-3 the facing
+                             before the turn the fighter is in (TURN); each 0 none/unknown,
+                             1 right (+1), 2 left (-1); bits 4-7 0
+Bytes 12..14 and 16 + 12p + 11 were 0 before the TURN rule, which reads 0 as "not in a turn":
+a session started before it goes on unchanged, so the version stays 1.
 """
 from __future__ import annotations
 
@@ -81,15 +100,18 @@ HIT_PERCENT = 8  # 0.5 %
 X, Y, SELF_VX, SELF_VY, KB_VX, KB_VY, FACING, ACTION, ACTION_FRAME, PERCENT, STOCKS, SHIELD, \
     AIRBORNE, JUMPS_LEFT, HITLAG, HITSTUN = range(16)
 # Action categories (worldmodel.dataset.ACTION_CATEGORIES).
-ACT_DEAD, ACT_RESPAWN, ACT_JUMP, ACT_FALL, ACT_TUMBLE, ACT_LANDING, ACT_LEDGE = 0, 1, 7, 8, 10, 12, 28
+ACT_DEAD, ACT_RESPAWN, ACT_TURN, ACT_JUMP, ACT_FALL, ACT_TUMBLE, ACT_LANDING, ACT_LEDGE = 0, 1, 4, 7, 8, 10, 12, 28
+TURN_FLIP = 10  # a turn's frame by which the facing has flipped (TURN)
 
 PLAY, DEAD, DESCENT, WAIT, INVULN, OUT = range(6)
 PHASE_NAMES = ("play", "dead", "descent", "wait", "invuln", "out")
 
 # Intervention bits (Outcome.fired).
-R_STOCKS, R_PERCENT, R_INVULN, R_FLOOR, R_SNAP, R_AIRBORNE, R_ACTION_FRAME = (1 << i for i in range(7))
-RULE_NAMES = ("stocks", "percent", "invuln", "floor", "snap", "airborne", "action_frame")
+R_STOCKS, R_PERCENT, R_INVULN, R_FLOOR, R_SNAP, R_AIRBORNE, R_ACTION_FRAME, R_TURN = (1 << i for i in range(8))
+RULE_NAMES = ("stocks", "percent", "invuln", "floor", "snap", "airborne", "action_frame", "turn")
 LAST_ACTION = 10  # offset of the last action category in a player's block
+FACINGS = 11  # offset of the facings byte in a player's block
+TURN_CLOCK = 12  # offset of player 1's turn counter (player 2's follows)
 
 P_BASE, P_SIZE = 16, 12
 
@@ -175,6 +197,12 @@ def init_state(fighters, st) -> None:
         st[b + 1] = stocks if 1 <= stocks <= MAX_STOCKS else DEFAULT_STOCKS
         _put16(st, b + 4, min(max(int(fighters[p][PERCENT]), 0), PERCENT_MAX))
         st[b + LAST_ACTION] = int(fighters[p][ACTION]) & 0xFF
+        st[b + FACINGS] = facing_code(int(fighters[p][FACING]))
+
+
+def facing_code(facing: int) -> int:
+    """A facing as st keeps it: 1 right, 2 left, 0 anything else."""
+    return 1 if facing == 1 else 2 if facing == -1 else 0
 
 
 def beyond_blast(stage: Stage, f) -> bool:
@@ -213,6 +241,28 @@ def ground_below(stage: Stage, x: int, y: int):
         if left <= x <= right and y >= py - SNAP and (best is None or py > best):
             best = py
     return best
+
+
+def turn(f, st, p: int) -> int:
+    """The TURN clamp (after ACTION_FRAME, which reads the same last category); R_TURN or 0."""
+    b = P_BASE + P_SIZE * p
+    fired, facings = 0, st[b + FACINGS]
+    if f[ACTION] != ACT_TURN:
+        st[b + FACINGS], st[TURN_CLOCK + p] = facings & 3, 0
+        return 0
+    before, clock, af = facings >> 2 & 3, st[TURN_CLOCK + p], int(f[ACTION_FRAME])
+    if st[b + LAST_ACTION] != ACT_TURN or before == 0 or (af in (0, 1) and clock > 1):
+        before, clock = facings & 3, min(max(af, 0), 255)  # a turn starts, from the last frame's facing
+    else:
+        clock = min(clock + 1, 255)
+        if af != clock:
+            f[ACTION_FRAME] = clock
+            fired = R_TURN
+    if before != 0 and clock >= TURN_FLIP and facing_code(int(f[FACING])) == before:
+        f[FACING] = -1 if before == 1 else 1
+        fired = R_TURN
+    st[b + FACINGS], st[TURN_CLOCK + p] = facings & 3 | before << 2, clock
+    return fired
 
 
 def clamps(stage: Stage, f, st, b: int, invuln: bool) -> int:
@@ -254,7 +304,7 @@ def clamps(stage: Stage, f, st, b: int, invuln: bool) -> int:
     if int(f[ACTION]) & 0xFF != st[b + LAST_ACTION] and f[ACTION_FRAME] not in (0, 1):
         f[ACTION_FRAME] = 0
         fired |= R_ACTION_FRAME
-    return fired
+    return fired | turn(f, st, (b - P_BASE) // P_SIZE)
 
 
 def step_player(stage: Stage, p: int, f, st) -> tuple[int, int]:
@@ -319,7 +369,9 @@ def step_rules(stage: Stage, frame: int, fighters, st) -> Outcome:
     kos = count = fired = 0
     for p in range(2):
         ko, bits = step_player(stage, p, fighters[p], st)
-        st[P_BASE + P_SIZE * p + LAST_ACTION] = int(fighters[p][ACTION]) & 0xFF
+        b = P_BASE + P_SIZE * p
+        st[b + LAST_ACTION] = int(fighters[p][ACTION]) & 0xFF
+        st[b + FACINGS] = st[b + FACINGS] & 0xFC | facing_code(int(fighters[p][FACING]))
         kos |= ko << p
         fired |= bits
         count += _popcount(bits)

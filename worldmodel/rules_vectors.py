@@ -5,7 +5,8 @@
 
 Per stage: scripted sequences (a KO on each blast zone for each player, a double KO on one
 frame, last-stock KOs with a winner and a double one with a tie, the revival platform left by
-acting and by timing out, the 8:00 timer with a stock win, a percent win and a tie) and
+acting and by timing out, the 8:00 timer with a stock win, a percent win and a tie, turns
+the model stalls, flips itself and restarts) and
 random play (a model-like random walk that crosses blast zones, lands, runs on air, sinks
 into the stage, and some fully random rows); plus one sequence per stage from random `st`
 bytes. Deterministic (fixed seed).
@@ -127,6 +128,17 @@ def scripted(rec: Recorder, stage: R.Stage):
         def hold_still(i, f, f0=f0):
             return f0.copy()
         rec.play(stage, R.TIME_LIMIT_FRAMES - 40, R.new_state(), hold_still, 60, f0)
+    # TURN: a turn whose counter stalls and whose facing the model never flips (P1), one the
+    # model flips itself on frame 6 and restarts at frame 20 (P2); hitlag does not stop it.
+    def turning(i, f):
+        f[:, R.ACTION] = R.ACT_TURN if 3 <= i < 40 else 2
+        f[0, R.ACTION_FRAME] = min(i, 7)
+        f[1, R.ACTION_FRAME] = (i - 3 if i < 20 else i - 20) % 64
+        if i == 9:
+            f[1, R.FACING] = -f[1, R.FACING]
+        f[:, R.HITLAG] = 2 if 25 <= i < 28 else 0
+        return f
+    rec.play(stage, 0, R.new_state(), turning, 50, start_fighters())
 
 
 def random_play(rec: Recorder, stage: R.Stage, rng: np.random.Generator, n: int):
@@ -157,7 +169,7 @@ def random_play(rec: Recorder, stage: R.Stage, rng: np.random.Generator, n: int)
             if rng.random() < 0.05:
                 g[p, R.STOCKS] = rng.integers(0, 5)
             if rng.random() < 0.1:
-                g[p, R.ACTION] = rng.choice((0, 1, 1, 1, 2, 7, 8, 28))
+                g[p, R.ACTION] = rng.choice((0, 1, 1, 1, 2, 4, 4, 7, 8, 28))
             if rng.random() < 0.003:
                 g[p] = rng.integers(-32768, 32768, 16)
         g[:, R.X] = np.clip(g[:, R.X], -32768, 32767)

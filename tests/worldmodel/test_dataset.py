@@ -180,3 +180,50 @@ def test_x_steps_and_slow_turns_by_hand():
     assert tu["runs"] == 1 and tu["flip_frame"] == {6: 1} and tu["length"] == {11: 1}
     # every facing flip counts, of any action: P2's one, over 2 x 39 fighter-frames
     assert tu["facing_flips"] == 1 and tu["facing_flip_share"] == round(1 / 78, 5)
+
+
+def test_turn_clock_by_hand():
+    """data_stats.turn_clock: steps within a turn that count by one (a new turn at a counter
+    back to 0 is not a step), and the turns reaching rules.TURN_FLIP that faced the other way."""
+    from worldmodel import data_stats as D
+    from worldmodel import rules as R
+
+    T = 40
+    st = np.zeros((T, 2, 16), dtype=np.int16)
+    st[:, :, D.FACING] = 1
+    st[5:17, 0, D.ACTION] = ds.CAT["turn"]  # P1: 12 frames, counter 0..11 but stuck on 3 twice
+    st[5:17, 0, D.ACTION_FRAME] = [0, 1, 2, 3, 3, 3, 4, 5, 6, 7, 8, 9]
+    st[11:, 0, D.FACING] = -1  # turned on its frame 4 (the counter read 4 there)
+    st[20:34, 1, D.ACTION] = ds.CAT["turn"]  # P2: a turn 0..5, then a new one 0..7 that stays
+    st[20:34, 1, D.ACTION_FRAME] = [0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 6, 7]
+    g = ds.Game("t", st, np.zeros((T, 2, 8), np.int16), True)
+    tc = D.turn_clock([g])
+    assert tc["steps"] == 11 + 12 and tc["steps_by_one"] == 9 + 12
+    assert tc["flip_frame"] == R.TURN_FLIP and tc["turns_reaching_flip_frame"] == 0
+    st[17:20, 0, D.ACTION] = ds.CAT["turn"]  # P1's turn goes on to frame 12
+    st[17:20, 0, D.ACTION_FRAME] = [10, 11, 12]
+    tc = D.turn_clock([ds.Game("t", st, np.zeros((T, 2, 8), np.int16), True)])
+    assert tc["turns_reaching_flip_frame"] == 1 and tc["flipped_by_then"] == 1
+
+
+def test_tilt_turns_by_hand():
+    """data_stats.tilt_turns: P1 stands facing P2 (right) and tilts the stick left at 50 from
+    frame 10 (turns on frame 15); at frame 30 it tilts right, against its new facing, and does
+    not turn (it faces away from P2 then). A full tilt and a fighter in the air do not count."""
+    from worldmodel import data_stats as D
+
+    T = 60
+    st = np.zeros((T, 2, 16), dtype=np.int16)
+    st[:, 0, D.X], st[:, 1, D.X] = -640, 640
+    st[:, 0, D.FACING], st[:, 1, D.FACING] = 1, -1
+    st[:, :, D.ACTION] = ds.CAT["idle"]
+    st[15:, 0, D.FACING] = -1
+    ctrl = np.zeros((T, 2, 8), np.int16)
+    ctrl[10:20, 0, 0] = -50
+    ctrl[30:35, 0, 0] = 50
+    ctrl[40:45, 1, 0] = 127  # P2: a full tilt, not a half one
+    st[48:, 1, D.AIRBORNE] = 1
+    ctrl[50:55, 1, 0] = 50  # in the air
+    tt = D.tilt_turns([ds.Game("t", st, ctrl, True)])
+    assert tt["facing_the_other"] == {"onsets": 1, "turned": 1, "share": 1.0}
+    assert tt["facing_away"] == {"onsets": 1, "turned": 0, "share": 0.0}

@@ -182,6 +182,74 @@ def test_falling_onto_the_stage_lands():
     assert (f[1, R.Y], f[1, R.AIRBORNE], f[1, R.ACTION]) == (-30, 1, R.ACT_FALL) and out.fired == R.R_FLOOR
 
 
+def _turn_frames(f, st, stage, frames, p1_frame, p2_frame=lambda i: 0, p2_facing=None, hitlag=lambda i: 0):
+    """Step the rules over `frames` model outputs in which both fighters are in "turn"; the
+    model's action frame and facing per frame come from the callables. -> the outcomes."""
+    outs = []
+    for i in range(frames):
+        f[:, R.ACTION] = R.ACT_TURN
+        f[0, R.ACTION_FRAME], f[1, R.ACTION_FRAME] = p1_frame(i), p2_frame(i)
+        if p2_facing is not None:
+            f[1, R.FACING] = p2_facing(i)
+        f[:, R.HITLAG] = hitlag(i)
+        outs.append(R.step_rules(stage, i, f, st))
+    return outs
+
+
+def test_a_stalled_turn_runs_its_clock_and_turns_by_frame_10():
+    """TURN: a model that holds "turn" with its counter stuck at 6 and the facing unchanged (the
+    freeze the playtest's bot games stood in until 8:00) gets Melee's turn: the counter steps
+    one a frame and on frame TURN_FLIP the fighter faces the other way, then stays so."""
+    stage, st = R.Stage.of("final_destination"), R.new_state()
+    f = fighters()  # P1 faces right
+    R.init_state(f, st)
+    outs = _turn_frames(f, st, stage, 8, lambda i: min(i, 6), lambda i: i)
+    assert f[0, R.ACTION_FRAME] == 7 and f[0, R.FACING] == 1 and outs[-1].fired == R.R_TURN
+    outs = _turn_frames(f, st, stage, 3, lambda i: 6, lambda i: 8 + i)
+    assert f[0, R.ACTION_FRAME] == 10 and f[0, R.FACING] == -1 and outs[-1].fired == R.R_TURN
+    outs = _turn_frames(f, st, stage, 2, lambda i: 6, lambda i: 11 + i)
+    assert f[0, R.ACTION_FRAME] == 12 and f[0, R.FACING] == -1  # the model's facing (+1) is turned again
+    assert outs[-1].interventions == 1  # P2 counts on by itself: only P1 is clamped
+
+
+def test_a_turn_the_model_plays_right_is_left_alone():
+    """A turn whose counter steps by one and whose facing the model flips on frame 6 (as
+    Melee's slow turn) fires nothing; P2 faced left before it, so it is turned to the right."""
+    stage, st = R.Stage.of("battlefield"), R.new_state()
+    f = fighters()
+    R.init_state(f, st)
+    outs = _turn_frames(f, st, stage, 14, lambda i: i, lambda i: i, p2_facing=lambda i: 1 if i >= 6 else -1)
+    assert f[1, R.FACING] == 1 and f[0, R.FACING] == -1  # P1 (no flip by the model) turned on frame 10
+    assert [o.fired for o in outs[:10]] == [0] * 10
+    assert all(not o.fired & R.R_TURN or o.interventions == 1 for o in outs)
+
+
+def test_a_turn_clock_runs_through_any_hitlag_and_restarts_with_a_new_turn():
+    """The model's hitlag output drifts (-2 for frames on end in a bot game): it does not stop
+    the turn's clock. A counter the model puts back at 0 after frame 1 starts a new turn."""
+    stage, st = R.Stage.of("final_destination"), R.new_state()
+    f = fighters()
+    R.init_state(f, st)
+    _turn_frames(f, st, stage, 5, lambda i: 3, hitlag=lambda i: -2 if i >= 3 else 0)
+    assert f[0, R.ACTION_FRAME] == 4 and st[R.TURN_CLOCK] == 4  # 0 (the new category), then 1..4
+    _turn_frames(f, st, stage, 1, lambda i: 0)  # the model starts a new turn (0 after 4)
+    assert f[0, R.ACTION_FRAME] == 0 and st[R.TURN_CLOCK] == 0
+    f[:, R.ACTION], f[:, R.ACTION_FRAME], f[:, R.HITLAG] = 2, 0, 0  # idle: out of the turn
+    assert R.step_rules(stage, 9, f, st).fired == 0
+    assert st[R.TURN_CLOCK] == 0 and st[R.P_BASE + R.FACINGS] == R.facing_code(int(f[0, R.FACING]))
+
+
+def test_an_unknown_facing_is_never_turned():
+    """A facing field that is neither +1 nor -1 (a corrupt or tampered row) gives the rule no
+    side to turn from: it runs the clock and leaves the facing as it is."""
+    stage, st = R.Stage.of("final_destination"), R.new_state()
+    f = fighters()
+    f[0, R.FACING] = 0
+    R.init_state(f, st)
+    _turn_frames(f, st, stage, 14, lambda i: 0)
+    assert f[0, R.FACING] == 0
+
+
 def test_a_new_action_starts_at_frame_zero():
     """ACTION_FRAME: when the model changes a fighter's action category but keeps counting its
     frames (idle at frame 67 -> smash at 68), the rules restart the count; the same category,

@@ -97,9 +97,10 @@ def test_default_model_file_orders_the_shipped_models(tmp_path):
 def test_the_default_model_never_creeps_a_fighters_percent():
     """The default's percent decodes with a dead band: P1 walks up to an idle P2 and forward-smashes
     (the playtest's approach_smash, 20 s on Final Destination), and P2's percent only ever moves by
-    a hit's size (0.5 % or more in a frame). Before the band, the model's ±1/16 % wobble during the
+    a hit's size (0.5 % or more in a frame) or while P2 is being hit (in hitlag: a move's later
+    hits, +0.25 % under P1's special). Before the band, the model's ±1/16 % wobble during the
     smash, kept by the rules' PERCENT clamp and never given back, took P2 to 40-70 % in a minute
-    without a hit (its first +1/16 % on frame 69). Its only fall is a KO's reset to 0 %."""
+    without a hit (its first +1/16 % on frame 69, P2 standing). Its only fall is a KO's reset to 0 %."""
     from worldmodel import rules as R
     from worldmodel import shipped
     from worldmodel import stages as S
@@ -112,18 +113,21 @@ def test_the_default_model_never_creeps_a_fighters_percent():
     stage = S.stage("final_destination")
     context = (stage.slippi_id, S.character_id("fox"), S.character_id("marth"))
     games = Games(cart, [stage.key], [default_start_state()], [context], [True])
-    mem, percents, stocks, smashing = {}, [0], [R.DEFAULT_STOCKS], 0
+    mem, percents, stocks, hitlag, smashing = {}, [0], [R.DEFAULT_STOCKS], [], 0
     for t in range(1200):
         rows = smash.policy(t, games.state[0], games.phases(0), mem, stage)
         _, post, _ = games.step(np.array([0]), np.asarray([rows], np.int64))
         percents.append(int(post[0][1][R.PERCENT]))
         stocks.append(int(post[0][1][R.STOCKS]))
+        hitlag.append(int(post[0][1][R.HITLAG]) > 0)
         smashing += int(post[0][0][R.ACTION]) == ds.CAT["smash"]
     steps = np.diff(percents)
     # a KO (a model that hits, tiny-wide-v2, takes P2's stock) resets the percent to 0
     ko = (np.diff(stocks) < 0) & (np.array(percents[1:]) == 0)
     assert smashing > 100  # the scenario did what it says: P1 smashed next to P2
-    assert ((steps == 0) | (steps >= HIT_PERCENT) | ko).all(), sorted(set(steps.tolist()))
+    assert (steps >= HIT_PERCENT).sum() >= 3  # it hits
+    assert ((steps == 0) | (steps >= HIT_PERCENT) | ((steps > 0) & np.array(hitlag)) | ko).all(), \
+        [(t, int(s)) for t, s in enumerate(steps) if 0 < s < HIT_PERCENT and not hitlag[t]]
 
 
 def test_default_model_stands_still():
@@ -153,3 +157,19 @@ def test_default_model_drops_through_battlefields_platform():
     res, _ = run_scenarios(resolve("auto").cartridge, ["battlefield"], names=["drop_through"])
     r = res["drop_through"]["battlefield"]
     assert r["checks"]["on_platform_at_tap"] and r["checks"]["falls_below"] and r["checks"]["lands"], r
+
+
+def test_default_model_turns_away_from_the_other_and_walks():
+    """Told to walk away from the other at a half tilt (playtest turn_walk_out), the default
+    model's fighters go into "turn" and, left to themselves, hold it with a stalled counter and
+    never face the other way. The rules' TURN (Melee's turn: the counter runs, the facing has
+    flipped by frame 10) turns them, and the model then walks each away from the other."""
+    from worldmodel.playtest.run import run_scenarios
+    from worldmodel.shipped import resolve
+
+    res, _ = run_scenarios(resolve("auto").cartridge, ["final_destination"], names=["turn_walk_out"])
+    r = res["turn_walk_out"]["final_destination"]
+    assert r["checks"]["p1_turned"] and r["checks"]["p2_turned"], r
+    assert r["checks"]["p1_grounded"] and r["checks"]["p2_grounded"], r
+    assert min(r["measured"]["p1_walked"], r["measured"]["p2_walked"]) >= 3.0, r["measured"]
+

@@ -7,12 +7,17 @@
 //! in range by construction).
 //!
 //! `st` (RULES_LEN = 40 bytes, little-endian; all zero = not started: initialised on the
-//! first step from the fighters' stocks fields, 4 if outside 1..=4):
+//! first step from the fighters' stocks and facing fields, 4 stocks if outside 1..=4):
 //!   0 u8 version (1) | 1 u8 ended | 2 u8 winner (0 p1, 1 p2, 2 tie or none) | 3 u8 0
-//!   4 u32 end frame | 8 u32 interventions so far (saturating) | 12..16 0
+//!   4 u32 end frame | 8 u32 interventions so far (saturating)
+//!   12 + p, per player p: u8 the turn's frame counter (TURN; saturating) | 14..16 0
 //!   16 + 12p, per player p: 0 u8 phase | 1 u8 stocks | 2 u16 frames in the phase
 //!                           4 u16 percent floor | 6 i16 hold x | 8 i16 hold y
-//!                           10 u8 last action category (& 0xFF) | 11 u8 0
+//!                           10 u8 last action category (& 0xFF)
+//!                           11 u8 facings: bits 0-1 the last frame's facing, bits 2-3 the
+//!                              facing before the turn the fighter is in (TURN); each 0
+//!                              none/unknown, 1 right (+1), 2 left (-1); bits 4-7 0
+//! The TURN bytes were 0 before that rule, which reads 0 as "not in a turn": the version stays 1.
 //!
 //! Stage data: libmelee `melee/stages.py` (blast zones from Magus420; edge, ledge and
 //! platforms from libmelee), respawn point measured from the replays; generated from
@@ -40,6 +45,7 @@ pub const SELF_VX: usize = 2;
 pub const SELF_VY: usize = 3;
 pub const KB_VX: usize = 4;
 pub const KB_VY: usize = 5;
+pub const FACING: usize = 6;
 pub const ACTION: usize = 7;
 pub const ACTION_FRAME: usize = 8;
 pub const PERCENT: usize = 9;
@@ -51,11 +57,14 @@ pub const HITSTUN: usize = 15;
 // Action categories (worldmodel.dataset.ACTION_CATEGORIES).
 pub const ACT_DEAD: i16 = 0;
 pub const ACT_RESPAWN: i16 = 1;
+pub const ACT_TURN: i16 = 4;
 pub const ACT_JUMP: i16 = 7;
 pub const ACT_FALL: i16 = 8;
 pub const ACT_TUMBLE: i16 = 10;
 pub const ACT_LANDING: i16 = 12;
 pub const ACT_LEDGE: i16 = 28;
+/// A turn's frame by which the facing has flipped (TURN).
+pub const TURN_FLIP: u8 = 10;
 
 pub const PLAY: u8 = 0;
 pub const DEAD: u8 = 1;
@@ -72,10 +81,13 @@ pub const R_FLOOR: u8 = 8;
 pub const R_SNAP: u8 = 16;
 pub const R_AIRBORNE: u8 = 32;
 pub const R_ACTION_FRAME: u8 = 64;
+pub const R_TURN: u8 = 128;
 
 const P_BASE: usize = 16;
 const P_SIZE: usize = 12;
 const LAST_ACTION: usize = 10;
+const FACINGS: usize = 11;
+const TURN_CLOCK: usize = 12;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Platform {
@@ -173,6 +185,17 @@ pub fn init_state(fighters: &[[i16; 16]; 2], st: &mut [u8; RULES_LEN]) {
         st[b + 1] = if (1..=MAX_STOCKS).contains(&stocks) { stocks as u8 } else { DEFAULT_STOCKS };
         wr16(st, b + 4, fighters[p][PERCENT].clamp(0, PERCENT_MAX) as u16);
         st[b + LAST_ACTION] = fighters[p][ACTION] as u8;
+        st[b + FACINGS] = facing_code(fighters[p][FACING]);
+    }
+}
+
+/// A facing as `st` keeps it: 1 right, 2 left, 0 anything else.
+#[inline(always)]
+fn facing_code(facing: i16) -> u8 {
+    match facing {
+        1 => 1,
+        -1 => 2,
+        _ => 0,
     }
 }
 
@@ -230,6 +253,41 @@ pub fn ground_below(stage: &Stage, x: i32, y: i32) -> Option<i16> {
         }
     }
     best
+}
+
+/// The TURN clamp (after ACTION_FRAME, which reads the same last category); R_TURN or 0.
+/// Melee's turn runs its frame counter one a frame and has flipped the
+/// facing by frame TURN_FLIP (rules.py TURN).
+fn turn(f: &mut [i16; 16], st: &mut [u8; RULES_LEN], p: usize) -> u8 {
+    let b = P_BASE + P_SIZE * p;
+    let facings = st[b + FACINGS];
+    if f[ACTION] != ACT_TURN {
+        st[b + FACINGS] = facings & 3;
+        st[TURN_CLOCK + p] = 0;
+        return 0;
+    }
+    let mut fired = 0;
+    let mut before = facings >> 2 & 3;
+    let mut clock = st[TURN_CLOCK + p];
+    let af = f[ACTION_FRAME];
+    if st[b + LAST_ACTION] != ACT_TURN as u8 || before == 0 || ((af == 0 || af == 1) && clock > 1) {
+        // A turn starts, from the last frame's facing.
+        before = facings & 3;
+        clock = af.clamp(0, 255) as u8;
+    } else {
+        clock = clock.saturating_add(1);
+        if af != clock as i16 {
+            f[ACTION_FRAME] = clock as i16;
+            fired = R_TURN;
+        }
+    }
+    if before != 0 && clock >= TURN_FLIP && facing_code(f[FACING]) == before {
+        f[FACING] = if before == 1 { -1 } else { 1 };
+        fired = R_TURN;
+    }
+    st[b + FACINGS] = facings & 3 | before << 2;
+    st[TURN_CLOCK + p] = clock;
+    fired
 }
 
 /// The PLAY/INVULN clamps; returns the R_* bits that changed a value.
@@ -294,7 +352,7 @@ fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], b: usize, 
         f[ACTION_FRAME] = 0;
         fired |= R_ACTION_FRAME;
     }
-    fired
+    fired | turn(f, st, if b == P_BASE { 0 } else { 1 })
 }
 
 /// One fighter's rules for one frame: (KO'd, R_* bits).
@@ -376,7 +434,9 @@ pub fn step_rules(stage: &Stage, frame: u64, fighters: &mut [[i16; 16]; 2], st: 
     let mut fired = 0u8;
     for p in 0..2 {
         let (ko, bits) = step_player(stage, p, &mut fighters[p], st);
-        st[P_BASE + P_SIZE * p + LAST_ACTION] = fighters[p][ACTION] as u8;
+        let b = P_BASE + P_SIZE * p;
+        st[b + LAST_ACTION] = fighters[p][ACTION] as u8;
+        st[b + FACINGS] = st[b + FACINGS] & 0xFC | facing_code(fighters[p][FACING]);
         kos |= (ko as u8) << p;
         fired |= bits;
         count += bits.count_ones() as u8;
