@@ -27,6 +27,13 @@ Clamps in PLAY/INVULN (each one that changes a value is an *intervention*, bit i
   STOCKS    the stocks field is the rules' count (the model cannot add or lose stocks).
   PERCENT   percent stays in [percent so far, 999%] (it only rises within a stock).
   INVULN    while invincible: percent held, kb_vx, kb_vy, hitstun 0.
+  ALIVE     a fighter in play is not dead nor on the revival platform: those actions are the
+            rules' own (DEAD, DESCENT, WAIT), and Melee enters a death state only past a blast
+            zone (every KO of the replays: `python -m worldmodel.measure_rules`). An output of the
+            action "dead" or "respawn" becomes "fall", airborne, at action_frame 0. Left to
+            itself `tiny-wide-v2` now and then says "dead" a few units short of a blast zone
+            and then holds it, velocities 0: a fighter floated so under the stage for as long
+            as anyone watched, and playtest bot games froze so until 8:00.
   FLOOR     a fighter inside the main platform's top band (|x| <= edge, -16 < y < 0 units)
             is put back on it: y = 0, self_vy >= 0; an airborne one lands there (airborne 0,
             and a jump/fall/special fall/tumble becomes "landing", action_frame 0).
@@ -107,8 +114,8 @@ PLAY, DEAD, DESCENT, WAIT, INVULN, OUT = range(6)
 PHASE_NAMES = ("play", "dead", "descent", "wait", "invuln", "out")
 
 # Intervention bits (Outcome.fired).
-R_STOCKS, R_PERCENT, R_INVULN, R_FLOOR, R_SNAP, R_AIRBORNE, R_ACTION_FRAME, R_TURN = (1 << i for i in range(8))
-RULE_NAMES = ("stocks", "percent", "invuln", "floor", "snap", "airborne", "action_frame", "turn")
+R_STOCKS, R_PERCENT, R_INVULN, R_FLOOR, R_SNAP, R_AIRBORNE, R_ACTION_FRAME, R_TURN, R_ALIVE = (1 << i for i in range(9))
+RULE_NAMES = ("stocks", "percent", "invuln", "floor", "snap", "airborne", "action_frame", "turn", "alive")
 LAST_ACTION = 10  # offset of the last action category in a player's block
 FACINGS = 11  # offset of the facings byte in a player's block
 TURN_CLOCK = 12  # offset of player 1's turn counter (player 2's follows)
@@ -158,7 +165,7 @@ class Outcome:
     fired: int  # R_* bits of those clamps
 
     def as_bytes(self) -> bytes:
-        return bytes((int(self.ended), self.winner, self.kos, self.interventions, self.fired))
+        return bytes((int(self.ended), self.winner, self.kos, self.interventions)) + self.fired.to_bytes(2, "little")
 
 
 def new_state() -> bytearray:
@@ -283,6 +290,9 @@ def clamps(stage: Stage, f, st, b: int, invuln: bool) -> int:
     if invuln and (f[KB_VX] != 0 or f[KB_VY] != 0 or f[HITSTUN] != 0):
         f[KB_VX] = f[KB_VY] = f[HITSTUN] = 0
         fired |= R_INVULN
+    if f[ACTION] == ACT_DEAD or f[ACTION] == ACT_RESPAWN:
+        f[ACTION], f[ACTION_FRAME], f[AIRBORNE] = ACT_FALL, 0, 1
+        fired |= R_ALIVE
     x, y = int(f[X]), int(f[Y])
     if -stage.edge <= x <= stage.edge and -FLOOR_DEPTH < y < 0:
         f[Y] = y = 0

@@ -6,15 +6,15 @@
 Per stage: scripted sequences (a KO on each blast zone for each player, a double KO on one
 frame, last-stock KOs with a winner and a double one with a tie, the revival platform left by
 acting and by timing out, the 8:00 timer with a stock win, a percent win and a tie, turns
-the model stalls, flips itself and restarts) and
+the model stalls, flips itself and restarts, a fighter "dead" and "respawning" in play) and
 random play (a model-like random walk that crosses blast zones, lands, runs on air, sinks
 into the stage, and some fully random rows); plus one sequence per stage from random `st`
 bytes. Deterministic (fixed seed).
 
-File (little-endian): b"RULESV01" | u32 n_stages | n_stages x 21 i16 (stages.rules_table)
+File (little-endian): b"RULESV02" | u32 n_stages | n_stages x 21 i16 (stages.rules_table)
 | u32 n_sequences | per sequence: u8 stage id, 3 x 0, u64 first frame, u32 n_frames,
 [u8; 40] st before, then per frame: [i16; 32] fighters in (the model's output),
-[u8; 5] outcome (ended, winner, kos, interventions, fired), u64 FNV-1a of
+[u8; 6] outcome (ended, winner, kos, interventions, u16 fired), u64 FNV-1a of
 (fighters after [i16; 32] | st after [u8; 40]).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 from . import rules as R
 from . import stages as S
 
-MAGIC = b"RULESV01"
+MAGIC = b"RULESV02"
 DEFAULT_OUT = Path("tests/fixtures/rules_vectors.bin")
 FNV_OFFSET, FNV_PRIME = 0xCBF29CE484222325, 0x100000001B3
 
@@ -139,6 +139,14 @@ def scripted(rec: Recorder, stage: R.Stage):
         f[:, R.HITLAG] = 2 if 25 <= i < 28 else 0
         return f
     rec.play(stage, 0, R.new_state(), turning, 50, start_fighters())
+
+    # ALIVE: P2 "dead" (then "respawn") in play, held a few units above the bottom blast zone.
+    def floating(i, f):
+        if i >= 5:
+            f[1, R.ACTION] = R.ACT_DEAD if i < 20 else R.ACT_RESPAWN
+            f[1, R.X], f[1, R.Y], f[1, R.SELF_VY], f[1, R.AIRBORNE] = 100, stage.blast_bottom + 50, 0, 1
+        return f
+    rec.play(stage, 0, R.new_state(), floating, 30, start_fighters())
 
 
 def random_play(rec: Recorder, stage: R.Stage, rng: np.random.Generator, n: int):

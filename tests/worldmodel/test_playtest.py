@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from worldmodel import cartridge as C
+from worldmodel import dataset as ds
 from worldmodel import randmodel
 from worldmodel.playtest import bots
 from worldmodel.playtest.__main__ import main
@@ -21,10 +22,16 @@ FIXTURES = "tests/fixtures/replays"
 
 
 def still_cartridge() -> C.Cartridge:
-    """A model whose head outputs 0: every delta field (x, y, ...) keeps its value, so nobody
-    moves whatever the controllers say."""
+    """A model whose head outputs 0 but for the "idle" action logit: every delta field (x, y,
+    ...) keeps its value, so nobody moves whatever the controllers say, and both stand idle
+    (with every logit 0 the argmax would be "dead", which the rules' ALIVE makes a fall)."""
     cart = randmodel.random_cartridge(SMALL, 3)
-    head = dataclasses.replace(cart.head, w=np.zeros_like(cart.head.w), bias=np.zeros_like(cart.head.bias))
+    bias = np.zeros_like(cart.head.bias)
+    per_fighter = sum(f.dec_width() for f in cart.fields)
+    action = sum(f.dec_width() for f in cart.fields[:C.FIELDS.index("action")])
+    for p in range(2):
+        bias[p * per_fighter + action + ds.CAT["idle"]] = 1 << 12
+    head = dataclasses.replace(cart.head, w=np.zeros_like(cart.head.w), bias=bias)
     return dataclasses.replace(cart, head=head)
 
 

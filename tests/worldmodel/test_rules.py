@@ -76,6 +76,27 @@ def test_acting_leaves_the_platform():
     assert f[0, R.PERCENT] == 0 and f[0, R.KB_VX] == 0 and out.fired & R.R_INVULN
 
 
+def test_a_fighter_in_play_the_model_calls_dead_falls_and_is_kod_at_the_blast_zone():
+    """ALIVE: a model that says "dead" a few units short of the bottom blast zone and then holds
+    it (velocities 0, as tiny-wide-v2 froze bot games until 8:00) does not KO the fighter nor
+    freeze it: the fighter is in "fall", airborne, and when it crosses the blast zone the rules
+    KO it there. "respawn" in play goes the same way; the rules' own dead and respawn phases
+    are not touched."""
+    stage, st = R.Stage.of("dream_land"), R.new_state()
+    f = fighters()
+    R.init_state(f, st)
+    f[1, R.ACTION], f[1, R.ACTION_FRAME], f[1, R.AIRBORNE] = R.ACT_DEAD, 12, 1
+    f[1, R.X], f[1, R.Y], f[1, R.SELF_VY] = 1600, stage.blast_bottom + 64, 0
+    out = R.step_rules(stage, 0, f, st)
+    assert (f[1, R.ACTION], f[1, R.ACTION_FRAME], f[1, R.AIRBORNE]) == (R.ACT_FALL, 0, 1)
+    assert out.fired == R.R_ALIVE and out.interventions == 1 and out.kos == 0 and R.phase(st, 1) == R.PLAY
+    f[1, R.ACTION] = R.ACT_RESPAWN
+    assert R.step_rules(stage, 1, f, st).fired == R.R_ALIVE and f[1, R.ACTION] == R.ACT_FALL
+    f[1, R.Y] = stage.blast_bottom - 1  # it fell on
+    out = R.step_rules(stage, 2, f, st)
+    assert out.kos == 2 and R.phase(st, 1) == R.DEAD and f[1, R.ACTION] == R.ACT_DEAD  # the rules' own
+
+
 def test_last_stock_ends_the_game():
     stage, st = R.Stage.of("dream_land"), R.new_state()
     f = fighters((1, 2))

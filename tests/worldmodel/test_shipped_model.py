@@ -173,3 +173,38 @@ def test_default_model_turns_away_from_the_other_and_walks():
     assert r["checks"]["p1_grounded"] and r["checks"]["p2_grounded"], r
     assert min(r["measured"]["p1_walked"], r["measured"]["p2_walked"]) >= 3.0, r["measured"]
 
+
+
+def test_default_model_fighter_said_dead_in_play_falls_and_is_kod():
+    """A fighter in play that the default model calls "dead" 12.5 units above the bottom blast
+    zone (as it does now and then just short of a zone) used to float there, velocities 0, for
+    as long as anyone watched: no KO, no respawn, a bot game frozen until 8:00. With the rules'
+    ALIVE it falls, is KO'd at the blast zone, respawns and is back in play."""
+    import numpy as np
+
+    from worldmodel import rules as R
+    from worldmodel import stages as S
+    from worldmodel.playtest.batch import Games
+    from worldmodel.shipped import resolve
+    from worldmodel.sim import default_start_state
+
+    keys = ["final_destination", "battlefield"]
+    starts = []
+    for key in keys:
+        s = default_start_state()
+        s[1, R.X], s[1, R.Y] = 1600, R.Stage.of(key).blast_bottom + 200
+        s[1, R.ACTION], s[1, R.ACTION_FRAME], s[1, R.AIRBORNE], s[1, R.SELF_VY] = R.ACT_DEAD, 0, 1, 0
+        starts.append(s)
+    chars = (S.character_id("fox"), S.character_id("marth"))
+    games = Games(resolve("auto").cartridge, keys, starts, [(S.stage(k).slippi_id, *chars) for k in keys], [True] * 2)
+    ko_frame = [None, None]
+    for t in range(600):
+        _, post, outs = games.step(np.arange(2), np.zeros((2, 2, 8), np.int64))
+        for g in range(2):
+            if outs[g].kos & 2 and ko_frame[g] is None:
+                ko_frame[g] = t
+            if R.phase(games.rules[g], 1) in (R.PLAY, R.INVULN):
+                assert post[g, 1, R.ACTION] != R.ACT_DEAD, (keys[g], t)
+    assert all(k is not None and k < 120 for k in ko_frame), ko_frame
+    assert [R.stocks(games.rules[g], 1) for g in range(2)] == [3, 3]
+    assert all(R.phase(games.rules[g], 1) in (R.PLAY, R.INVULN) for g in range(2))  # back from the platform

@@ -74,14 +74,15 @@ pub const INVULN: u8 = 4;
 pub const OUT: u8 = 5;
 
 // Intervention bits (Outcome::fired).
-pub const R_STOCKS: u8 = 1;
-pub const R_PERCENT: u8 = 2;
-pub const R_INVULN: u8 = 4;
-pub const R_FLOOR: u8 = 8;
-pub const R_SNAP: u8 = 16;
-pub const R_AIRBORNE: u8 = 32;
-pub const R_ACTION_FRAME: u8 = 64;
-pub const R_TURN: u8 = 128;
+pub const R_STOCKS: u16 = 1;
+pub const R_PERCENT: u16 = 2;
+pub const R_INVULN: u16 = 4;
+pub const R_FLOOR: u16 = 8;
+pub const R_SNAP: u16 = 16;
+pub const R_AIRBORNE: u16 = 32;
+pub const R_ACTION_FRAME: u16 = 64;
+pub const R_TURN: u16 = 128;
+pub const R_ALIVE: u16 = 256;
 
 const P_BASE: usize = 16;
 const P_SIZE: usize = 12;
@@ -119,7 +120,7 @@ pub struct Outcome {
     pub winner: u8,        // 0 p1, 1 p2, 2 tie or none
     pub kos: u8,           // bit p: fighter p was KO'd this frame
     pub interventions: u8, // clamps that changed a value this frame (both fighters)
-    pub fired: u8,         // R_* bits of those clamps
+    pub fired: u16,        // R_* bits of those clamps
 }
 
 const fn plat(y: i16, left: i16, right: i16) -> Platform {
@@ -258,7 +259,7 @@ pub fn ground_below(stage: &Stage, x: i32, y: i32) -> Option<i16> {
 /// The TURN clamp (after ACTION_FRAME, which reads the same last category); R_TURN or 0.
 /// Melee's turn runs its frame counter one a frame and has flipped the
 /// facing by frame TURN_FLIP (rules.py TURN).
-fn turn(f: &mut [i16; 16], st: &mut [u8; RULES_LEN], p: usize) -> u8 {
+fn turn(f: &mut [i16; 16], st: &mut [u8; RULES_LEN], p: usize) -> u16 {
     let b = P_BASE + P_SIZE * p;
     let facings = st[b + FACINGS];
     if f[ACTION] != ACT_TURN {
@@ -291,7 +292,7 @@ fn turn(f: &mut [i16; 16], st: &mut [u8; RULES_LEN], p: usize) -> u8 {
 }
 
 /// The PLAY/INVULN clamps; returns the R_* bits that changed a value.
-fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], b: usize, invuln: bool) -> u8 {
+fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], b: usize, invuln: bool) -> u16 {
     let mut fired = 0;
     let stocks = st[b + 1] as i16;
     if f[STOCKS] != stocks {
@@ -312,6 +313,13 @@ fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], b: usize, 
         f[KB_VY] = 0;
         f[HITSTUN] = 0;
         fired |= R_INVULN;
+    }
+    // ALIVE: in play a fighter is not dead nor on the revival platform (the rules' phases own those).
+    if f[ACTION] == ACT_DEAD || f[ACTION] == ACT_RESPAWN {
+        f[ACTION] = ACT_FALL;
+        f[ACTION_FRAME] = 0;
+        f[AIRBORNE] = 1;
+        fired |= R_ALIVE;
     }
     let x = f[X] as i32;
     let mut y = f[Y] as i32;
@@ -356,7 +364,7 @@ fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], b: usize, 
 }
 
 /// One fighter's rules for one frame: (KO'd, R_* bits).
-fn step_player(stage: &Stage, p: usize, f: &mut [i16; 16], st: &mut [u8; RULES_LEN]) -> (bool, u8) {
+fn step_player(stage: &Stage, p: usize, f: &mut [i16; 16], st: &mut [u8; RULES_LEN]) -> (bool, u16) {
     let b = P_BASE + P_SIZE * (p & 1);
     let mut phase = st[b];
     let stocks = st[b + 1];
@@ -431,7 +439,7 @@ pub fn step_rules(stage: &Stage, frame: u64, fighters: &mut [[i16; 16]; 2], st: 
     }
     let mut kos = 0u8;
     let mut count = 0u8;
-    let mut fired = 0u8;
+    let mut fired = 0u16;
     for p in 0..2 {
         let (ko, bits) = step_player(stage, p, &mut fighters[p], st);
         let b = P_BASE + P_SIZE * p;
@@ -516,7 +524,7 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/rules_vectors.bin");
         let bytes = std::fs::read(path).expect("rules_vectors.bin (python -m worldmodel.rules_vectors)");
         let mut r = Reader { b: &bytes, o: 0 };
-        assert_eq!(r.take(8), b"RULESV01");
+        assert_eq!(r.take(8), b"RULESV02");
         let n_stages = r.u32() as usize;
         assert_eq!(n_stages, STAGES.len());
         for _ in 0..n_stages {
@@ -539,10 +547,11 @@ mod tests {
                         f[p][k] = r.i16();
                     }
                 }
-                let want = r.take(5);
+                let want = r.take(6);
                 let want_hash = r.u64();
                 let out = step_rules(stage, first + i, &mut f, &mut st);
-                let got = [out.ended as u8, out.winner, out.kos, out.interventions, out.fired];
+                let fired = out.fired.to_le_bytes();
+                let got = [out.ended as u8, out.winner, out.kos, out.interventions, fired[0], fired[1]];
                 assert_eq!(&got[..], want, "outcome, sequence {seq} frame {i} (stage {})", stage.id);
                 let mut h = FNV_OFFSET;
                 for p in 0..2 {
