@@ -133,6 +133,9 @@ def test_quick_json(tmp_path, capsys):
     for k in ("violations_raw_per_10k", "violations_post_per_10k", "violations_replay_per_10k", "kos_per_min",
               "kos_per_min_replay", "airborne_share", "x_w1", "interventions_per_10k", "pass_invariants"):
         assert k in rp["overall"]
+    o = rp["overall"]
+    for suffix, kos in (("", o["kos"]), ("_replay", o["kos_replay"])):
+        assert sum(o["ko_zones" + suffix].values()) == kos and 0 <= o["kos_no_hit" + suffix] <= kos
     assert set(rep["acceptance"]) == {"scenarios", "replay_invariants", "replay_ko_rate"}
     assert (tmp_path / "rep" / "playtest.png").stat().st_size > 0
     assert "walk_off_left" in (tmp_path / "rep" / "playtest.md").read_text()
@@ -240,3 +243,17 @@ def test_a_bot_on_a_platform_leaves_it_for_an_opponent_below():
     below = bots.fighter(s, play, 1, 0, {}, st)
     assert abs(below[0]) < bots.FULL and below[2] == 0  # P2 walks under P1 (no dash away, no smash)
     assert bots.platform_under(st, 0.0, 0.0) is None
+
+
+def test_ko_zone_by_hand():
+    from worldmodel import rules as R
+    from worldmodel.playtest.replays import zone
+
+    st = R.Stage.of("battlefield")
+    f = default_start_state()[0]
+    assert zone(st, f) == "inside"
+    for x, y, want in ((0, st.blast_bottom - 1, "bottom"), (0, st.blast_top + 1, "top"),
+                       (st.blast_left - 1, 0, "side"), (st.blast_right + 1, 0, "side"),
+                       (st.blast_right + 1, st.blast_bottom - 1, "bottom"), (st.blast_right, st.blast_bottom, "inside")):
+        f[R.X], f[R.Y] = x, y
+        assert zone(st, f) == want, (x, y)

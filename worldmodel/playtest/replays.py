@@ -13,7 +13,11 @@ counts 2):
                         crossing is the KO itself, so it is not counted there)
   damage_far            percent up >= 1 % in a frame while the opponent (in play) is > 60 units away
 Hits per minute (a fighter in play whose percent rises by rules.HIT_PERCENT or more in a frame)
-beside the replay's own: a model that never hits plays a game nobody can win.
+beside the replay's own: a model that never hits plays a game nobody can win. KOs by the blast
+zone they cross (the model's: where the rules held it; the replay's: where the fighter is on the
+frame its stocks drop, "inside" if within every zone) and how many came with no hit on the
+fighter in the SELF_DESTRUCT frames before (a fall with nobody near: in closed loop, mostly a
+game that went elsewhere than the recorded inputs, which then do not recover the fighter).
 They are measured on the model's raw output ("raw": what the acceptance target is about) and
 after the rules' clamps ("post": what the player sees; FLOOR/SNAP/AIRBORNE make the first three
 zero there by construction), and on the replay's own recorded frames ("replay": how often the
@@ -30,6 +34,8 @@ from . import geom as G
 from .batch import Games
 
 INVARIANTS = ("grounded_off_surface", "inside_body", "alive_beyond_blast", "damage_far")
+ZONES = ("bottom", "top", "side", "inside")
+SELF_DESTRUCT = 180  # frames: a KO with no hit on the fighter in the 3 s before
 FAR = 60.0  # units
 HIT = 16  # percent field units: 1 %
 LIVE = (R.PLAY, R.INVULN)
@@ -62,6 +68,16 @@ def check(st, f, opp, prev_pct, live_opp, post: bool) -> list[bool]:
             bool(int(f[R.PERCENT]) - prev_pct >= HIT and live_opp and np.hypot(x - ox, y - oy) > FAR)]
 
 
+def zone(stage: R.Stage, f) -> str:
+    """The blast zone a fighter at f's position is past (ZONES; bottom and top before the sides)."""
+    x, y = int(f[R.X]), int(f[R.Y])
+    if y < stage.blast_bottom:
+        return "bottom"
+    if y > stage.blast_top:
+        return "top"
+    return "side" if x < stage.blast_left or x > stage.blast_right else "inside"
+
+
 def _alive_replay(f) -> bool:
     return int(f[R.ACTION]) not in (R.ACT_DEAD, R.ACT_RESPAWN) and f[R.STOCKS] > 0
 
@@ -73,7 +89,9 @@ def play(cart, games, max_frames: int | None = None):
                 [True] * len(games))
     acc = [{"frames": 0, "kos": 0, "interventions": 0, "raw": [0] * 4, "post": [0] * 4, "replay": [0] * 4,
             "fired": {k: 0 for k in R.RULE_NAMES}, "air": [0, 0], "x": [], "x_replay": [], "air_replay": [0, 0],
-            "kos_replay": 0, "hits": 0, "hits_replay": 0} for _ in games]
+            "kos_replay": 0, "hits": 0, "hits_replay": 0, "ko_zones": dict.fromkeys(ZONES, 0),
+            "ko_zones_replay": dict.fromkeys(ZONES, 0), "kos_no_hit": 0, "kos_no_hit_replay": 0,
+            "last_hit": [-SELF_DESTRUCT - 1] * 2, "last_hit_replay": [-SELF_DESTRUCT - 1] * 2} for _ in games]
     active = np.array([n > 1 for n in limit])
     t = 1
     while active.any():
@@ -93,7 +111,12 @@ def play(cart, games, max_frames: int | None = None):
                 q = 1 - p
                 if before[k][p] in LIVE:
                     live_q = before[k][q] in LIVE
-                    a["hits"] += int(post[k, p, R.PERCENT]) - int(prev[k, p, R.PERCENT]) >= R.HIT_PERCENT
+                    if int(post[k, p, R.PERCENT]) - int(prev[k, p, R.PERCENT]) >= R.HIT_PERCENT:
+                        a["hits"] += 1
+                        a["last_hit"][p] = t
+                    if out.kos >> p & 1:  # held where it crossed
+                        a["ko_zones"][zone(sim.stage[g], post[k, p])] += 1
+                        a["kos_no_hit"] += t - a["last_hit"][p] > SELF_DESTRUCT
                     for i, v in enumerate(check(st, raw[k, p], prev[k, q], int(prev[k, p, R.PERCENT]), live_q, False)):
                         a["raw"][i] += v
                 if after[p] in LIVE:
@@ -109,8 +132,13 @@ def play(cart, games, max_frames: int | None = None):
                     a["air_replay"][0] += 1
                     a["air_replay"][1] += int(true[t, p, R.AIRBORNE] != 0)
                     a["x_replay"].append(true[t, p, R.X] / G.U)
-                    a["hits_replay"] += int(true[t, p, R.PERCENT]) - int(true[t - 1, p, R.PERCENT]) >= R.HIT_PERCENT
-                a["kos_replay"] += int(true[t, p, R.STOCKS] < true[t - 1, p, R.STOCKS])
+                    if int(true[t, p, R.PERCENT]) - int(true[t - 1, p, R.PERCENT]) >= R.HIT_PERCENT:
+                        a["hits_replay"] += 1
+                        a["last_hit_replay"][p] = t
+                if true[t, p, R.STOCKS] < true[t - 1, p, R.STOCKS]:
+                    a["kos_replay"] += 1
+                    a["ko_zones_replay"][zone(sim.stage[g], true[t, p])] += 1
+                    a["kos_no_hit_replay"] += t - a["last_hit_replay"][p] > SELF_DESTRUCT
             if out.ended or t + 1 >= limit[g]:
                 active[g] = False
         t += 1
@@ -140,6 +168,9 @@ def summarize(accs: list[dict]) -> dict:
     out["kos_per_min"] = round(kos / minutes, 3) if n else None
     out["kos_per_min_replay"] = round(kos_r / minutes, 3) if n else None
     out["ko_rate_ratio"] = round(kos / kos_r, 3) if kos_r else None
+    for suffix in ("", "_replay"):
+        out["ko_zones" + suffix] = {z: sum(a["ko_zones" + suffix][z] for a in accs) for z in ZONES}
+        out["kos_no_hit" + suffix] = sum(a["kos_no_hit" + suffix] for a in accs)
     hits, hits_r = sum(a["hits"] for a in accs), sum(a["hits_replay"] for a in accs)
     out["hits_per_min"] = round(hits / minutes, 2) if n else None
     out["hits_per_min_replay"] = round(hits_r / minutes, 2) if n else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import stages as S
+from .replays import SELF_DESTRUCT
 from .scenarios import NAMES
 
 
@@ -58,6 +59,11 @@ def markdown(rep: dict) -> str:
         o = rp["overall"]
         lines += ["", "raw violations by invariant /10k: " + ", ".join(
             f"{k} {v}" for k, v in o["by_invariant_raw_per_10k"].items() if v is not None)]
+        if "ko_zones" in o:
+            lines += ["", f"KOs model (replay): {o['kos']} ({o['kos_replay']}); by blast zone: " + ", ".join(
+                f"{z} {o['ko_zones'][z]} ({o['ko_zones_replay'][z]})" for z in o["ko_zones"])
+                + f"; with no hit on the fighter in the {SELF_DESTRUCT} frames before: {o['kos_no_hit']} "
+                f"({o['kos_no_hit_replay']})"]
     a = rep["acceptance"]
     lines += ["", "Acceptance: " + ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in a.items())]
     return "\n".join(lines)
