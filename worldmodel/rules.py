@@ -272,8 +272,9 @@ def turn(f, st, p: int) -> int:
     return fired
 
 
-def clamps(stage: Stage, f, st, b: int, invuln: bool) -> int:
-    """The PLAY/INVULN clamps; returns the R_* bits that changed a value."""
+def clamps(stage: Stage, f, st, p: int, invuln: bool) -> int:
+    """Player p's PLAY/INVULN clamps; returns the R_* bits that changed a value."""
+    b = P_BASE + P_SIZE * p
     fired = 0
     stocks = st[b + 1]
     if f[STOCKS] != stocks:
@@ -314,7 +315,7 @@ def clamps(stage: Stage, f, st, b: int, invuln: bool) -> int:
     if int(f[ACTION]) & 0xFF != st[b + LAST_ACTION] and f[ACTION_FRAME] not in (0, 1):
         f[ACTION_FRAME] = 0
         fired |= R_ACTION_FRAME
-    return fired | turn(f, st, (b - P_BASE) // P_SIZE)
+    return fired | turn(f, st, p)
 
 
 def step_player(stage: Stage, p: int, f, st) -> tuple[int, int]:
@@ -331,7 +332,7 @@ def step_player(stage: Stage, p: int, f, st) -> tuple[int, int]:
             _put16(st, b + 8, int(f[Y]))
             hold(f, int(f[X]), int(f[Y]), ACT_DEAD, 0, stocks)
             return 1, 0
-        fired = clamps(stage, f, st, b, phase == INVULN)
+        fired = clamps(stage, f, st, p, phase == INVULN)
         if phase == INVULN:
             elapsed = min(elapsed + 1, 0xFFFF)  # saturates only in a tampered block
             if elapsed >= INVULN_FRAMES:
@@ -356,7 +357,7 @@ def step_player(stage: Stage, p: int, f, st) -> tuple[int, int]:
             st[b] = INVULN
             _put16(st, b + 2, 0)
             _put16(st, b + 4, 0)
-            return 0, clamps(stage, f, st, b, True)
+            return 0, clamps(stage, f, st, p, True)
         hold(f, stage.respawn_x[p], stage.respawn_y, ACT_RESPAWN, elapsed, stocks)
     else:  # DEAD, OUT, or a phase byte no step writes (held like OUT)
         hold(f, _i16(st, b + 6), _i16(st, b + 8), ACT_DEAD, elapsed, stocks)

@@ -291,8 +291,9 @@ fn turn(f: &mut [i16; 16], st: &mut [u8; RULES_LEN], p: usize) -> u16 {
     fired
 }
 
-/// The PLAY/INVULN clamps; returns the R_* bits that changed a value.
-fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], b: usize, invuln: bool) -> u16 {
+/// Player p's PLAY/INVULN clamps (p is 0 or 1); returns the R_* bits that changed a value.
+fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], p: usize, invuln: bool) -> u16 {
+    let b = P_BASE + P_SIZE * p;
     let mut fired = 0;
     let stocks = st[b + 1] as i16;
     if f[STOCKS] != stocks {
@@ -360,7 +361,7 @@ fn clamps(stage: &Stage, f: &mut [i16; 16], st: &mut [u8; RULES_LEN], b: usize, 
         f[ACTION_FRAME] = 0;
         fired |= R_ACTION_FRAME;
     }
-    fired | turn(f, st, if b == P_BASE { 0 } else { 1 })
+    fired | turn(f, st, p)
 }
 
 /// One fighter's rules for one frame: (KO'd, R_* bits).
@@ -381,7 +382,7 @@ fn step_player(stage: &Stage, p: usize, f: &mut [i16; 16], st: &mut [u8; RULES_L
             hold(f, f[X], f[Y], ACT_DEAD, 0, left);
             return (true, 0);
         }
-        let fired = clamps(stage, f, st, b, phase == INVULN);
+        let fired = clamps(stage, f, st, p & 1, phase == INVULN);
         if phase == INVULN {
             elapsed = elapsed.saturating_add(1); // saturates only in a tampered block
             if elapsed >= INVULN_FRAMES {
@@ -417,7 +418,7 @@ fn step_player(stage: &Stage, p: usize, f: &mut [i16; 16], st: &mut [u8; RULES_L
             st[b] = INVULN;
             wr16(st, b + 2, 0);
             wr16(st, b + 4, 0);
-            return (false, clamps(stage, f, st, b, true));
+            return (false, clamps(stage, f, st, p & 1, true));
         }
         hold(f, stage.respawn_x[p & 1], stage.respawn_y, ACT_RESPAWN, elapsed, stocks);
     } else {
